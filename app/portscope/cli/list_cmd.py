@@ -1,0 +1,64 @@
+"""`portscope list`: the snapshot as a table or as the JSON contract."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from ..core import text
+from ..core.collect import default_collector
+from ..core.model import Snapshot
+from ..core.serialize import snapshot_json
+from .common import port_number, print_json
+
+
+def add_parser(sub: Any) -> None:
+    p = sub.add_parser("list", help="listening sockets, their processes, TIME_WAIT per port")
+    p.add_argument("--json", action="store_true", help="print the JSON contract")
+    p.add_argument("--port", type=port_number, metavar="P", help="only this port")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    snap = default_collector().collect()
+    if args.json:
+        print_json(snapshot_json(snap, args.port))
+    else:
+        print(render(snap, args.port))
+    return 0
+
+
+def render(snap: Snapshot, port: int | None = None) -> str:
+    rows = [("PORT", "PROTO", "ADDRESS", "PID", "PROCESS", "USER", "TIME_WAIT", "OTHER")]
+    stats = {p.port: p for p in snap.ports}
+    shown: set[int] = set()
+    for s in snap.sockets:
+        if port is not None and s.port != port:
+            continue
+        st = stats.get(s.port) if s.proto == "tcp" else None
+        if st:
+            shown.add(s.port)
+        rows.append((
+            str(s.port), f"{s.proto}{'6' if s.family == 'ipv6' else ''}", text.address_cell(s),
+            text.pids_cell(s.holders), text.process_cell(s.holders), text.user_cell(s.holders),
+            text.time_wait_cell(st), text.live_cell(st),
+        ))
+    for st in snap.ports:
+        if st.port in shown or (port is not None and st.port != port):
+            continue
+        if st.client_side and port is None:
+            continue
+        rows.append((
+            str(st.port), "tcp", "(no listener)", text.pids_cell(st.holders),
+            text.process_cell(st.holders) if st.holders else "-", text.user_cell(st.holders),
+            text.time_wait_cell(st), text.live_cell(st),
+        ))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
+    for extra in (
+        text.client_summary(snap.client_time_wait) if port is None else "",
+        text.hidden_summary(snap.hidden_owners, snap.is_root),
+    ):
+        if extra:
+            lines.append(extra)
+    return "\n".join(lines)

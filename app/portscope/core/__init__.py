@@ -1,0 +1,1 @@
+"""Headless core: nothing below this package may import Textual (a test enforces it)."""

@@ -1,0 +1,17 @@
+"""Facts about this host that classify ports."""
+
+from __future__ import annotations
+
+import sys
+from functools import lru_cache
+
+
+@lru_cache(maxsize=1)
+def ephemeral_range() -> tuple[int, int]:
+    """The range the kernel picks client ports from (Linux reads it; others use IANA's)."""
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as fh:
+            low, high = fh.read().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return (49152, 65535) if sys.platform in ("darwin", "win32") else (32768, 60999)

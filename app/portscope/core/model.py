@@ -1,0 +1,138 @@
+"""Immutable values that flow from a collector to the CLI and the TUI.
+
+Everything here is a frozen dataclass so a Snapshot can be handed from a worker thread to
+the UI (or serialised to JSON) without anyone being able to change it under the reader.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Literal
+
+Proto = Literal["tcp", "udp"]
+Family = Literal["ipv4", "ipv6"]
+
+# TCP states by the names `ss` and the kernel use; LISTEN and TIME_WAIT get their own columns.
+TCP_STATES: Mapping[int, str] = {
+    0x01: "ESTABLISHED",
+    0x02: "SYN_SENT",
+    0x03: "SYN_RECV",
+    0x04: "FIN_WAIT1",
+    0x05: "FIN_WAIT2",
+    0x06: "TIME_WAIT",
+    0x07: "CLOSE",
+    0x08: "CLOSE_WAIT",
+    0x09: "LAST_ACK",
+    0x0A: "LISTEN",
+    0x0B: "CLOSING",
+    0x0C: "NEW_SYN_RECV",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Holder:
+    """A process that has the socket open (one of possibly several)."""
+
+    pid: int
+    name: str
+    user: str | None
+    cmdline: tuple[str, ...]
+    started: float | None  # process creation time, seconds since the epoch
+    cwd: str | None = None
+    ppid: int | None = None
+
+    @property
+    def identity(self) -> tuple[int, float | None]:
+        """(PID, start time): what tells this process apart from a later one with its PID."""
+        return (self.pid, self.started)
+
+    @property
+    def command(self) -> str:
+        return " ".join(self.cmdline) if self.cmdline else f"[{self.name}]"
+
+
+@dataclass(frozen=True, slots=True)
+class Socket:
+    """A listening TCP socket or a bound UDP socket."""
+
+    proto: Proto
+    family: Family
+    address: str
+    port: int
+    holders: tuple[Holder, ...] = ()
+    inode: int | None = None  # Linux only; 0/None when the platform does not say
+    uid: int | None = None  # owning uid as the kernel reports it, even when holders are hidden
+
+    @property
+    def key(self) -> str:
+        """Stable identity across polls: the TUI keys its rows on this, never on an index."""
+        return f"{self.proto}:{self.family}:[{self.address}]:{self.port}"
+
+    @property
+    def owner_hidden(self) -> bool:
+        return not self.holders
+
+    @property
+    def pids(self) -> tuple[int, ...]:
+        return tuple(h.pid for h in self.holders)
+
+
+@dataclass(frozen=True, slots=True)
+class PortStats:
+    """Non-listening TCP sockets on one local port, all addresses and families together."""
+
+    port: int
+    time_wait: int = 0
+    # Seconds until the first and the last TIME_WAIT socket expires; None where unknown.
+    time_wait_first: float | None = None
+    time_wait_last: float | None = None
+    states: Mapping[str, int] = field(default_factory=dict)  # other states, e.g. ESTABLISHED
+    # Processes holding live (non-TIME_WAIT) sockets on this port; empty for client ports.
+    holders: tuple[Holder, ...] = ()
+    # True for a client's ephemeral port: the aggregate, not the table, shows these.
+    client_side: bool = False
+    # For client-side ports: the remote port most of its sockets talk to.
+    remote_port: int | None = None
+
+    @property
+    def live(self) -> int:
+        return sum(self.states.values())
+
+    @property
+    def total(self) -> int:
+        return self.time_wait + self.live
+
+
+@dataclass(frozen=True, slots=True)
+class ClientTimeWait:
+    """Client-side TIME_WAIT summed over ephemeral ports, so a load test cannot flood a table."""
+
+    count: int = 0
+    ports: int = 0
+    # (remote port, count), largest first
+    by_remote_port: tuple[tuple[int, int], ...] = ()
+    last_expiry: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """One poll of the machine's sockets."""
+
+    taken_at: datetime
+    sockets: tuple[Socket, ...]
+    ports: tuple[PortStats, ...]
+    hidden_owners: int = 0
+    client_time_wait: ClientTimeWait = ClientTimeWait()
+    source: str = ""
+    is_root: bool = False
+
+    def listeners_on(self, port: int, proto: Proto = "tcp") -> tuple[Socket, ...]:
+        return tuple(s for s in self.sockets if s.port == port and s.proto == proto)
+
+    def port_stats(self, port: int) -> PortStats | None:
+        for stats in self.ports:
+            if stats.port == port:
+                return stats
+        return None

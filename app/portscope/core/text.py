@@ -1,0 +1,77 @@
+"""Words and numbers as a person reads them, shared by the CLI and the TUI."""
+
+from __future__ import annotations
+
+from .model import ClientTimeWait, Holder, PortStats, Socket
+
+
+def seconds(value: float | None) -> str:
+    """57.99 -> "58 s"; None -> "?" (the platform does not say)."""
+    if value is None:
+        return "?"
+    return f"{max(0, round(value))} s"
+
+
+def time_wait_cell(stats: PortStats | None) -> str:
+    if stats is None or not stats.time_wait:
+        return ""
+    if stats.time_wait_last is None:
+        return f"{stats.time_wait:,}"
+    return f"{stats.time_wait:,}, clears in {seconds(stats.time_wait_last)}"
+
+
+def live_cell(stats: PortStats | None) -> str:
+    if stats is None or not stats.live:
+        return ""
+    parts = [f"{n:,} {_short_state(state)}" for state, n in stats.states.items()]
+    return ", ".join(parts)
+
+
+def _short_state(state: str) -> str:
+    return {"ESTABLISHED": "estab", "CLOSE_WAIT": "close-wait"}.get(state, state.lower())
+
+
+def pids_cell(holders: tuple[Holder, ...]) -> str:
+    if not holders:
+        return "-"
+    pids = [str(h.pid) for h in holders]
+    return ",".join(pids) if len(pids) <= 3 else f"{','.join(pids[:2])},+{len(pids) - 2}"
+
+
+def process_cell(holders: tuple[Holder, ...]) -> str:
+    if not holders:
+        return "(hidden)"
+    names = sorted({h.name for h in holders})
+    label = names[0] if len(names) == 1 else ", ".join(names)
+    return f"{label} x{len(holders)}" if len(holders) > 1 and len(names) == 1 else label
+
+
+def user_cell(holders: tuple[Holder, ...]) -> str:
+    users = sorted({h.user or "?" for h in holders})
+    return ",".join(users) if users else "-"
+
+
+def address_cell(sock: Socket) -> str:
+    return f"[{sock.address}]" if sock.family == "ipv6" else sock.address
+
+
+def client_summary(client: ClientTimeWait) -> str:
+    """"12,004 client TIME_WAIT on 12,004 ports, 11,990 of them to :5432"."""
+    if not client.count:
+        return ""
+    text = f"{client.count:,} client TIME_WAIT on {client.ports:,} ephemeral ports"
+    if client.by_remote_port:
+        port, n = client.by_remote_port[0]
+        text += f", {n:,} of them to :{port}"
+    if client.last_expiry is not None:
+        text += f"; all clear in {seconds(client.last_expiry)}"
+    return text
+
+
+def hidden_summary(hidden: int, is_root: bool) -> str:
+    if not hidden:
+        return ""
+    noun = "socket has" if hidden == 1 else "sockets have"
+    if is_root:
+        return f"{hidden} {noun} no visible owner (another namespace or the kernel)"
+    return f"{hidden} {noun} a hidden owner: run with sudo to see it"

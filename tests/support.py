@@ -1,0 +1,146 @@
+"""Real sockets and real processes on loopback for the tests; everything started here is
+cleaned up by the fixtures in conftest.py, and nothing else is ever signalled."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Callable
+
+LOOPBACK = "127.0.0.1"
+
+
+def tcp_listener(
+    host: str = LOOPBACK, port: int = 0, *, reuseaddr: bool = False, v6only: bool | None = None
+) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    if reuseaddr:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if v6only is not None:
+        sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, int(v6only))
+    sock.bind((host, port))
+    sock.listen(128)
+    return sock
+
+
+def udp_socket(host: str = LOOPBACK, port: int = 0) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_DGRAM)
+    sock.bind((host, port))
+    return sock
+
+
+def make_server_time_wait(listener: socket.socket, count: int) -> None:
+    """Leave `count` TIME_WAIT sockets on the listener's own port: the server closes first,
+    as a server that restarts does, so the TIME_WAIT lands on the server side."""
+    host, port = listener.getsockname()[:2]
+    family = listener.family
+    for _ in range(count):
+        client = socket.socket(family, socket.SOCK_STREAM)
+        client.connect((host, port))
+        conn, _ = listener.accept()
+        conn.close()  # server's FIN first
+        client.recv(1)  # wait for it to arrive
+        client.close()  # then the client's FIN moves the server side to TIME_WAIT
+    wait_for(lambda: True)
+
+
+def wait_for(predicate: Callable[[], object], timeout: float = 5.0, step: float = 0.02) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(step)
+    raise AssertionError(f"condition not met within {timeout} s")
+
+
+def ss_lines(*args: str) -> list[str]:
+    out = subprocess.run(["ss", "-H", *args], capture_output=True, text=True, check=True)
+    return [line for line in out.stdout.splitlines() if line.strip()]
+
+
+def spawn_python(code: str, *, ready_line: bool = True, **popen: object) -> tuple[
+    subprocess.Popen[str], str
+]:
+    """Start `python -c code`; with ready_line, wait for its first stdout line and return it.
+
+    The child inherits nothing but stdio, so it holds only the sockets its code opens.
+    """
+    proc = subprocess.Popen(  # type: ignore[call-overload]
+        [sys.executable, "-c", textwrap.dedent(code)],
+        stdout=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        text=True,
+        start_new_session=True,  # its own process group, so reap() can take its children too
+        **popen,
+    )
+    line = ""
+    if ready_line:
+        assert proc.stdout is not None
+        line = proc.stdout.readline().strip()
+        if not line:
+            proc.kill()
+            raise AssertionError("child exited before it was ready")
+    return proc, line
+
+
+# A server that binds a free loopback port, forks `workers` children that share the listening
+# socket (as gunicorn and nginx do), prints the port, then waits for SIGTERM. On SIGTERM the
+# master terminates its workers, as real pre-fork masters do.
+PREFORK_SERVER = """
+import os, signal, socket, sys, time
+workers = int(sys.argv[1]) if len(sys.argv) > 1 else {workers}
+s = socket.socket(); s.bind(("127.0.0.1", {port})); s.listen(16)
+kids = []
+for _ in range(workers):
+    pid = os.fork()
+    if pid == 0:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        while True:
+            time.sleep(1)
+    kids.append(pid)
+def stop(*_):
+    for k in kids:
+        try:
+            os.kill(k, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+    for k in kids:
+        try:
+            os.waitpid(k, 0)
+        except ChildProcessError:
+            pass
+    os._exit(0)
+signal.signal(signal.SIGTERM, stop)
+print(s.getsockname()[1], *kids, flush=True)
+while True:
+    time.sleep(1)
+"""
+
+
+def reap(proc: subprocess.Popen[str]) -> None:
+    """Stop a process this test started and the children it forked (its own process group,
+    made by spawn_python), and nothing else."""
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    proc.wait(timeout=5)
+    if proc.stdout:
+        proc.stdout.close()
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
