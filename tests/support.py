@@ -3,6 +3,7 @@ cleaned up by the fixtures in conftest.py, and nothing else is ever signalled.""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -127,10 +128,8 @@ while True:
 def reap(proc: subprocess.Popen[str]) -> None:
     """Stop a process this test started and the children it forked (its own process group,
     made by spawn_python), and nothing else."""
-    try:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(proc.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
     proc.wait(timeout=5)
     if proc.stdout:
         proc.stdout.close()
@@ -144,3 +143,52 @@ def pid_alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+NOBODY = 65534
+
+# A child that listens on a free loopback port, prints it, and waits to be killed.
+ROOT_LISTENER = """
+import socket, time
+s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen()
+print(s.getsockname()[1], flush=True)
+while True:
+    time.sleep(1)
+"""
+
+
+def run_as_nobody(func: Callable[[], object]) -> object:
+    """Run func in a forked child that dropped to uid/gid nobody; return its pickled result.
+
+    In-process, because an interpreter under /root cannot be exec'd by nobody. Only root
+    can drop privileges: callers skip unless os.geteuid() == 0.
+    """
+    import pickle
+
+    read_fd, write_fd = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # child: never return into pytest
+        code = 0
+        try:
+            os.close(read_fd)
+            os.setgroups([])
+            os.setresgid(NOBODY, NOBODY, NOBODY)
+            os.setresuid(NOBODY, NOBODY, NOBODY)
+            try:
+                payload = pickle.dumps(("ok", func()))
+            except BaseException as exc:
+                payload = pickle.dumps(("error", repr(exc)))
+            with os.fdopen(write_fd, "wb") as out:
+                out.write(payload)
+        except BaseException:
+            code = 1
+        finally:
+            os._exit(code)
+    os.close(write_fd)
+    with os.fdopen(read_fd, "rb") as src:
+        data = src.read()
+    os.waitpid(pid, 0)
+    status, value = pickle.loads(data)
+    if status != "ok":
+        raise AssertionError(f"as nobody: {value}")
+    return value

@@ -41,7 +41,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return run_tui(interval=args.interval)
     try:
-        result: int = args.func(args)
+        result = int(args.func(args))
     except KeyboardInterrupt:
         return 130
     return result

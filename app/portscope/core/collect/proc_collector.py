@@ -48,7 +48,7 @@ class ProcNetCollector:
                 ln.inode, ln.uid,
             )
         for ln in live:
-            state = _STATE_NAMES.get(ln.state, ln.state)
-            builder.live(ln.port, ln.remote_port, state, owners.get(ln.inode, ()))
+            name = _STATE_NAMES.get(ln.state, ln.state)
+            builder.live(ln.port, ln.remote_port, name, owners.get(ln.inode, ()))
         return builder.build()
 

@@ -1,0 +1,184 @@
+"""The Linux collector against real sockets, and against `ss` at the same moment."""
+
+from __future__ import annotations
+
+import os
+import socket
+import sys
+from collections.abc import Callable
+
+import pytest
+
+from portscope.core.collect.proc_collector import ProcNetCollector
+from portscope.core.model import Snapshot
+from support import (
+    PREFORK_SERVER,
+    make_server_time_wait,
+    ss_lines,
+    tcp_listener,
+    udp_socket,
+)
+
+pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+
+
+def collect() -> Snapshot:
+    return ProcNetCollector().collect()
+
+
+def test_listener_found_with_this_pid() -> None:
+    with tcp_listener() as sock:
+        port = sock.getsockname()[1]
+        snap = collect()
+    [found] = snap.listeners_on(port)
+    assert (found.proto, found.family, found.address) == ("tcp", "ipv4", "127.0.0.1")
+    assert os.getpid() in found.pids
+    me = next(h for h in found.holders if h.pid == os.getpid())
+    assert me.cwd == os.getcwd()
+    assert me.started is not None and me.cmdline
+
+
+def test_prefork_socket_lists_every_holder(spawn: Callable[..., tuple[object, str]]) -> None:
+    proc, line = spawn(PREFORK_SERVER.format(workers=3, port=0))
+    port, *workers = (int(x) for x in line.split())
+    [found] = collect().listeners_on(port)
+    master = proc.pid  # type: ignore[attr-defined]
+    assert set(found.pids) == {master, *workers}
+    assert {h.ppid for h in found.holders if h.pid != master} == {master}
+
+
+def test_time_wait_counted_exactly_with_expiry() -> None:
+    with tcp_listener() as listener:
+        port = listener.getsockname()[1]
+        make_server_time_wait(listener, 7)
+        snap = collect()
+        ss_count = sum(
+            1 for ln in ss_lines("-tan", "state", "time-wait") if _ss_port(ln.split()[2]) == port
+        )
+    stats = snap.port_stats(port)
+    assert stats is not None
+    assert stats.time_wait == 7 == ss_count
+    assert stats.time_wait_first is not None and stats.time_wait_last is not None
+    assert 0 < stats.time_wait_first <= stats.time_wait_last <= 60
+    assert not stats.client_side  # a server port with a listener is never folded away
+
+
+def test_stopped_server_with_time_wait_stays_a_row() -> None:
+    """Nobody listens any more, yet bind fails: the row users came for must not be hidden."""
+    listener = tcp_listener()
+    port = listener.getsockname()[1]
+    make_server_time_wait(listener, 3)
+    listener.close()
+    snap = collect()
+    assert not snap.listeners_on(port)
+    stats = snap.port_stats(port)
+    assert stats is not None and stats.time_wait == 3 and not stats.client_side
+
+
+def test_client_time_wait_is_aggregated() -> None:
+    """A client that closes first leaves TIME_WAIT on its own ephemeral ports."""
+    with tcp_listener() as listener:
+        port = listener.getsockname()[1]
+        clients = []
+        for _ in range(5):
+            c = socket.create_connection(("127.0.0.1", port))
+            conn, _ = listener.accept()
+            c.close()  # the client's FIN first: TIME_WAIT lands on the client port
+            conn.recv(1)
+            conn.close()
+            clients.append(c)
+        snap = collect()
+    client_ports = [p for p in snap.ports if p.client_side and p.remote_port == port]
+    assert len(client_ports) == 5
+    assert sum(p.time_wait for p in client_ports) == 5
+    assert dict(snap.client_time_wait.by_remote_port)[port] >= 5
+
+
+def test_live_connection_states_and_holders() -> None:
+    with tcp_listener() as listener:
+        port = listener.getsockname()[1]
+        client = socket.create_connection(("127.0.0.1", port))
+        conn, _ = listener.accept()
+        snap = collect()
+        client.close()
+        conn.close()
+    stats = snap.port_stats(port)
+    assert stats is not None
+    assert stats.states.get("ESTABLISHED") == 1
+    assert os.getpid() in {h.pid for h in stats.holders}
+
+
+def test_udp_and_ipv6_appear() -> None:
+    with udp_socket() as u4, udp_socket("::1") as u6, tcp_listener("::1") as t6:
+        expected = {
+            ("udp", "ipv4", "127.0.0.1", u4.getsockname()[1]),
+            ("udp", "ipv6", "::1", u6.getsockname()[1]),
+            ("tcp", "ipv6", "::1", t6.getsockname()[1]),
+        }
+        snap = collect()
+    seen = {(s.proto, s.family, s.address, s.port) for s in snap.sockets}
+    assert expected <= seen
+    for s in snap.sockets:
+        if (s.proto, s.family, s.address, s.port) in expected:
+            assert os.getpid() in s.pids
+
+
+def test_udp_and_tcp_are_separate_rows_on_one_port() -> None:
+    with tcp_listener() as t:
+        port = t.getsockname()[1]
+        with udp_socket(port=port):
+            snap = collect()
+    assert {s.proto for s in snap.listeners_on(port, "tcp")} == {"tcp"}
+    assert {s.proto for s in snap.listeners_on(port, "udp")} == {"udp"}
+
+
+def test_listening_set_equals_ss() -> None:
+    """Other tests open and close sockets meanwhile, so compare within ss before/after."""
+    with tcp_listener(), tcp_listener("::1"), udp_socket(), udp_socket("::1"):
+        before = _ss_listening()
+        snap = collect()
+        after = _ss_listening()
+    ours = {(s.proto, s.address, s.port) for s in snap.sockets}
+    assert before & after <= ours <= before | after
+    assert len(before & after) >= 4
+
+
+def test_wildcard_and_dual_stack_addresses_match_ss() -> None:
+    with tcp_listener("0.0.0.0") as v4, tcp_listener("::", v6only=False) as dual:
+        ports = {"0.0.0.0": v4.getsockname()[1], "::": dual.getsockname()[1]}
+        snap = collect()
+        ss = _ss_listening()
+    for address, port in ports.items():
+        assert ("tcp", address, port) in ss
+        assert [s.address for s in snap.listeners_on(port)] == [address]
+
+
+def _ss_listening() -> set[tuple[str, str, int]]:
+    found = set()
+    for proto, flag in (("tcp", "-tln"), ("udp", "-uln")):
+        for line in ss_lines(flag):
+            local = line.split()[3]
+            address, _, port = local.rpartition(":")
+            address = address.strip("[]").split("%")[0]
+            found.add((proto, "::" if address == "*" else address, int(port)))
+    return found
+
+
+def _ss_port(local: str) -> int:
+    return int(local.rpartition(":")[2])
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="dropping to nobody needs root")
+def test_unprivileged_user_sees_listener_with_hidden_owner(
+    spawn: Callable[..., tuple[object, str]],
+) -> None:
+    from support import ROOT_LISTENER, run_as_nobody
+
+    # Held by another root process: a forked child would inherit (and so own) our own fds.
+    _, line = spawn(ROOT_LISTENER)
+    port = int(line)
+    snap = run_as_nobody(collect)
+    assert isinstance(snap, Snapshot)
+    [found] = snap.listeners_on(port)
+    assert found.owner_hidden and found.uid == 0
+    assert snap.hidden_owners >= 1 and not snap.is_root
