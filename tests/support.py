@@ -192,3 +192,32 @@ def run_as_nobody(func: Callable[[], object]) -> object:
     if status != "ok":
         raise AssertionError(f"as nobody: {value}")
     return value
+
+
+# A listener that ignores SIGTERM, as a stuck server does: only SIGKILL stops it.
+TERM_IGNORING_LISTENER = """
+import signal, socket, time
+signal.signal(signal.SIGTERM, signal.SIG_IGN)
+s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen()
+print(s.getsockname()[1], flush=True)
+while True:
+    time.sleep(1)
+"""
+
+# A bound UDP socket on a free loopback port.
+UDP_LISTENER = """
+import socket, time
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1", 0))
+print(s.getsockname()[1], flush=True)
+while True:
+    time.sleep(1)
+"""
+
+
+def exited(proc: subprocess.Popen[str], timeout: float = 5.0) -> bool:
+    """True once a child this test started has exited (and is reaped, so no zombie lingers)."""
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return False
+    return True

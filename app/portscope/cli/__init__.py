@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
 from .. import __version__
-from . import list_cmd
+from . import check_cmd, kill_cmd, list_cmd, wait_cmd
 from .common import positive_float
 
 # Each module adds its subparser and sets `func`; adding a command is one line here.
-COMMANDS = (list_cmd,)
+COMMANDS = (list_cmd, check_cmd, wait_cmd, kill_cmd)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -42,8 +43,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run_tui(interval=args.interval)
     try:
         result = int(args.func(args))
+        sys.stdout.flush()
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # `portscope list | head`: the reader left; that is not an error worth a traceback.
+        # Point stdout at devnull so the interpreter's final flush does not fail again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
     return result
 
 

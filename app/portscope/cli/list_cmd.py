@@ -8,6 +8,7 @@ from typing import Any
 from ..core import text
 from ..core.collect import default_collector
 from ..core.model import Snapshot
+from ..core.rows import build_rows, row_texts
 from ..core.serialize import snapshot_json
 from .common import port_number, print_json
 
@@ -29,30 +30,10 @@ def run(args: argparse.Namespace) -> int:
 
 
 def render(snap: Snapshot, port: int | None = None) -> str:
-    rows = [("PORT", "PROTO", "ADDRESS", "PID", "PROCESS", "USER", "TIME_WAIT", "OTHER")]
-    stats = {p.port: p for p in snap.ports}
-    shown: set[int] = set()
-    for s in snap.sockets:
-        if port is not None and s.port != port:
-            continue
-        st = stats.get(s.port) if s.proto == "tcp" else None
-        if st:
-            shown.add(s.port)
-        rows.append((
-            str(s.port), f"{s.proto}{'6' if s.family == 'ipv6' else ''}", text.address_cell(s),
-            text.pids_cell(s.holders), text.process_cell(s.holders), text.user_cell(s.holders),
-            text.time_wait_cell(st), text.live_cell(st),
-        ))
-    for st in snap.ports:
-        if st.port in shown or (port is not None and st.port != port):
-            continue
-        if st.client_side and port is None:
-            continue
-        rows.append((
-            str(st.port), "tcp", "(no listener)", text.pids_cell(st.holders),
-            text.process_cell(st.holders) if st.holders else "-", text.user_cell(st.holders),
-            text.time_wait_cell(st), text.live_cell(st),
-        ))
+    rows: list[tuple[str, ...]] = [
+        ("PORT", "PROTO", "ADDRESS", "PID", "PROCESS", "USER", "TIME_WAIT", "OTHER")
+    ]
+    rows.extend(tuple(row_texts(r)) for r in build_rows(snap, port))  # same rows as the TUI
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
     for extra in (

@@ -14,27 +14,45 @@ T = TypeVar("T")
 
 
 class ProcessTable:
-    """Looks processes up once; a PID whose start time changed is a new process."""
+    """Looks processes up once; a PID whose start time changed is a new process.
+
+    Each PID is checked at most once per poll (`begin_poll`), with a read of
+    /proc/PID/stat on Linux (~10 us) rather than psutil's ~35 us: a pre-fork server's 300
+    workers hold every one of its listeners, so the same PIDs come up again and again.
+    """
 
     def __init__(self) -> None:
-        self._cache: dict[int, Holder] = {}
+        self._cache: dict[int, tuple[object, Holder]] = {}  # pid -> (start key, holder)
+        self._this_poll: dict[int, Holder | None] = {}
+
+    def begin_poll(self) -> None:
+        """Forget what the last poll checked; drop processes it no longer asked about, so
+        the cache follows what is on screen and cannot grow forever."""
+        if self._this_poll:
+            for pid in [p for p in self._cache if p not in self._this_poll]:
+                del self._cache[pid]
+        self._this_poll = {}
 
     def holder(self, pid: int) -> Holder | None:
-        cached = self._cache.get(pid)
-        try:
-            proc = psutil.Process(pid)
-            started = proc.create_time()
-        except (psutil.NoSuchProcess, psutil.ZombieProcess):
+        if pid in self._this_poll:
+            return self._this_poll[pid]
+        found = self._lookup(pid)
+        self._this_poll[pid] = found
+        return found
+
+    def _lookup(self, pid: int) -> Holder | None:
+        key = _start_key(pid)
+        if key is None:
             self._cache.pop(pid, None)
             return None
-        except psutil.AccessDenied:
-            started = None
-            proc = None
-        if cached is not None and cached.started == started:
-            return cached
-        holder = describe(pid, proc)
-        if holder is not None:
-            self._cache[pid] = holder
+        cached = self._cache.get(pid)
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        holder = describe(pid)
+        if holder is None:
+            self._cache.pop(pid, None)
+        else:
+            self._cache[pid] = (key, holder)
         return holder
 
     def holders(self, pids: tuple[int, ...] | list[int]) -> tuple[Holder, ...]:
@@ -45,6 +63,33 @@ class ProcessTable:
         """Drop cache entries of processes that are gone, so the cache cannot grow forever."""
         for pid in [p for p in self._cache if p not in alive]:
             del self._cache[pid]
+
+
+def _start_key(pid: int) -> object | None:
+    """Something that changes when a PID is reused; None if the process is gone."""
+    if _HAS_PROC_STAT:
+        try:
+            fd = os.open(f"/proc/{pid}/stat", os.O_RDONLY)
+        except OSError:
+            return None
+        try:
+            stat = os.read(fd, 1024)
+        except OSError:
+            return None
+        finally:
+            os.close(fd)
+        # Field 22 (starttime), counted after the ")" that ends the command name.
+        fields = stat.rpartition(b")")[2].split()
+        return fields[19] if len(fields) > 19 and fields[0] != b"Z" else None
+    try:
+        return psutil.Process(pid).create_time()
+    except (psutil.NoSuchProcess, psutil.ZombieProcess):
+        return None
+    except psutil.AccessDenied:
+        return "?"
+
+
+_HAS_PROC_STAT = os.path.exists("/proc/self/stat")
 
 
 def describe(pid: int, proc: psutil.Process | None = None) -> Holder | None:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from .kill_types import After, KillResult
 from .model import Holder, PortStats, Snapshot, Socket
+from .verdict import Verdict
 
 
 def holder_json(h: Holder) -> dict[str, Any]:
@@ -49,3 +51,50 @@ def snapshot_json(snap: Snapshot, port: int | None = None) -> dict[str, Any]:
 
 def _round(value: float | None) -> float | None:
     return None if value is None else round(value, 2)
+
+
+def verdict_json(v: Verdict) -> dict[str, Any]:
+    """The `portscope check --json` contract (issue 3); keys and types are fixed."""
+    tw = v.time_wait
+    return {
+        "port": v.port,
+        "proto": v.proto,
+        "address": v.address,
+        "verdict": v.kind,
+        "attempts": [
+            {"option": a.option, "ok": a.ok, "errno": a.errno, "error": a.error,
+             "message": a.message}
+            for a in v.attempts
+        ],
+        "holders": [
+            {"pid": h.pid, "name": h.name, "user": h.user, "cmdline": list(h.cmdline)}
+            for h in v.holders
+        ],
+        "time_wait": None if tw is None else {
+            "count": tw.count,
+            "expires_in": _round(tw.expires_in),
+            "reuseaddr_fixes": tw.reuseaddr_fixes,
+        },
+        "advice": list(v.advice),
+        "suggested_port": v.suggested_port,
+    }
+
+
+def kill_json(result: KillResult, after: After, signal: str) -> dict[str, Any]:
+    """The `portscope kill --json` contract (issue 4). `signal` per target is the last one it
+    was sent (the chosen one if it never got one); "after" is the check verdict object."""
+    plan = result.plan
+    return {
+        "port": plan.port,
+        "targets": [
+            {"pid": t.pid, "name": t.name, "signal": result.signals.get(t.pid, signal)}
+            for t in plan.targets
+        ],
+        # pid is null only for a socket with no visible owner (run with sudo to see it)
+        "refused": [{"pid": r.pid, "reason": r.reason} for r in result.refused],
+        "exited": list(result.exited),
+        "still_running": list(result.still_running),
+        "escalated": result.escalated,
+        "after": None if after.verdict is None else verdict_json(after.verdict),
+        "after_summary": after.summary,
+    }

@@ -75,3 +75,16 @@ def hidden_summary(hidden: int, is_root: bool) -> str:
     if is_root:
         return f"{hidden} {noun} no visible owner (another namespace or the kernel)"
     return f"{hidden} {noun} a hidden owner: run with sudo to see it"
+
+
+def client_summary_short(client: ClientTimeWait) -> str:
+    """"12,004 client TIME_WAIT (11,990 to :5432), all clear in 60 s": fits 80 columns."""
+    if not client.count:
+        return ""
+    text = f"{client.count:,} client TIME_WAIT"
+    if client.by_remote_port:
+        port, n = client.by_remote_port[0]
+        text += f" ({n:,} to :{port})"
+    if client.last_expiry is not None:
+        text += f", all clear in {seconds(client.last_expiry)}"
+    return text

@@ -31,6 +31,7 @@ class SnapshotBuilder:
         self, processes: ProcessTable, ephemeral: tuple[int, int], source: str
     ) -> None:
         self._processes = processes
+        processes.begin_poll()
         self._ephemeral = ephemeral
         self._source = source
         self._sockets: list[Socket] = []
@@ -60,6 +61,18 @@ class SnapshotBuilder:
                 acc.first = expires
             if acc.last is None or expires > acc.last:
                 acc.last = expires
+
+    def time_wait_tally(
+        self, port: int, count: int, remote_port: int, first: float | None, last: float | None
+    ) -> None:
+        """`count` TIME_WAIT sockets on `port` at once (remote_port -2: several remotes), so
+        a collector that tallied them in bulk never makes one call per socket."""
+        acc = self._acc(port, remote_port)
+        acc.time_wait += count
+        if first is not None and (acc.first is None or first < acc.first):
+            acc.first = first
+        if last is not None and (acc.last is None or last > acc.last):
+            acc.last = last
 
     def live(self, port: int, remote_port: int, state: str, pids: Iterable[int]) -> None:
         acc = self._acc(port, remote_port)

@@ -1,54 +1,67 @@
-"""Linux collector: the kernel's socket tables plus an fd walk for owners."""
+"""Linux collector: the kernel's socket tables plus a cached fd index for owners.
+
+Tables come over netlink sock_diag (what `ss` uses) when the kernel allows it, else from
+/proc/net/*. Owners come from OwnerIndex, which re-reads /proc/PID/fd only where something
+changed. TIME_WAIT sockets belong to no process and never enter the owner lookup.
+"""
 
 from __future__ import annotations
 
 from ..model import TCP_STATES, Snapshot
 from ..processes import ProcessTable
+from . import proc_net, sock_diag
 from .builder import SnapshotBuilder
-from .fd_scan import socket_holders
-from .proc_net import LISTEN, TIME_WAIT, UDP_UNCONNECTED, iter_rows, timer_seconds, to_line
+from .owners import OwnerIndex
 from .system import ephemeral_range
-
-_STATE_NAMES = {f"{code:02X}": name for code, name in TCP_STATES.items()}
+from .tables import CLOSE, LISTEN, Tables
 
 
 class ProcNetCollector:
-    """Reads /proc/net/* directly; owners come from /proc/PID/fd, every holder of a socket."""
+    """Reads the kernel's socket tables directly; owners are every holder of a socket."""
 
     name = "proc"
 
-    def __init__(self, proc_root: str = "/proc") -> None:
+    def __init__(self, proc_root: str = "/proc", netlink: bool | None = None) -> None:
         self._proc_root = proc_root
         self._processes = ProcessTable()
+        self._owners = OwnerIndex(proc_root)
+        # Netlink answers for this kernel only, so another /proc root means text tables.
+        self._netlink = proc_root == "/proc" if netlink is None else netlink
+        self._udp_netlink: bool | None = None
+
+    @property
+    def full_walks(self) -> int:
+        """How many times owners needed a full /proc/*/fd walk (the slow path)."""
+        return self._owners.full_walks
 
     def collect(self) -> Snapshot:
+        tables = self._read_tables()
         builder = SnapshotBuilder(self._processes, ephemeral_range(), self.name)
-        listeners = []
-        live = []
-        for proto, family, f in iter_rows(f"{self._proc_root}/net"):
-            state = f[3]
-            if proto == "tcp":
-                if state == TIME_WAIT:
-                    # TIME_WAIT belongs to no process: never worth an owner lookup.
-                    builder.time_wait(
-                        int(f[1][-4:], 16), int(f[2][-4:], 16), timer_seconds(f[5].decode())
-                    )
-                elif state == LISTEN:
-                    listeners.append(to_line(proto, family, f))
-                else:
-                    live.append(to_line(proto, family, f))
-            elif state == UDP_UNCONNECTED:
-                listeners.append(to_line(proto, family, f))
-        wanted = {ln.inode for ln in listeners if ln.inode}
-        wanted.update(ln.inode for ln in live if ln.inode)
-        owners = socket_holders(wanted, self._proc_root)
-        for ln in listeners:
-            builder.listener(
-                ln.proto, ln.family, ln.address, ln.port, owners.get(ln.inode, ()),
-                ln.inode, ln.uid,
-            )
-        for ln in live:
-            name = _STATE_NAMES.get(ln.state, ln.state)
-            builder.live(ln.port, ln.remote_port, name, owners.get(ln.inode, ()))
+        for port, tally in tables.time_wait.items():
+            builder.time_wait_tally(port, tally.count, tally.remote_port, tally.first, tally.last)
+        live = {row.inode for row in tables.rows if row.inode}
+        owners = self._owners.holders(live)
+        for row in tables.rows:
+            pids = owners.get(row.inode, ()) if row.inode else ()
+            if row.state == LISTEN if row.proto == "tcp" else row.state == CLOSE:
+                builder.listener(
+                    row.proto, row.family, row.address, row.port, pids, row.inode, row.uid
+                )
+            elif row.proto == "tcp":
+                state = TCP_STATES.get(row.state, f"{row.state:02X}")
+                builder.live(row.port, row.remote_port, state, pids)
         return builder.build()
 
+    def _read_tables(self) -> Tables:
+        if self._netlink:
+            try:
+                if self._udp_netlink is None:
+                    self._udp_netlink = sock_diag.udp_available()
+                tables = sock_diag.read_tables(with_udp=self._udp_netlink)
+                if not self._udp_netlink:
+                    udp = proc_net.read_tables(f"{self._proc_root}/net", with_tcp=False)
+                    tables.rows.extend(udp.rows)
+                return tables
+            except OSError:  # netlink not allowed here (sandbox, old kernel): use the text
+                self._netlink = False
+        return proc_net.read_tables(f"{self._proc_root}/net")

@@ -13,6 +13,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from ..model import Family, Proto
+from .tables import TIME_WAIT as TIME_WAIT_STATE
+from .tables import SocketRow, Tables
 
 LISTEN = b"0A"
 TIME_WAIT = b"06"
@@ -93,3 +95,23 @@ def decode_address(hexaddr: str) -> str:
         raw = b"".join(raw[i : i + 4][::-1] for i in range(0, len(raw), 4))
     family = socket.AF_INET if len(raw) == 4 else socket.AF_INET6
     return socket.inet_ntop(family, raw)
+
+
+def read_tables(root: str = "/proc/net", with_tcp: bool = True) -> Tables:
+    """The same result as sock_diag.read_tables, from the text tables (the fallback where
+    netlink is not allowed, and the only way to read a /proc other than our own)."""
+    tables = Tables()
+    for proto, family, f in iter_rows(root):
+        if proto == "tcp" and not with_tcp:
+            continue
+        state = int(f[3], 16)
+        if proto == "tcp" and state == TIME_WAIT_STATE:
+            expires = timer_seconds(f[5].decode())
+            port, remote = int(f[1][-4:], 16), int(f[2][-4:], 16)
+            tables.tally(port).add(1, remote, expires, expires)
+            continue
+        ln = to_line(proto, family, f)
+        tables.rows.append(
+            SocketRow(proto, family, state, ln.address, ln.port, ln.remote_port, ln.uid, ln.inode)
+        )
+    return tables

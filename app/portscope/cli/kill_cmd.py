@@ -1,0 +1,100 @@
+"""`portscope kill PORT`: stop whoever holds the port, safely, and prove it is free after.
+
+Exit codes: 0 every target exited, 1 any target still running or refused (or the person said
+no), 2 bad input, including no terminal to confirm on without --yes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from typing import Any
+
+from ..core import kill_text
+from ..core.collect import default_collector
+from ..core.kill import DEFAULT_TIMEOUT, run_kill
+from ..core.kill_after import settle_after
+from ..core.kill_targets import holders_on, plan_kill
+from ..core.kill_types import SIGNALS, After, KillPlan, KillResult
+from ..core.model import Proto
+from ..core.serialize import kill_json
+from .common import fail, port_number, positive_float, print_json
+
+
+def add_parser(sub: Any) -> None:
+    p = sub.add_parser(
+        "kill",
+        help="stop the process holding a port (confirms, SIGTERM, waits, reports the port)",
+    )
+    p.add_argument("port", type=port_number, metavar="PORT")
+    p.add_argument("--udp", action="store_true", help="the UDP port, not the TCP one")
+    p.add_argument(
+        "--signal", choices=tuple(SIGNALS), default="TERM", type=str.upper,
+        help="signal to send first (default TERM)",
+    )
+    p.add_argument(
+        "--timeout", type=positive_float, default=DEFAULT_TIMEOUT, metavar="S",
+        help=f"seconds to wait for the targets to exit (default {DEFAULT_TIMEOUT:g})",
+    )
+    p.add_argument("--force", action="store_true", help="SIGKILL targets still alive after S")
+    p.add_argument(
+        "--all-holders", action="store_true",
+        help="signal every process holding the socket, not only the topmost (the master)",
+    )
+    p.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
+    p.add_argument("--json", action="store_true", help="print the JSON contract")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    if not args.yes and not sys.stdin.isatty():
+        return fail("no terminal to confirm on: pass --yes to kill without asking")
+    proto: Proto = "udp" if args.udp else "tcp"
+    snapshot = default_collector().collect()
+    holders, hidden = holders_on(snapshot, args.port, proto)
+    plan = plan_kill(
+        [h.identity for h in holders], args.port, proto,
+        all_holders=args.all_holders, owner_hidden=hidden, snapshot=snapshot,
+    )
+    if plan.targets and not args.yes and not _confirm(plan, args.signal):
+        print("cancelled: nothing was signalled", file=sys.stderr)
+        return 1
+    result = run_kill(plan, SIGNALS[args.signal], args.timeout, force=args.force)
+    after = settle_after(result)
+    if args.json:
+        print_json(kill_json(result, after, args.signal))
+    else:
+        print(render(result, after, args.force))
+    return 0 if result.ok else 1
+
+
+def _confirm(plan: KillPlan, signame: str) -> bool:
+    """Show every target the way the TUI modal does, then ask on the terminal."""
+    now = time.time()
+    out = sys.stderr
+    for target in plan.targets:
+        for label, value in kill_text.target_fields(target, now):
+            print(f"  {label:<9} {value}", file=out)
+        print(file=out)
+    for line in [kill_text.plan_note(plan), *(f"not signalled: {r.reason}" for r in plan.refused)]:
+        if line:
+            print(line, file=out)
+    pids = ", ".join(str(t.pid) for t in plan.targets)
+    print(f"Send SIG{signame} to PID {pids}? [y/N] ", end="", file=out, flush=True)
+    answer = sys.stdin.readline()  # "" at end of input: no
+    return answer.strip().lower() in ("y", "yes")
+
+
+def render(result: KillResult, after: After, force: bool) -> str:
+    plan = result.plan
+    if not plan.targets and not result.refused and not plan.gone:
+        lines = [f"nothing holds {plan.proto} port {plan.port}"]
+    else:
+        lines = kill_text.outcome_lines(result)
+    if result.escalated:
+        lines.append("escalated to SIGKILL after the timeout")
+    elif result.still_running and not force and "KILL" not in result.signals.values():
+        lines.append("pass --force to send SIGKILL to processes still running after --timeout")
+    lines.append(after.summary)
+    return "\n".join(lines)

@@ -1,0 +1,293 @@
+"""The words of a verdict: one sentence, why, and what to do, most useful first.
+
+Kept apart from the probe so the CLI and the panel print the very same text.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .bind_attempt import Attempt
+from .holder_hints import prefork_master
+from .model import Holder, Proto, Socket
+from .text import seconds
+from .verdict import TimeWaitInfo, VerdictKind
+
+PY_REUSEADDR = "Python: sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # before bind()"
+C_REUSEADDR = (
+    "C: int yes = 1; setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);"
+    "  /* before bind() */"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Facts:
+    port: int
+    address: str
+    proto: Proto
+    kind: VerdictKind
+    attempts: tuple[Attempt, ...]
+    holders: tuple[Holder, ...]
+    sockets: tuple[Socket, ...]
+    time_wait: TimeWaitInfo | None
+    live: int
+    already_running: bool
+    inherited: tuple[int, ...]
+    suggested_port: int | None
+    is_root: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Text:
+    sentence: str
+    explanation: tuple[str, ...]
+    advice: tuple[str, ...]
+
+
+def compose(f: Facts) -> Text:
+    writer = {
+        "free": _free,
+        "listening": _listening,
+        "time_wait": _time_wait,
+        "connections": _connections,
+        "udp_bound": _udp_bound,
+        "owner_hidden": _owner_hidden,
+        "permission_denied": _permission_denied,
+        "address_not_available": _address_not_available,
+    }[f.kind]
+    sentence, why, todo = writer(f)
+    if f.suggested_port is not None:
+        todo.append(f"Or use another port now: {f.suggested_port} is free.")
+    return Text(sentence, tuple(why), tuple(todo))
+
+
+def endpoint(address: str, port: int) -> str:
+    return f"[{address}]:{port}" if ":" in address else f"{address}:{port}"
+
+
+def holder_label(h: Holder) -> str:
+    user = f", user {h.user}" if h.user else ""
+    return f"{h.name} (pid {h.pid}{user})"
+
+
+def names(holders: tuple[Holder, ...]) -> str:
+    labels = [holder_label(h) for h in holders[:4]]
+    if len(holders) > 4:
+        labels.append(f"{len(holders) - 4} more")
+    return ", ".join(labels)
+
+
+def attempt_line(a: Attempt) -> str:
+    """"EADDRINUSE (errno 98; Windows 10048 WSAEADDRINUSE): Address already in use"."""
+    if a.ok:
+        return "ok"
+    codes = f"errno {a.errno}"
+    if a.windows_code:
+        codes += f"; Windows {a.windows_code[0]} {a.windows_code[1]}"
+    where = "listen() " if a.step == "listen" else ""
+    return f"{where}{a.error or 'error'} ({codes}): {a.message}"
+
+
+def is_snippet(line: str) -> bool:
+    """Advice lines that are code, which fronts print as code rather than as a step."""
+    return line in (PY_REUSEADDR, C_REUSEADDR)
+
+
+_Parts = tuple[str, list[str], list[str]]
+
+
+def _free(f: Facts) -> _Parts:
+    action = "bind() and listen()" if f.proto == "tcp" else "bind()"
+    return (
+        f"Port {f.port}/{f.proto} is free on {f.address}: a server can bind it now.",
+        [f"A plain {action} on {endpoint(f.address, f.port)} succeeded."],
+        [],
+    )
+
+
+def _stop_advice(f: Facts, what: str) -> list[str]:
+    """Who to stop, in the order that frees the port: the keeper, the master, the rest."""
+    todo: list[str] = []
+    keepers = [h for h in f.holders if h.pid in f.inherited]
+    master = prefork_master(f.holders)
+    if keepers:
+        pids = " ".join(str(h.pid) for h in keepers)
+        todo.append(f"Stop the process that kept the socket: kill {pids}")
+    elif master is not None:
+        todo.append(
+            f"Stop the server's parent, not a worker (it would respawn it): kill {master.pid}"
+        )
+    else:
+        pids = " ".join(str(h.pid) for h in f.holders)
+        prefix = "Stop the earlier copy" if f.already_running else f"Stop {what}"
+        udp = " --udp" if f.proto == "udp" else ""
+        todo.append(f"{prefix}: kill {pids}  (or portscope kill{udp} {f.port}, which checks first)")
+    return todo
+
+
+def _holder_notes(f: Facts) -> list[str]:
+    why: list[str] = []
+    if f.already_running:
+        why.append(
+            "It is probably an earlier copy of your own program, already running (same "
+            "working directory or the same command line running more than once)."
+        )
+    for h in f.holders:
+        if h.pid in f.inherited:
+            why.append(
+                f"{holder_label(h)} looks like it inherited the socket from the server that "
+                "started it: stopping the server did not free the port because this process "
+                "kept it."
+            )
+    master = prefork_master(f.holders)
+    if master is not None:
+        why.append(
+            f"{len(f.holders)} processes share the socket (a pre-fork server): stopping one "
+            f"worker does not free the port; the parent is pid {master.pid}."
+        )
+    return why
+
+
+def _listening(f: Facts) -> _Parts:
+    mine = endpoint(f.address, f.port)
+    where = ", ".join(sorted({endpoint(s.address, s.port) for s in f.sockets}))
+    clash = f"{where} is taken" if where == mine else f"{where} overlaps {mine}"
+    why = [
+        f"Only one socket may listen on a port and address: {clash}, and SO_REUSEADDR does "
+        "not change that on a live listener.",
+        *_holder_notes(f),
+    ]
+    return (
+        f"Port {f.port}/tcp is in use: {names(f.holders)} is listening on it.",
+        why,
+        _stop_advice(f, "it"),
+    )
+
+
+def _time_wait(f: Facts) -> _Parts:
+    tw = f.time_wait
+    count = tw.count if tw else 0
+    left = seconds(tw.expires_in) if tw else "?"
+    plural = "socket" if count == 1 else "sockets"
+    why = [
+        "TIME_WAIT is what is left of connections the old server closed first: the kernel "
+        "keeps them for about 60 s so late packets cannot reach a new connection. No process "
+        "owns them, so there is nothing to kill.",
+    ]
+    if tw and tw.reuseaddr_fixes:
+        why.append(
+            "A bind with SO_REUSEADDR succeeds now: the old server set SO_REUSEADDR, so a "
+            "server that sets it too starts at once."
+        )
+        todo = ["Set SO_REUSEADDR before bind() in your server; it can start now:"]
+        todo += [PY_REUSEADDR, C_REUSEADDR]
+        todo.append(f"Or wait {left}: portscope wait {f.port}")
+    else:
+        why.append(
+            "A bind with SO_REUSEADDR fails too: the old server did not set SO_REUSEADDR, and "
+            f"on Linux the old and the new socket both need it. Wait {left}; set it in your "
+            "server so the next restart is clean."
+        )
+        todo = [f"Wait {left}: portscope wait {f.port} blocks until the port is free."]
+        todo.append("Set SO_REUSEADDR in your server so the next restart is clean:")
+        todo += [PY_REUSEADDR, C_REUSEADDR]
+    return (
+        f"Port {f.port}/tcp is held only by {count} TIME_WAIT {plural} of closed "
+        f"connections; it frees itself in {left}.",
+        why,
+        todo,
+    )
+
+
+def _connections(f: Facts) -> _Parts:
+    plural = "connection still holds" if f.live == 1 else "connections still hold"
+    why = [
+        "A process kept connections that were accepted on this port (for example a child "
+        "that inherited them after the server stopped): the port stays busy until they close.",
+        *_holder_notes(f),
+    ]
+    reuse = f.attempts[1] if len(f.attempts) > 1 else None
+    if reuse is not None and reuse.ok:
+        why.append("A bind with SO_REUSEADDR succeeds: their listener had set it.")
+    return (
+        f"Port {f.port}/tcp has no listener, but {f.live} live {plural} it: "
+        f"{names(f.holders)}.",
+        why,
+        _stop_advice(f, "it"),
+    )
+
+
+def _udp_bound(f: Facts) -> _Parts:
+    why = [
+        "UDP has no connections and no TIME_WAIT: the port is free as soon as that socket "
+        f"closes. TCP port {f.port} is a separate port space and is not affected.",
+        *_holder_notes(f),
+    ]
+    return (
+        f"Port {f.port}/udp is in use: {names(f.holders)} has a UDP socket bound to it.",
+        why,
+        _stop_advice(f, "it"),
+    )
+
+
+def _owner_hidden(f: Facts) -> _Parts:
+    why: list[str] = []
+    if f.sockets:
+        where = ", ".join(sorted({endpoint(s.address, s.port) for s in f.sockets}))
+        uids = sorted({s.uid for s in f.sockets if s.uid is not None})
+        owner = f" (uid {', '.join(map(str, uids))})" if uids else ""
+        why.append(f"The kernel lists a socket on {where}{owner}, but not its process.")
+    else:
+        why.append(
+            "No socket on this port is listed. It may be bound but not listening yet (a server "
+            "between bind() and listen(), or a client that bound this port before connect()): "
+            "Linux does not list those in /proc/net/tcp, only ss --bound-inactive (iproute2 "
+            "6.5+) does. Or it lives in another network namespace (a container)."
+        )
+    if f.is_root:
+        if f.sockets:
+            why.append(
+                "Even root sees no process holding it: it may belong to the kernel or to "
+                "another network namespace (a container)."
+            )
+        todo = [
+            f"Look for a program that binds port {f.port} without listening, or a container "
+            "that publishes it."
+        ]
+    else:
+        why.append("If its process belongs to another user, only root may see it.")
+        todo = [f"Run sudo portscope check {f.port} to see which process holds it."]
+    return (
+        f"Port {f.port}/{f.proto} is in use, but you cannot see which process holds it.",
+        why,
+        todo,
+    )
+
+
+def _permission_denied(f: Facts) -> _Parts:
+    return (
+        f"Port {f.port} is privileged: only root or a process with CAP_NET_BIND_SERVICE may "
+        "bind it.",
+        [
+            "On Linux, ports below net.ipv4.ip_unprivileged_port_start (1024 by default) need "
+            "privileges. This says nothing about whether the port is in use.",
+        ],
+        [
+            "Use a port of 1024 or above.",
+            "Or give the server the capability: sudo setcap cap_net_bind_service=+ep "
+            "/path/to/server (or run it as root).",
+            f"Or lower the limit: sudo sysctl net.ipv4.ip_unprivileged_port_start={f.port}",
+        ],
+    )
+
+
+def _address_not_available(f: Facts) -> _Parts:
+    return (
+        f"{f.address} is not an address of this machine, so nothing can bind it.",
+        ["bind() fails with EADDRNOTAVAIL for an address that no network interface has."],
+        [
+            "Bind 0.0.0.0 (all IPv4 addresses), :: (all addresses) or 127.0.0.1 (this "
+            "machine only).",
+            "List this machine's addresses: ip -brief address",
+        ],
+    )

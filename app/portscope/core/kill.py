@@ -1,0 +1,151 @@
+"""Safe termination: signal the planned targets, wait, escalate on request, report.
+
+The CLI and the TUI drive the same KillSession step by step, because only they know when a
+person has said yes. Handles stay open from the first signal to the last, so an escalation
+to SIGKILL goes to the very process that got SIGTERM.
+"""
+
+from __future__ import annotations
+
+import signal
+import time
+from collections.abc import Callable
+from types import TracebackType
+
+from .kill_handles import Opener, ProcessHandle, StaleProcess, open_handle, wait_exited
+from .kill_refusals import permission_denied, reused
+from .kill_types import KillPlan, KillResult, Refusal, signal_name
+
+DEFAULT_TIMEOUT = 3.0
+
+
+class KillSession:
+    """One kill of one plan. Use as a context manager so handles are always closed."""
+
+    def __init__(self, plan: KillPlan, opener: Opener = open_handle) -> None:
+        self.plan = plan
+        self._open = opener
+        self._handles: dict[int, ProcessHandle] = {}
+        self._watch: dict[int, ProcessHandle] = {}  # followers: waited for, never signalled
+        self._signals: dict[int, str] = {}
+        self._refused: list[Refusal] = list(plan.refused)
+        self._exited: list[int] = list(plan.gone)
+        self._already: list[int] = list(plan.gone)
+        self._escalated = False
+
+    def __enter__(self) -> KillSession:
+        return self
+
+    def __exit__(
+        self, typ: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    @property
+    def running(self) -> tuple[int, ...]:
+        """Signalled targets not yet seen to exit."""
+        return tuple(p for p in self._signals if p not in self._exited)
+
+    def send(self, signum: int = signal.SIGTERM) -> None:
+        """Signal every target that is neither refused nor gone; never raises for a target."""
+        done = {r.pid for r in self._refused} | set(self._exited)
+        for target in self.plan.targets:
+            pid = target.pid
+            if pid in done:
+                continue
+            try:
+                handle = self._handles.get(pid)
+                if handle is None:
+                    handle = self._handles[pid] = self._open(pid, target.started)
+                handle.send(signum)
+            except ProcessLookupError:
+                self._gone(pid, already=pid not in self._signals)
+                continue
+            except PermissionError:
+                self._refused.append(Refusal(pid, permission_denied(pid, target.user)))
+                continue
+            except StaleProcess:
+                self._refused.append(Refusal(pid, reused(pid)))
+                continue
+            if pid in self._signals and signum == signal.SIGKILL:
+                self._escalated = True
+            self._signals[pid] = signal_name(signum)
+        self._watch_followers()
+
+    def wait(self, timeout: float = DEFAULT_TIMEOUT) -> tuple[int, ...]:
+        """Wait for the signalled targets, then for their followers; return who still runs."""
+        deadline = time.monotonic() + timeout
+        handles = [self._handles[p] for p in self.running]
+        for pid in sorted(wait_exited(handles, timeout)):
+            self._gone(pid)
+        if not self.running:
+            left = max(0.0, deadline - time.monotonic())
+            waiting = [h for p, h in self._watch.items() if p not in self._exited]
+            for pid in sorted(wait_exited(waiting, left)):
+                self._exited.append(pid)
+        return self.still_running()
+
+    def still_running(self) -> tuple[int, ...]:
+        followers = tuple(p for p in self._watch if p not in self._exited)
+        return self.running + followers if self._signals else self.running
+
+    def result(self) -> KillResult:
+        return KillResult(
+            plan=self.plan,
+            signals=dict(self._signals),
+            exited=tuple(self._exited),
+            still_running=self.still_running(),
+            refused=tuple(self._refused),
+            escalated=self._escalated,
+            already_exited=tuple(self._already),
+        )
+
+    def close(self) -> None:
+        for handle in [*self._handles.values(), *self._watch.values()]:
+            handle.close()
+        self._handles.clear()
+        self._watch.clear()
+
+    def _gone(self, pid: int, already: bool = False) -> None:
+        if pid not in self._exited:
+            self._exited.append(pid)
+            if already:
+                self._already.append(pid)
+
+    def _watch_followers(self) -> None:
+        """Pre-fork workers are stopped by their master; watch them so the result can say
+        whether one survived (it would still hold the port)."""
+        if not self._signals:
+            return
+        for pid in self.plan.followers:
+            if pid in self._watch:
+                continue
+            try:
+                self._watch[pid] = self._open(pid, None)
+            except ProcessLookupError:
+                self._gone(pid)
+            except (PermissionError, StaleProcess):
+                pass  # not ours to watch; the port check afterwards still sees it
+
+
+def run_kill(
+    plan: KillPlan,
+    signum: int = signal.SIGTERM,
+    timeout: float = DEFAULT_TIMEOUT,
+    *,
+    force: bool = False,
+    opener: Opener = open_handle,
+    on_escalate: Callable[[tuple[int, ...]], bool] | None = None,
+) -> KillResult:
+    """The whole sequence without a person in the loop: signal, wait, and SIGKILL the
+    survivors if `force` (or `on_escalate(survivors)` says yes)."""
+    with KillSession(plan, opener) as session:
+        session.send(signum)
+        session.wait(timeout)
+        survivors = session.running
+        if survivors and signum != signal.SIGKILL and (
+            force or (on_escalate is not None and on_escalate(survivors))
+        ):
+            session.send(signal.SIGKILL)
+            session.wait(timeout)
+        return session.result()

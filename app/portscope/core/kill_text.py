@@ -1,0 +1,79 @@
+"""A kill in words, shared by the CLI prompt and the TUI modal so both say the same thing."""
+
+from __future__ import annotations
+
+from .kill_types import KillPlan, KillResult, Target
+
+
+def uptime(started: float, now: float) -> str:
+    """Seconds since start as "3 d 4 h", "2 h 5 min", "7 min 3 s" or "12 s"."""
+    left = max(0, int(now - started))
+    days, left = divmod(left, 86400)
+    hours, left = divmod(left, 3600)
+    minutes, secs = divmod(left, 60)
+    if days:
+        return f"{days} d {hours} h"
+    if hours:
+        return f"{hours} h {minutes} min"
+    if minutes:
+        return f"{minutes} min {secs} s"
+    return f"{secs} s"
+
+
+def children(target: Target, limit: int = 6) -> str:
+    if not target.children:
+        return "none"
+    pids = [str(p) for p in target.children[:limit]]
+    more = len(target.children) - limit
+    listed = ", ".join(pids) + (f", +{more}" if more > 0 else "")
+    return f"{len(target.children)} ({listed})"
+
+
+def target_fields(target: Target, now: float) -> list[tuple[str, str]]:
+    """(label, value) rows describing one target, in the order a person checks them."""
+    return [
+        ("PID", str(target.pid)),
+        ("name", target.name),
+        ("user", target.user or "?"),
+        ("command", target.command),
+        ("uptime", uptime(target.started, now)),
+        ("children", children(target)),
+        ("holds", ", ".join(target.ports) or "-"),
+    ]
+
+
+def plan_note(plan: KillPlan) -> str:
+    """Why some holders are not on the list: they are workers their master stops."""
+    if not plan.followers:
+        return ""
+    n = len(plan.followers)
+    noun = "process shares" if n == 1 else "processes share"
+    return (
+        f"{n} more {noun} the socket as children of a target (pre-fork workers); "
+        "their master stops them"
+    )
+
+
+def outcome_lines(result: KillResult) -> list[str]:
+    """Who exited, who did not, who was refused: one line each."""
+    names = {t.pid: t.name for t in result.plan.targets}
+    lines = []
+    for pid in result.exited:
+        label = _label(pid, names)
+        if pid in result.already_exited:
+            lines.append(f"{label} had already exited")
+        elif pid in result.signals:
+            lines.append(f"{label} exited after SIG{result.signals[pid]}")
+        else:
+            lines.append(f"{label} exited with its master")
+    for pid in result.still_running:
+        label = _label(pid, names)
+        sent = result.signals.get(pid)
+        lines.append(f"{label} is still running" + (f" after SIG{sent}" if sent else ""))
+    for refusal in result.refused:
+        lines.append(f"not signalled: {refusal.reason}")
+    return lines
+
+
+def _label(pid: int, names: dict[int, str]) -> str:
+    return f"PID {pid} ({names[pid]})" if pid in names else f"PID {pid}"

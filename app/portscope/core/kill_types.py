@@ -1,0 +1,92 @@
+"""Plain values of a kill: what was planned, what was refused, what happened, what holds
+the port afterwards. Frozen, so a worker thread can hand them to the UI."""
+
+from __future__ import annotations
+
+import signal
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from .model import Proto
+from .verdict import Verdict
+
+# The signals a person may choose, by the names `kill -s` uses.
+SIGNALS: Mapping[str, int] = {
+    "TERM": signal.SIGTERM,
+    "INT": signal.SIGINT,
+    "KILL": signal.SIGKILL,
+}
+Identity = tuple[int, float | None]  # (PID, start time) as captured when the row was picked
+
+
+def signal_name(signum: int) -> str:
+    for name, value in SIGNALS.items():
+        if value == signum:
+            return name
+    return signal.Signals(signum).name.removeprefix("SIG")
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """A process we may signal, described as the confirmation shows it."""
+
+    pid: int
+    started: float
+    name: str
+    user: str | None
+    cmdline: tuple[str, ...]
+    ppid: int | None = None
+    children: tuple[int, ...] = ()
+    ports: tuple[str, ...] = ()  # "tcp 127.0.0.1:8000": every socket it listens on or binds
+
+    @property
+    def command(self) -> str:
+        return " ".join(self.cmdline) if self.cmdline else f"[{self.name}]"
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """A process we will not signal, and why. pid is None for a socket with no visible owner."""
+
+    pid: int | None
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class KillPlan:
+    port: int
+    proto: Proto
+    targets: tuple[Target, ...]
+    refused: tuple[Refusal, ...] = ()
+    gone: tuple[int, ...] = ()  # picked, but exited before we looked again
+    # Holders that share the socket with a target but are not signalled (pre-fork workers):
+    # their master stops them, and the outcome checks that it did.
+    followers: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class KillResult:
+    """What the signals did. `signals` maps each target PID to the last signal it was sent."""
+
+    plan: KillPlan
+    signals: Mapping[int, str]
+    exited: tuple[int, ...]
+    still_running: tuple[int, ...]
+    refused: tuple[Refusal, ...]
+    escalated: bool = False
+    already_exited: tuple[int, ...] = ()  # gone before a signal reached them: not a failure
+
+    @property
+    def ok(self) -> bool:
+        """Exit 0 material: every target gone and nothing refused."""
+        return not self.still_running and not self.refused
+
+
+@dataclass(frozen=True, slots=True)
+class After:
+    """The port once the dust settled: the check verdict plus who holds it, in words."""
+
+    summary: str  # "free", "TIME_WAIT for 58 s more", "held by PID 42 (python3): restarted?"
+    free: bool
+    holders: tuple[int, ...] = ()
+    verdict: Verdict | None = None  # the check verdict (issue 3) it is based on

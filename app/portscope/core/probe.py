@@ -1,0 +1,189 @@
+"""Test-bind a port like a server would and explain the kernel's answer as one Verdict.
+
+The attempts are the truth (they are what the user's server will meet); the Snapshot only
+explains them: who listens, which TIME_WAIT, which live connections.
+"""
+
+from __future__ import annotations
+
+import errno
+import ipaddress
+import os
+from collections.abc import Iterable
+
+from . import advice
+from .bind_attempt import Attempt, server_options, try_bind
+from .collect import default_collector
+from .holder_hints import inherited_pids, looks_already_running
+from .model import Holder, Proto, Snapshot, Socket
+from .verdict import TimeWaitInfo, Verdict, VerdictKind
+
+# How far above the asked port the suggestion looks before giving up.
+SUGGEST_RANGE = 200
+
+
+def parse_port(text: str | int) -> int:
+    """A port as a person types it; ValueError with a message they can act on."""
+    raw = str(text).strip()
+    try:
+        value = int(raw, 10)
+    except ValueError:
+        raise ValueError(f"not a port number: {raw!r}") from None
+    if not 1 <= value <= 65535:
+        raise ValueError(f"port must be 1-65535, got {value}")
+    return value
+
+
+def parse_address(text: str) -> str:
+    """A literal IPv4/IPv6 address (brackets allowed: "[::]"); blank means 0.0.0.0."""
+    raw = text.strip()
+    if raw.startswith("[") and raw.endswith("]"):
+        raw = raw[1:-1]
+    if not raw:
+        return "0.0.0.0"
+    try:
+        return str(ipaddress.ip_address(raw))
+    except ValueError:
+        raise ValueError(
+            f"not an IP address: {text.strip()!r} (use e.g. 0.0.0.0, ::, 127.0.0.1)"
+        ) from None
+
+
+def attempt_all(port: int, address: str, proto: Proto) -> tuple[Attempt, ...]:
+    return tuple(try_bind(port, address, proto, option) for option in server_options())
+
+
+def diagnose(
+    port: int,
+    address: str = "0.0.0.0",
+    proto: Proto = "tcp",
+    snapshot: Snapshot | None = None,
+    cwd: str | None = None,
+    *,
+    suggest: bool = True,
+) -> Verdict:
+    """Probe the port and explain it. Thread-safe, prints nothing; ValueError on bad input.
+
+    The binds run before the snapshot is taken, so what the snapshot shows is at least as new
+    as what the kernel answered.
+    """
+    port = parse_port(port)
+    address = parse_address(address)
+    if proto not in ("tcp", "udp"):
+        raise ValueError(f"protocol must be tcp or udp, got {proto!r}")
+    attempts = attempt_all(port, address, proto)
+    snap = snapshot if snapshot is not None else default_collector().collect()
+    kind, holders, sockets = classify(port, address, proto, attempts, snap)
+    stats = snap.port_stats(port) if proto == "tcp" else None
+    time_wait = None
+    if stats is not None and stats.time_wait:
+        reuse_ok = len(attempts) > 1 and attempts[1].ok and attempts[1].option == "SO_REUSEADDR"
+        time_wait = TimeWaitInfo(stats.time_wait, stats.time_wait_last, reuse_ok)
+    already = bool(holders) and kind in ("listening", "udp_bound", "connections") and (
+        looks_already_running(holders, cwd if cwd is not None else os.getcwd())
+    )
+    inherited = inherited_pids(holders) if kind != "free" else ()
+    suggested = None
+    if suggest and kind not in ("free", "address_not_available"):
+        suggested = nearest_free(port, address, proto)
+    text = advice.compose(
+        advice.Facts(
+            port=port, address=address, proto=proto, kind=kind, attempts=attempts,
+            holders=holders, sockets=sockets, time_wait=time_wait,
+            live=stats.live if stats else 0, already_running=already, inherited=inherited,
+            suggested_port=suggested, is_root=snap.is_root,
+        )
+    )
+    return Verdict(
+        port=port, address=address, proto=proto, kind=kind, attempts=attempts,
+        holders=holders, time_wait=time_wait, sentence=text.sentence,
+        explanation=text.explanation, advice=text.advice, suggested_port=suggested,
+        already_running=already, inherited=inherited,
+    )
+
+
+def classify(
+    port: int, address: str, proto: Proto, attempts: tuple[Attempt, ...], snap: Snapshot
+) -> tuple[VerdictKind, tuple[Holder, ...], tuple[Socket, ...]]:
+    """Name what blocks the plain bind: the kernel's errno first, then the snapshot."""
+    plain = attempts[0]
+    if plain.ok:
+        return "free", (), ()
+    if plain.errno == errno.EACCES:
+        return "permission_denied", (), ()
+    if plain.errno == errno.EADDRNOTAVAIL:
+        return "address_not_available", (), ()
+    on_port = snap.listeners_on(port, proto)
+    sockets = tuple(s for s in on_port if overlaps(s, address)) or on_port
+    if sockets:
+        holders = _union(s.holders for s in sockets)
+        if not holders:
+            return "owner_hidden", (), sockets
+        return ("listening" if proto == "tcp" else "udp_bound"), holders, sockets
+    stats = snap.port_stats(port) if proto == "tcp" else None
+    if stats is not None and stats.live:
+        if stats.holders:
+            return "connections", stats.holders, ()
+        return "owner_hidden", (), ()
+    if stats is not None and stats.time_wait:
+        return "time_wait", (), ()
+    return "owner_hidden", (), ()
+
+
+def overlaps(sock: Socket, address: str) -> bool:
+    """Would a bind on `address` collide with this socket's address (same port)?
+
+    0.0.0.0 overlaps every IPv4 address, :: every IPv6 one and (dual-stack, which we assume
+    since the snapshot does not say IPV6_V6ONLY) every IPv4 one too.
+    """
+    mine = ipaddress.ip_address(address)
+    try:
+        theirs = ipaddress.ip_address(sock.address)
+    except ValueError:
+        return True
+    mine = _unmapped(mine)
+    theirs = _unmapped(theirs)
+    if theirs.is_unspecified and (theirs.version == 6 or mine.version == 4):
+        return True
+    if mine.is_unspecified and (mine.version == 6 or theirs.version == 4):
+        return True
+    return mine == theirs
+
+
+def nearest_free(port: int, address: str, proto: Proto) -> int | None:
+    """The first port above `port` where a plain bind (+listen) succeeds, probed the same way.
+
+    Below the unprivileged limit every port fails with EACCES, so the search starts there.
+    """
+    start = port + 1
+    low = _unprivileged_start()
+    if start < low and try_bind(start, address, proto, "plain").errno == errno.EACCES:
+        start = low
+    for candidate in range(start, min(65535, start + SUGGEST_RANGE) + 1):
+        if try_bind(candidate, address, proto, "plain").ok:
+            return candidate
+    return None
+
+
+def _unprivileged_start() -> int:
+    try:
+        with open("/proc/sys/net/ipv4/ip_unprivileged_port_start") as fh:
+            return int(fh.read().strip())
+    except (OSError, ValueError):
+        return 1024
+
+
+def _unmapped(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> (
+    ipaddress.IPv4Address | ipaddress.IPv6Address
+):
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped
+    return ip
+
+
+def _union(groups: Iterable[tuple[Holder, ...]]) -> tuple[Holder, ...]:
+    seen: dict[int, Holder] = {}
+    for group in groups:
+        for h in group:
+            seen.setdefault(h.pid, h)
+    return tuple(sorted(seen.values(), key=lambda h: h.pid))

@@ -1,0 +1,97 @@
+"""The rows a person reads: one per listening socket, one per blocked port without one.
+
+Shared by `portscope list` and the TUI so both show the same picture. Client-side ports
+(a load-test's ephemeral ports) are left out unless asked for by port: the caller shows
+them as one aggregate line, which keeps the row count to what a person can read.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import NamedTuple
+
+from . import text
+from .model import Family, Holder, PortStats, Proto, Snapshot, Socket
+
+NO_LISTENER = "(no listener)"
+
+
+@dataclass(frozen=True, slots=True)
+class TableRow:
+    """One row: a socket (with its port's stats when TCP), or a port nobody listens on."""
+
+    key: str
+    port: int
+    proto: Proto
+    address: str | None  # None: a port with sockets but no listener
+    holders: tuple[Holder, ...]
+    socket: Socket | None
+    stats: PortStats | None
+    family: Family | None = None  # None for a no-listener row: its sockets may be of both
+
+    @property
+    def proto_label(self) -> str:
+        return f"{self.proto}6" if self.family == "ipv6" else self.proto
+
+    @property
+    def address_label(self) -> str:
+        if self.socket is None:
+            return NO_LISTENER
+        return text.address_cell(self.socket)
+
+    @property
+    def time_wait(self) -> int:
+        return self.stats.time_wait if self.stats else 0
+
+
+class RowTexts(NamedTuple):
+    port: str
+    proto: str
+    address: str
+    pids: str
+    process: str
+    user: str
+    time_wait: str
+    other: str
+
+
+def no_listener_key(port: int) -> str:
+    return f"tcp:port:{port}"
+
+
+def build_rows(snap: Snapshot, port: int | None = None) -> list[TableRow]:
+    """Sockets in snapshot order, then ports with sockets but no TCP listener.
+
+    With `port`, only that port, client-side or not (someone who asks by number wants it).
+    """
+    stats = {p.port: p for p in snap.ports}
+    rows: list[TableRow] = []
+    with_listener: set[int] = set()
+    for s in snap.sockets:
+        if port is not None and s.port != port:
+            continue
+        st = stats.get(s.port) if s.proto == "tcp" else None
+        if s.proto == "tcp":
+            with_listener.add(s.port)
+        rows.append(TableRow(s.key, s.port, s.proto, s.address, s.holders, s, st, s.family))
+    for st in snap.ports:
+        if st.port in with_listener or (port is not None and st.port != port):
+            continue
+        if st.client_side and port is None:
+            continue
+        rows.append(TableRow(no_listener_key(st.port), st.port, "tcp", None, st.holders, None, st))
+    return rows
+
+
+def row_texts(row: TableRow) -> RowTexts:
+    no_listener = row.socket is None
+    return RowTexts(
+        port=str(row.port),
+        proto=row.proto_label,
+        address=row.address_label,
+        pids=text.pids_cell(row.holders),
+        process="-" if no_listener and not row.holders else text.process_cell(row.holders),
+        user=text.user_cell(row.holders),
+        time_wait=text.time_wait_cell(row.stats),
+        other=text.live_cell(row.stats),
+    )

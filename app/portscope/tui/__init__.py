@@ -1,0 +1,1 @@
+"""Textual front: the live monitor. Only this package imports Textual."""

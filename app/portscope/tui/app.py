@@ -1,0 +1,91 @@
+"""`portscope` with no command: the live port monitor."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import tzinfo
+from functools import partial
+from typing import ClassVar
+
+from textual.app import App, SystemCommand
+from textual.binding import Binding, BindingType
+from textual.screen import Screen
+
+from ..core.collect import Collector, default_collector
+from ..core.model import Snapshot
+from .main_screen import MainScreen, PauseChanged, PollRequested
+from .poller import Poller, PollFailed, SnapshotReady
+from .relatives import RelativesLookup, lookup_relatives
+from .rows import TableRow
+
+
+class PortscopeApp(App[None]):
+    """Polls `source` every `interval` seconds off the UI thread and shows the result.
+
+    `tz` and `relatives` exist for tests and screenshots: a fixed time zone and made-up
+    process relatives keep frozen data rendering the same on every machine.
+    """
+
+    CSS_PATH = "portscope.tcss"
+    TITLE = "portscope"
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("q", "quit", "Quit", id="app.quit")]
+
+    def __init__(
+        self,
+        source: Collector,
+        interval: float = 1.0,
+        *,
+        tz: tzinfo | None = None,
+        relatives: RelativesLookup = lookup_relatives,
+    ) -> None:
+        super().__init__()
+        self.source = source
+        self.interval = interval
+        self.latest_snapshot: Snapshot | None = None
+        self.main = MainScreen(tz, relatives)
+        self._poller = Poller(source, interval, self.post_message)
+
+    def on_mount(self) -> None:
+        self.push_screen(self.main)
+        self._poller.start()
+
+    def on_unmount(self) -> None:
+        self._poller.stop()
+
+    def on_snapshot_ready(self, message: SnapshotReady) -> None:
+        self.latest_snapshot = message.snapshot
+        self.main.receive(message.snapshot)
+
+    def on_poll_failed(self, message: PollFailed) -> None:
+        self.main.poll_failed(message.error)
+
+    def on_pause_changed(self, message: PauseChanged) -> None:
+        self._poller.set_paused(message.paused)
+
+    def on_poll_requested(self, message: PollRequested) -> None:
+        self.poll_now()
+
+    def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
+        """The main screen's keys in the command palette too, from the same BINDINGS."""
+        yield from super().get_system_commands(screen)
+        for binding in MainScreen.BINDINGS:
+            if isinstance(binding, Binding) and binding.show:
+                key = binding.key_display or binding.key
+                yield SystemCommand(
+                    binding.description,
+                    f"key {key}",
+                    partial(self.main.run_action, binding.action),
+                )
+
+    def selected_row(self) -> TableRow | None:
+        """The row under the cursor, by key: what `k` and `b` act on."""
+        return self.main.selected_row()
+
+    def poll_now(self) -> None:
+        """Ask for a poll without waiting for the interval (the next tick starts from it)."""
+        self._poller.poll_now()
+
+
+def run_tui(interval: float = 1.0) -> int:
+    PortscopeApp(default_collector(), interval=interval).run()
+    return 0

@@ -1,0 +1,331 @@
+"""`b`: test-bind a port like a server would, and say why it fails and what to do.
+
+The probe runs in a thread worker (it binds sockets and reads /proc, which can take a while
+on a busy machine) and comes back as one message; the screen never blocks. While TIME_WAIT
+alone blocks the port, a countdown runs and the port is probed again when it ends.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from datetime import datetime
+from typing import ClassVar
+
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.message import Message
+from textual.screen import ModalScreen
+from textual.widgets import Input, Label, RadioButton, RadioSet, Static
+
+from ..core import probe
+from ..core.advice import endpoint, is_snippet
+from ..core.bind_attempt import Attempt
+from ..core.model import Proto
+from ..core.text import seconds
+from ..core.verdict import Verdict
+
+Diagnose = Callable[[int, str, Proto], Verdict]
+
+INDENT = "\u00a0"  # a no-break space: Textual's wrapping keeps it at the start of a line
+UNKNOWN_EXPIRY_RETRY = 5.0  # seconds between re-probes when the platform gives no timer
+
+
+def real_diagnose(port: int, address: str, proto: Proto) -> Verdict:
+    return probe.diagnose(port, address, proto)
+
+
+class BindPanel(ModalScreen[None]):
+    """Port, address and TCP/UDP in; both attempts, the verdict and the advice out."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "dismiss", "Close", id="bind.close"),
+        Binding("ctrl+r", "probe", "Probe again", id="bind.probe"),
+    ]
+
+    DEFAULT_CSS = """
+    BindPanel { align: center middle; }
+    #bind-box {
+        width: 96%; max-width: 118; height: 96%; max-height: 40;
+        border: round $primary; border-title-style: bold; background: $surface;
+        padding: 0 1;
+    }
+    #bind-form { height: 1; margin: 0 0 1 0; }
+    #bind-form Label { padding: 0 1 0 0; }
+    #bind-form Input { margin-right: 2; background: $boost; }
+    #bind-port { width: 8; }
+    #bind-address { width: 1fr; max-width: 28; }
+    #bind-proto { layout: horizontal; width: auto; height: 1; }
+    #bind-proto RadioButton { width: auto; margin-right: 1; }
+    #bind-error { color: $error; height: auto; display: none; }
+    #bind-error.-shown { display: block; }
+    #bind-attempts { height: auto; }
+    .bind-attempt {
+        width: 1fr; height: auto; min-height: 4; border: round $panel-lighten-2; padding: 0 1;
+    }
+    #bind-attempt-1 { margin-left: 1; }
+    .bind-attempt.-ok { border: round $success; }
+    .bind-attempt.-failed { border: round $error; }
+    #bind-verdict { height: auto; padding: 0 1; text-style: bold; }
+    #bind-verdict.-free { color: $success; }
+    #bind-verdict.-blocked { color: $error; }
+    #bind-verdict.-waiting { color: $warning; }
+    #bind-countdown { height: auto; padding: 0 1; color: $warning; }
+    #bind-countdown.-empty { display: none; }
+    #bind-why { margin-top: 1; }
+    #bind-body { height: 1fr; }
+    #bind-hint { height: 1; color: $text-muted; }
+    """
+
+    class Probed(Message):
+        """A probe finished (in a worker thread); `generation` drops stale answers."""
+
+        def __init__(self, generation: int, verdict: Verdict | None, error: str | None) -> None:
+            super().__init__()
+            self.generation = generation
+            self.verdict = verdict
+            self.error = error
+
+    def __init__(
+        self,
+        port: int | None,
+        proto: Proto = "tcp",
+        address: str = "0.0.0.0",
+        *,
+        diagnose: Diagnose = real_diagnose,
+        clock: Callable[[], float] = time.monotonic,
+        now: Callable[[], datetime] = lambda: datetime.now().astimezone(),
+    ) -> None:
+        super().__init__()
+        self._port = port
+        self._proto: Proto = proto
+        self._address = address
+        self._diagnose = diagnose
+        self._clock = clock
+        self._now = now
+        self._generation = 0
+        self._probing = False
+        self.verdict: Verdict | None = None
+        self._received_at = 0.0
+        self._blocked_since: float | None = None
+        self.probes = 0  # how many probes started: tests read it
+
+    def compose(self) -> ComposeResult:
+        box = Vertical(id="bind-box")
+        box.border_title = "Bind test: would a server's bind() succeed?"
+        with box:
+            with Horizontal(id="bind-form"):
+                yield Label("Port")
+                yield Input(
+                    "" if self._port is None else str(self._port), id="bind-port",
+                    placeholder="8080", compact=True,
+                )
+                yield Label("Address")
+                yield Input(
+                    self._address, id="bind-address", placeholder="0.0.0.0", compact=True
+                )
+                with RadioSet(id="bind-proto", compact=True):
+                    yield RadioButton(
+                        "TCP", value=self._proto == "tcp", id="bind-tcp", compact=True
+                    )
+                    yield RadioButton(
+                        "UDP", value=self._proto == "udp", id="bind-udp", compact=True
+                    )
+            yield Static("", id="bind-error")
+            with Horizontal(id="bind-attempts"):
+                yield Static("", id="bind-attempt-0", classes="bind-attempt")
+                yield Static("", id="bind-attempt-1", classes="bind-attempt")
+            yield Static("", id="bind-verdict")
+            yield Static("", id="bind-countdown")
+            with VerticalScroll(id="bind-body"):  # what to do first: it is what users came for
+                yield Static("", id="bind-advice")
+                yield Static("", id="bind-why")
+            yield Static("Enter probes · Ctrl+R probes again · Tab moves · Esc closes",
+                         id="bind-hint")
+
+    def on_mount(self) -> None:
+        self.set_interval(1.0, self.tick)
+        if self._port is None:
+            self._set_text("#bind-verdict", "Type a port and press Enter.")
+            self.query_one("#bind-port", Input).focus()
+        else:
+            self.action_probe()
+
+    # -- input ---------------------------------------------------------------------------
+
+    @on(Input.Submitted)
+    def _submitted(self) -> None:
+        self.action_probe()
+
+    @on(RadioSet.Changed)
+    def _proto_changed(self, event: RadioSet.Changed) -> None:
+        self._proto = "udp" if event.pressed.id == "bind-udp" else "tcp"
+        self.action_probe()
+
+    def action_probe(self) -> None:
+        """Validate the form; probe only when it is valid, else show why inline."""
+        form = self._read_form()
+        error = self.query_one("#bind-error", Static)
+        if isinstance(form, str):
+            error.update(form)
+            error.add_class("-shown")
+            return
+        error.remove_class("-shown")
+        port, address = form
+        self._set_text("#bind-countdown", f"Probing {endpoint(address, port)}/{self._proto}...")
+        self._start_probe(port, address, self._proto)
+
+    def _read_form(self) -> tuple[int, str] | str:
+        try:
+            port = probe.parse_port(self.query_one("#bind-port", Input).value)
+            address = probe.parse_address(self.query_one("#bind-address", Input).value)
+        except ValueError as exc:
+            return str(exc)
+        return port, address
+
+    def _start_probe(self, port: int, address: str, proto: Proto) -> None:
+        self._generation += 1
+        generation = self._generation
+        self._probing = True
+        self.probes += 1
+
+        def work() -> None:
+            try:
+                verdict, failure = self._diagnose(port, address, proto), None
+            except Exception as exc:  # shown inline: a probe must never take the app down
+                verdict, failure = None, str(exc) or type(exc).__name__
+            self.post_message(self.Probed(generation, verdict, failure))
+
+        self.run_worker(work, thread=True, group="bind-probe", exit_on_error=False)
+
+    # -- results -------------------------------------------------------------------------
+
+    def on_bind_panel_probed(self, message: BindPanel.Probed) -> None:
+        if message.generation != self._generation:
+            return  # the form changed since: an older answer must not overwrite a newer one
+        self._probing = False
+        if message.verdict is None:
+            error = self.query_one("#bind-error", Static)
+            error.update(f"probe failed: {message.error}")
+            error.add_class("-shown")
+            return
+        previous = self.verdict
+        self.verdict = message.verdict
+        self._received_at = self._clock()
+        self._show(message.verdict, previous)
+
+    def _show(self, v: Verdict, previous: Verdict | None) -> None:
+        for index, box in enumerate(self.query(".bind-attempt").results(Static)):
+            attempt = v.attempts[index] if index < len(v.attempts) else None
+            box.border_title = "" if attempt is None else self._title(attempt, v)
+            box.update(self._attempt_text(attempt))
+            box.set_class(attempt is not None and attempt.ok, "-ok")
+            box.set_class(attempt is not None and not attempt.ok, "-failed")
+        verdict = self.query_one("#bind-verdict", Static)
+        verdict.update(v.sentence)
+        verdict.set_class(False, "-empty")
+        verdict.set_class(v.free, "-free")
+        verdict.set_class(v.kind == "time_wait", "-waiting")
+        verdict.set_class(not v.free and v.kind != "time_wait", "-blocked")
+        self._set_text("#bind-countdown", self._freed_note(v, previous) or self._countdown_text())
+        self.query_one("#bind-why", Static).update(self._why_text(v))
+        self.query_one("#bind-advice", Static).update(self._advice_text(v))
+
+    def _freed_note(self, v: Verdict, previous: Verdict | None) -> str:
+        """"Port 8080 became free at 02:51:04 after 61 s." when a blocked port just freed."""
+        same = previous is not None and (previous.port, previous.address, previous.proto) == (
+            v.port, v.address, v.proto
+        )
+        if not v.free:
+            if not same or self._blocked_since is None:
+                self._blocked_since = self._clock()
+            return ""
+        since, self._blocked_since = self._blocked_since, None
+        if not same or previous is None or previous.free:
+            return ""
+        waited = "" if since is None else f" after {seconds(self._clock() - since)}"
+        return f"Port {v.port} became free at {self._now():%H:%M:%S}{waited}."
+
+    @staticmethod
+    def _title(a: Attempt, v: Verdict) -> str:
+        steps = "bind + listen" if v.proto == "tcp" else "bind"
+        return f"{a.option} {steps}"
+
+    @staticmethod
+    def _attempt_text(a: Attempt | None) -> Text:
+        if a is None:
+            return Text("")
+        if a.ok:
+            return Text("ok: a server would start", style="bold green")
+        text = Text(f"{a.error or 'error'} (errno {a.errno})", style="bold red")
+        text.append(f"\n{a.message}" if a.message else "")
+        if a.windows_code:
+            text.append(f"\nWindows: {a.windows_code[0]} {a.windows_code[1]}", style="dim")
+        if a.step == "listen":
+            text.append("\nfailed at listen()", style="dim")
+        return text
+
+    @staticmethod
+    def _why_text(v: Verdict) -> Text:
+        text = Text()
+        text.append("Why", style="bold")
+        for para in v.explanation:
+            text.append(f"\n• {para}")
+        return text
+
+    @staticmethod
+    def _advice_text(v: Verdict) -> Text:
+        text = Text()
+        if not v.advice:
+            return text
+        text.append("What to do", style="bold")
+        step = 0
+        for line in v.advice:
+            if is_snippet(line):
+                text.append(f"\n{INDENT * 4}{line}", style="cyan")
+            else:
+                step += 1
+                text.append(f"\n{INDENT}{step}. {line}")
+        return text
+
+    # -- countdown -----------------------------------------------------------------------
+
+    def tick(self) -> None:
+        """Once a second: update the TIME_WAIT countdown; re-probe when it has run out."""
+        v = self.verdict
+        if v is None or v.kind != "time_wait" or self._probing:
+            return
+        left = self._time_left()
+        if left is None:
+            if self._clock() - self._received_at >= UNKNOWN_EXPIRY_RETRY:
+                self._start_probe(v.port, v.address, v.proto)
+            return
+        if left <= 0:
+            # The verdict's own target, not whatever is half-typed in the form right now.
+            self._start_probe(v.port, v.address, v.proto)
+            self._set_text("#bind-countdown", "TIME_WAIT has expired: probing again...")
+            return
+        self._set_text("#bind-countdown", self._countdown_text())
+
+    def _time_left(self) -> float | None:
+        v = self.verdict
+        if v is None or v.time_wait is None or v.time_wait.expires_in is None:
+            return None
+        return v.time_wait.expires_in - (self._clock() - self._received_at)
+
+    def _countdown_text(self) -> str:
+        v = self.verdict
+        if v is None or v.kind != "time_wait":
+            return ""
+        left = self._time_left()
+        if left is None:
+            return f"Probing again every {UNKNOWN_EXPIRY_RETRY:g} s until the port is free."
+        return f"TIME_WAIT clears in {seconds(left)}; the port is probed again then."
+
+    def _set_text(self, selector: str, value: str) -> None:
+        widget = self.query_one(selector, Static)
+        widget.update(value)
+        widget.set_class(not value, "-empty")

@@ -1,0 +1,112 @@
+"""The details pane: everything known about the selected row, every holder in full."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime, tzinfo
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import VerticalScroll
+from textual.widgets import Static
+
+from ..core import text
+from ..core.model import Holder
+from .clock import start_time
+from .relatives import Relatives
+from .rows import TableRow
+
+
+class DetailsPane(VerticalScroll):
+    """Scrollable, so a server with 64 workers can show them all."""
+
+    def __init__(self, tz: tzinfo | None = None, *, id: str | None = None) -> None:
+        super().__init__(id=id, can_focus=False)
+        self._tz = tz
+        self._body = Static(id="details-body")
+
+    def compose(self) -> ComposeResult:
+        yield self._body
+
+    def show(
+        self,
+        row: TableRow | None,
+        now: datetime | None,
+        relatives: Mapping[int, Relatives],
+        is_root: bool = False,
+    ) -> None:
+        self._body.update(render_details(row, now, relatives, self._tz, is_root))
+
+
+def render_details(
+    row: TableRow | None,
+    now: datetime | None,
+    relatives: Mapping[int, Relatives],
+    tz: tzinfo | None,
+    is_root: bool = False,
+) -> Text:
+    out = Text()
+    if row is None:
+        out.append("No row selected.", style="dim")
+        return out
+    out.append(f":{row.port} ", style="bold")
+    out.append(f"{row.proto_label} {row.address_label}")
+    facts = _port_facts(row)
+    if facts:
+        out.append("  " + facts)
+    if not row.holders:
+        out.append("\n")
+        if row.socket is None:
+            out.append(
+                "No process holds a socket on this port. TIME_WAIT sockets belong to no one: "
+                "they clear by themselves, and a new server may fail to bind until they do.",
+                style="dim",
+            )
+        elif is_root:
+            out.append("No visible owner: another network namespace or the kernel holds it.")
+        else:
+            out.append("Owner hidden from this user: run with sudo to see it.", style="yellow")
+    for holder in row.holders:
+        out.append("\n")
+        _holder(out, holder, now, relatives.get(holder.pid), tz)
+    return out
+
+
+def _port_facts(row: TableRow) -> str:
+    parts = []
+    time_wait = text.time_wait_cell(row.stats)
+    if time_wait:
+        parts.append(f"TIME_WAIT {time_wait}")
+    live = text.live_cell(row.stats)
+    if live:
+        parts.append(live)
+    return " · ".join(parts)
+
+
+def _holder(
+    out: Text, h: Holder, now: datetime | None, rel: Relatives | None, tz: tzinfo | None
+) -> None:
+    out.append(f"PID {h.pid} ", style="bold")
+    out.append(h.name, style="bold cyan")
+    out.append(f"  user {h.user or '?'}")
+    if h.started is not None and now is not None:
+        out.append(f"  started {start_time(h.started, now, tz)}")
+    out.append("\n  cmd  ", style="dim")
+    out.append(h.command)
+    out.append("\n  cwd  ", style="dim")
+    out.append(h.cwd or "?")
+    out.append("\n  parent ", style="dim")
+    if rel is not None and rel.parent:
+        out.append(rel.parent)
+    else:
+        out.append(str(h.ppid) if h.ppid is not None else "?")
+    out.append("  children ", style="dim")
+    if rel is None:
+        out.append("…", style="dim")
+    elif rel.gone:
+        out.append("(process has exited)", style="yellow")
+    elif rel.children:
+        more = f", +{rel.more_children} more" if rel.more_children else ""
+        out.append(", ".join(rel.children) + more)
+    else:
+        out.append("none")

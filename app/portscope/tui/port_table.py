@@ -1,0 +1,147 @@
+"""The port table: rows keyed by socket, diffed in place, the cursor pinned to its row.
+
+`DataTable.clear()` sends the cursor to the top and `sort()` keeps the cursor's index
+rather than its row, so every refresh here adds new rows, updates only the cells that
+changed, removes gone rows, and puts the cursor back on the row key it was on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from rich.text import Text
+from textual.widgets import DataTable
+
+from .rows import SortMode, TableRow, row_texts, sort_key
+
+# (column key, label); the narrow set drops what a person can read in the details pane.
+WIDE_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("port", "PORT"),
+    ("proto", "PROTO"),
+    ("address", "ADDRESS"),
+    ("pids", "PID"),
+    ("process", "PROCESS"),
+    ("user", "USER"),
+    ("time_wait", "TIME_WAIT"),
+    ("other", "OTHER"),
+)
+NARROW_COLUMNS: tuple[tuple[str, str], ...] = tuple(
+    c for c in WIDE_COLUMNS if c[0] not in ("user", "other")
+)
+NARROW_WIDTH = 100  # below this many cells the narrow columns are used
+
+
+class PortTable(DataTable[Any]):
+    """A DataTable that knows its rows as TableRows and refreshes them by key."""
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id, cursor_type="row", zebra_stripes=True)
+        self._rows: dict[str, TableRow] = {}
+        self._cells: dict[str, tuple[Any, ...]] = {}
+        self._sort: SortMode = "port"
+        self._columns: tuple[tuple[str, str], ...] = ()
+        # (port, proto, address) cells -> row key: rows are unique on these, and
+        # DataTable.sort hands its key function cells, never the row key.
+        self._identity: dict[tuple[Any, str, str], str] = {}
+
+    @property
+    def rows_shown(self) -> dict[str, TableRow]:
+        return self._rows
+
+    @property
+    def narrow(self) -> bool:
+        return self._columns == NARROW_COLUMNS
+
+    def selected_key(self) -> str | None:
+        if not self._rows or not 0 <= self.cursor_row < self.row_count:
+            return None
+        row_key = self.coordinate_to_cell_key(self.cursor_coordinate).row_key
+        return row_key.value
+
+    def selected(self) -> TableRow | None:
+        key = self.selected_key()
+        return None if key is None else self._rows.get(key)
+
+    def set_columns(self, narrow: bool) -> None:
+        """Switch column sets; rebuilding is fine here, it happens on a resize only."""
+        wanted = NARROW_COLUMNS if narrow else WIDE_COLUMNS
+        if wanted == self._columns:
+            return
+        keep = self.selected_key()
+        rows = list(self._rows.values())
+        self.clear(columns=True)
+        self._rows.clear()
+        self._cells.clear()
+        self._identity.clear()
+        self._columns = wanted
+        for key, label in wanted:
+            self.add_column(label, key=key)
+        self.show_rows(rows, keep_key=keep)
+
+    def set_sort(self, mode: SortMode) -> None:
+        keep = self.selected_key()
+        self._sort = mode
+        self._resort(keep)
+
+    def show_rows(self, rows: Sequence[TableRow], keep_key: str | None = None) -> None:
+        """Make the table show exactly `rows`: add, update changed cells, remove, re-sort."""
+        keep = keep_key or self.selected_key()
+        wanted = {row.key: row for row in rows}
+        for key in [k for k in self._rows if k not in wanted]:
+            self._remove(key)
+        order_may_change = False
+        for key, row in wanted.items():
+            cells = self._cells_for(row)
+            old = self._cells.get(key)
+            if old is None:
+                self.add_row(*cells, key=key)
+                self._identity[_identity(cells)] = key
+                order_may_change = True
+            elif old != cells:
+                for (column, _), before, after in zip(self._columns, old, cells, strict=True):
+                    if before != after:
+                        self.update_cell(key, column, after, update_width=True)
+                order_may_change = order_may_change or sort_key(self._sort)(
+                    self._rows[key]
+                ) != sort_key(self._sort)(row)
+            self._rows[key] = row
+            self._cells[key] = cells
+        if order_may_change:
+            self._resort(keep)
+        elif keep is not None and keep in self._rows:
+            self._move_to(keep)
+
+    def _remove(self, key: str) -> None:
+        cells = self._cells.pop(key)
+        self._identity.pop(_identity(cells), None)
+        del self._rows[key]
+        self.remove_row(key)
+
+    def _resort(self, keep: str | None) -> None:
+        order = sort_key(self._sort)
+        rows, identity = self._rows, self._identity
+        self.sort("port", "proto", "address", key=lambda c: order(rows[identity[_identity(c)]]))
+        if keep is not None and keep in self._rows:
+            self._move_to(keep)
+
+    def _move_to(self, key: str) -> None:
+        index = self.get_row_index(key)
+        if index != self.cursor_row:
+            self.move_cursor(row=index)
+
+    def _cells_for(self, row: TableRow) -> tuple[Any, ...]:
+        texts = row_texts(row)._asdict()
+        cells: list[Any] = []
+        for column, _ in self._columns:
+            if column == "port":
+                cells.append(row.port)  # an int, so the cell compares and sorts as a number
+            elif column == "address" and row.socket is None:
+                cells.append(Text(texts[column], style="dim"))
+            else:
+                cells.append(Text(texts[column]))  # Text: names like "[kthreadd]" are not markup
+        return tuple(cells)
+
+
+def _identity(cells: tuple[Any, ...]) -> tuple[Any, str, str]:
+    return (cells[0], str(cells[1]), str(cells[2]))

@@ -1,0 +1,49 @@
+"""Rows, sort orders and the filter, on frozen snapshots (no Textual running)."""
+
+from __future__ import annotations
+
+from portscope.core.model import PortStats
+from portscope.core.rows import NO_LISTENER, build_rows, no_listener_key, row_texts
+from portscope.tui.rows import RowFilter, parse_filter, sort_key
+from tui.tui_fakes import demo_snapshot, holder, snap, sock
+
+
+def test_one_row_per_socket_plus_ports_without_listener_and_no_client_ports() -> None:
+    client_port = PortStats(40000, time_wait=1, client_side=True, remote_port=5432)
+    data = demo_snapshot()
+    rows = build_rows(snap(data.sockets, (*data.ports, client_port)))
+    assert [r.key for r in rows] == [s.key for s in data.sockets] + [no_listener_key(9000)]
+    blocked = rows[-1]
+    assert blocked.address is None and blocked.socket is None
+    assert row_texts(blocked).address == NO_LISTENER
+    assert row_texts(blocked).time_wait == "37, clears in 41 s"
+    # Asked for by number, a client port is shown after all.
+    assert [r.port for r in build_rows(snap(data.sockets, (client_port,)), port=40000)] == [40000]
+
+
+def test_udp_socket_does_not_take_tcp_stats_of_its_port() -> None:
+    udp = sock(9000, holder(7, "dns"), proto="udp")
+    rows = build_rows(snap([udp], [PortStats(9000, time_wait=2, time_wait_last=30.0)]))
+    assert [(r.proto, r.stats is not None) for r in rows] == [("udp", False), ("tcp", True)]
+
+
+def test_sort_orders() -> None:
+    rows = build_rows(demo_snapshot())
+    by_process = sorted(rows, key=sort_key("process"))
+    assert [r.port for r in by_process][:3] == [5353, 8080, 5173]  # avahi, gunicorn, node
+    assert by_process[-1].port in (22, 9000)  # no visible owner: last
+    by_tw = sorted(rows, key=sort_key("TIME_WAIT"))
+    assert [r.port for r in by_tw][:3] == [8080, 9000, 8000]
+
+
+def test_filter_by_port_or_name_and_bad_ports() -> None:
+    rows = build_rows(demo_snapshot())
+    port_filter = parse_filter(":8080")
+    assert isinstance(port_filter, RowFilter)
+    assert [r.port for r in rows if port_filter.matches(r)] == [8080]
+    name_filter = parse_filter("GUNI")
+    assert isinstance(name_filter, RowFilter)
+    assert [r.port for r in rows if name_filter.matches(r)] == [8080]
+    assert parse_filter("70000") == "port must be 1-65535, got 70000"
+    assert parse_filter(":http") == "not a port number: :http"
+    assert not parse_filter("  ")  # empty: no filter, every row matches

@@ -1,0 +1,54 @@
+"""SVG snapshots of the main screen with frozen data, a fixed time zone and no wall clock.
+
+Update after a deliberate change with `pytest tests/tui/test_snapshots.py --snapshot-update`
+and look at the SVGs in __snapshots__ before committing them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import timezone
+
+from textual.pilot import Pilot
+
+from portscope.tui.app import PortscopeApp
+from tui.tui_fakes import FakeSource, demo_relatives, demo_snapshot, until
+
+SnapCompare = Callable[..., bool]
+
+
+def demo_app() -> PortscopeApp:
+    source = FakeSource([demo_snapshot()])
+    return PortscopeApp(source, interval=3600, tz=timezone.utc, relatives=demo_relatives)
+
+
+def settled(*keys: str) -> Callable[[Pilot[None]], Awaitable[None]]:
+    """Wait for the first poll and the details lookup, so the picture never races them."""
+
+    async def run_before(pilot: Pilot[None]) -> None:
+        app = pilot.app
+        assert isinstance(app, PortscopeApp)
+        await until(pilot, lambda: app.latest_snapshot is not None)
+        await pilot.press(*keys)
+        await until(pilot, lambda: not app.main.looking_up)
+        await pilot.pause()
+
+    return run_before
+
+
+def test_main_screen_120x36(snap_compare: SnapCompare) -> None:
+    assert snap_compare(demo_app(), terminal_size=(120, 36), run_before=settled())
+
+
+def test_main_screen_80x24_prefork_row_selected(snap_compare: SnapCompare) -> None:
+    run_before = settled("down", "down", "down", "down", "down")
+    assert snap_compare(demo_app(), terminal_size=(80, 24), run_before=run_before)
+
+
+def test_filtered_and_sorted_120x36(snap_compare: SnapCompare) -> None:
+    run_before = settled("s", "s", "slash", "g", "u", "n", "enter")
+    assert snap_compare(demo_app(), terminal_size=(120, 36), run_before=run_before)
+
+
+def test_help_80x24(snap_compare: SnapCompare) -> None:
+    assert snap_compare(demo_app(), terminal_size=(80, 24), run_before=settled("question_mark"))

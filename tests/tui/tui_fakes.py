@@ -1,0 +1,156 @@
+"""Frozen data for the TUI tests and the screenshot script: a scripted snapshot source,
+small builders, and one realistic machine. A real kernel cannot make these deterministic
+(PIDs, start times, TIME_WAIT timers), so these are the only fakes the TUI tests use."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Sequence
+from datetime import datetime, timezone
+
+from portscope.core.model import ClientTimeWait, Holder, PortStats, Snapshot, Socket
+from portscope.tui.relatives import Relatives
+
+T0 = datetime(2026, 11, 22, 2, 50, 1, tzinfo=timezone.utc)
+BOOT = T0.timestamp() - 3 * 3600  # processes started three hours before the poll
+
+
+class FakeSource:
+    """Returns its scripted snapshots in order, then repeats the last; thread-safe."""
+
+    name = "fake"
+
+    def __init__(self, snapshots: Sequence[Snapshot] = (), error: Exception | None = None):
+        self._lock = threading.Lock()
+        self._script = list(snapshots)
+        self.error = error
+        self.calls = 0
+
+    def set(self, snapshot: Snapshot) -> None:
+        """What every later poll returns."""
+        with self._lock:
+            self._script = [snapshot]
+            self.error = None
+
+    def collect(self) -> Snapshot:
+        with self._lock:
+            self.calls += 1
+            if self.error is not None:
+                raise self.error
+            if len(self._script) > 1:
+                return self._script.pop(0)
+            return self._script[0]
+
+
+def holder(
+    pid: int, name: str, cmd: str = "", user: str = "dev", *, ppid: int = 1,
+    cwd: str = "/home/dev/app", age: float = 3600.0,
+) -> Holder:
+    return Holder(
+        pid=pid, name=name, user=user, cmdline=tuple((cmd or name).split()),
+        started=T0.timestamp() - age, cwd=cwd, ppid=ppid,
+    )
+
+
+def sock(
+    port: int, *holders: Holder, proto: str = "tcp", address: str = "127.0.0.1",
+) -> Socket:
+    family = "ipv6" if ":" in address else "ipv4"
+    return Socket(proto, family, address, port, tuple(holders))  # type: ignore[arg-type]
+
+
+def snap(
+    sockets: Sequence[Socket], ports: Sequence[PortStats] = (), *, at: datetime = T0,
+    hidden: int = 0, client: ClientTimeWait | None = None,
+) -> Snapshot:
+    return Snapshot(
+        taken_at=at, sockets=tuple(sockets), ports=tuple(ports), hidden_owners=hidden,
+        client_time_wait=client or ClientTimeWait(), source="fake", is_root=False,
+    )
+
+
+def fake_relatives(h: Holder) -> Relatives:
+    """Parents from the holder itself, no children: a real psutil lookup of made-up PIDs
+    would describe whatever process happens to have that PID on this machine."""
+    return Relatives(parent=f"{h.ppid} parent" if h.ppid else None, children=())
+
+
+# The screenshot machine: a dev box during a load test.
+_MASTER = holder(
+    4180, "gunicorn", "/srv/shop/.venv/bin/python /srv/shop/.venv/bin/gunicorn -w 3 "
+    "-b 0.0.0.0:8080 shop.wsgi", "www", cwd="/srv/shop", age=7420,
+)
+_WORKERS = tuple(
+    holder(pid, "gunicorn", " ".join(_MASTER.cmdline), "www", ppid=4180, cwd="/srv/shop",
+           age=7410)
+    for pid in (4187, 4188, 4189)
+)
+_HTTP = holder(31337, "python3", "python3 -m http.server 8000", age=95)
+_PG = holder(
+    812, "postgres", "/usr/lib/postgresql/16/bin/postgres -D /var/lib/postgresql/16/main",
+    "postgres", cwd="/var/lib/postgresql/16/main", age=3 * 86400,
+)
+_AVAHI = holder(655, "avahi-daemon", "avahi-daemon: running [devbox.local]", "avahi",
+                cwd="/", age=3 * 86400)
+_VITE = holder(27001, "node", "node /home/dev/web/node_modules/.bin/vite --port 5173",
+               cwd="/home/dev/web", ppid=26990, age=1500)
+
+
+def demo_snapshot() -> Snapshot:
+    sockets = [
+        sock(22, proto="tcp", address="0.0.0.0"),  # sshd, owned by root: hidden to `dev`
+        sock(5173, _VITE, address="::1"),
+        sock(5353, _AVAHI, proto="udp", address="0.0.0.0"),
+        sock(5432, _PG, address="127.0.0.1"),
+        sock(8000, _HTTP, address="127.0.0.1"),
+        sock(8080, _MASTER, *_WORKERS, address="0.0.0.0"),
+    ]
+    ports = [
+        PortStats(5432, time_wait=0, states={"ESTABLISHED": 24}, holders=(_PG,)),
+        PortStats(8000, time_wait=3, time_wait_first=12.4, time_wait_last=52.8,
+                  states={"ESTABLISHED": 1}, holders=(_HTTP,)),
+        PortStats(8080, time_wait=214, time_wait_first=0.7, time_wait_last=59.6,
+                  states={"ESTABLISHED": 8, "CLOSE_WAIT": 1}, holders=_WORKERS),
+        PortStats(9000, time_wait=37, time_wait_first=2.1, time_wait_last=41.2),
+    ]
+    client = ClientTimeWait(
+        count=12_004, ports=12_004, by_remote_port=((5432, 11_990), (8080, 14)),
+        last_expiry=59.9,
+    )
+    return snap(sockets, ports, hidden=1, client=client)
+
+
+async def until(pilot: object, predicate: Callable[[], object], timeout: float = 5.0) -> None:
+    """Let the app run until `predicate()` holds; polls arrive from a real thread."""
+    from textual.pilot import Pilot
+
+    assert isinstance(pilot, Pilot)
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout} s")
+        await pilot.pause(0.01)
+
+
+def demo_relatives(h: Holder) -> Relatives:
+    """The demo machine's process tree: gunicorn's master and its three workers."""
+    if h.pid == _MASTER.pid:
+        return Relatives("1 systemd", tuple(f"{w.pid} gunicorn" for w in _WORKERS))
+    if h.ppid == _MASTER.pid:
+        return Relatives(f"{_MASTER.pid} gunicorn", ())
+    return Relatives("1 systemd" if h.ppid == 1 else f"{h.ppid} bash", ())
+
+
+def static_text(static: object) -> str:
+    """A Static's text as a person reads it (rendered wide enough not to wrap)."""
+    import io
+
+    from rich.console import Console
+    from textual.widgets import Static
+
+    assert isinstance(static, Static)
+    console = Console(width=200, file=io.StringIO(), color_system=None)
+    console.print(static.content)
+    out = console.file.getvalue()  # type: ignore[attr-defined]
+    return "\n".join(line.rstrip() for line in out.splitlines())
