@@ -91,7 +91,7 @@ def row_texts(row: TableRow) -> RowTexts:
         address=row.address_label,
         pids=text.pids_cell(row.holders),
         process="-" if no_listener and not row.holders else text.process_cell(row.holders),
-        user=text.user_cell(row.holders),
+        user=text.user_cell(row.holders, row.socket.uid if row.socket else None),
         time_wait=text.time_wait_cell(row.stats),
         other=text.live_cell(row.stats),
     )

@@ -46,9 +46,21 @@ def process_cell(holders: tuple[Holder, ...]) -> str:
     return f"{label} x{len(holders)}" if len(holders) > 1 and len(names) == 1 else label
 
 
-def user_cell(holders: tuple[Holder, ...]) -> str:
+def user_cell(holders: tuple[Holder, ...], uid: int | None = None) -> str:
+    """The holders' users; for a hidden owner, the socket's uid as the kernel reports it."""
     users = sorted({h.user or "?" for h in holders})
-    return ",".join(users) if users else "-"
+    if users:
+        return ",".join(users)
+    return "-" if uid is None else user_name(uid)
+
+
+def user_name(uid: int) -> str:
+    try:
+        import pwd  # not on Windows, where the kernel does not give us a uid anyway
+
+        return pwd.getpwuid(uid).pw_name
+    except (ImportError, KeyError):
+        return str(uid)
 
 
 def address_cell(sock: Socket) -> str:

@@ -42,18 +42,49 @@ class SockDiagError(OSError):
 
 
 def read_tables(with_udp: bool = True) -> Tables:
-    """All TCP sockets (TIME_WAIT tallied) and, if asked, all UDP sockets."""
+    """All TCP sockets (TIME_WAIT tallied) and, if asked, all UDP sockets.
+
+    One TCP dump per family: the kernel walks its whole connection hash for each dump,
+    TIME_WAIT included, whatever states were asked for, so splitting by state would
+    double that walk.
+    """
     tables = Tables()
     with socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, NETLINK_SOCK_DIAG) as nl:
         for af, family in _FAMILIES:
-            _tally_time_wait(_dump(nl, af, socket.IPPROTO_TCP, 1 << TIME_WAIT), tables)
-            others = _ALL_STATES & ~(1 << TIME_WAIT)
-            for chunk in _dump(nl, af, socket.IPPROTO_TCP, others):
-                tables.rows.extend(_rows(chunk, "tcp", family))
+            _split_tcp(_dump(nl, af, socket.IPPROTO_TCP, _ALL_STATES), family, tables)
             if with_udp:
                 for chunk in _dump(nl, af, socket.IPPROTO_UDP, _ALL_STATES):
                     tables.rows.extend(_rows(chunk, "udp", family))
     return tables
+
+
+def _split_tcp(chunks: list[bytes], family: Family, tables: Tables) -> None:
+    """TIME_WAIT into tallies, the rest into rows.
+
+    Datagrams holding nothing but same-size TIME_WAIT records (nearly all of them under
+    load) are tallied in bulk; the few that hold live sockets are decoded record by record.
+    """
+    bulk: dict[int, list[bytes]] = {}
+    mixed: list[bytes] = []
+    for chunk in chunks:
+        stride = _HEADER.unpack_from(chunk, 0)[0] if len(chunk) >= 16 else 0
+        if _uniform(chunk, stride) and chunk[_BODY + 1 :: stride].count(TIME_WAIT) == len(
+            chunk
+        ) // stride:
+            bulk.setdefault(stride, []).append(chunk)
+        else:
+            mixed.append(chunk)
+    for stride, group in bulk.items():
+        _tally_uniform(b"".join(group), stride, tables)
+    af = socket.AF_INET if family == "ipv4" else socket.AF_INET6
+    for chunk in mixed:
+        for rec in _records(chunk):
+            if rec[1] == TIME_WAIT:
+                sport, dport = int.from_bytes(rec[4:6], "big"), int.from_bytes(rec[6:8], "big")
+                expires = int.from_bytes(rec[52:56], sys.byteorder) / 1000
+                tables.tally(sport).add(1, dport, expires, expires)
+            else:
+                tables.rows.append(_row(rec, "tcp", family, af))
 
 
 def udp_available() -> bool:
@@ -134,30 +165,17 @@ def _records(chunk: bytes) -> Iterator[bytes | memoryview]:
 
 def _rows(chunk: bytes, proto: Proto, family: Family) -> Iterator[SocketRow]:
     af = socket.AF_INET if family == "ipv4" else socket.AF_INET6
-    width = 4 if family == "ipv4" else 16
     for rec in _records(chunk):
-        (_, state, _, _, sport, dport, src, _, _, _, _, _, _, uid, inode) = _MSG.unpack_from(rec)
-        address = socket.inet_ntop(af, src[:width])
-        yield SocketRow(
-            proto, family, state, address, int.from_bytes(sport, "big"),
-            int.from_bytes(dport, "big"), uid, inode,
-        )
+        yield _row(rec, proto, family, af)
 
 
-def _tally_time_wait(chunks: list[bytes], tables: Tables) -> None:
-    """Count TIME_WAIT per local port, with its remote port(s) and first and last expiry."""
-    by_stride: dict[int, list[bytes]] = {}
-    for chunk in chunks:
-        stride = _HEADER.unpack_from(chunk, 0)[0] if len(chunk) >= 16 else 0
-        if stride and len(chunk) % stride == 0 and _uniform(chunk, stride):
-            by_stride.setdefault(stride, []).append(chunk)
-            continue
-        for rec in _records(chunk):  # mixed-size datagram: decode record by record
-            sport, dport = int.from_bytes(rec[4:6], "big"), int.from_bytes(rec[6:8], "big")
-            expires = int.from_bytes(rec[52:56], sys.byteorder) / 1000
-            tables.tally(sport).add(1, dport, expires, expires)
-    for stride, group in by_stride.items():
-        _tally_uniform(b"".join(group), stride, tables)
+def _row(rec: bytes | memoryview, proto: Proto, family: Family, af: int) -> SocketRow:
+    (_, state, _, _, sport, dport, src, _, _, _, _, _, _, uid, inode) = _MSG.unpack_from(rec)
+    address = socket.inet_ntop(af, src[: 4 if af == socket.AF_INET else 16])
+    return SocketRow(
+        proto, family, state, address, int.from_bytes(sport, "big"),
+        int.from_bytes(dport, "big"), uid, inode,
+    )
 
 
 def _port(raw: int) -> int:
@@ -172,6 +190,11 @@ def _tally_uniform(buf: bytes, stride: int, tables: Tables) -> None:
     dports = view.cast("H")[ports_at // 2 + 1 :: stride // 2].tolist()
     expiries = view.cast("I")[expires_at // 4 :: stride // 4].tolist()
     counts = Counter(sports)
+    if len(counts) == 1:  # the usual pile-up, one server port: no grouping at all
+        [(sport, count)] = counts.items()
+        remote = _port(dports[0]) if dports.count(dports[0]) == count else SEVERAL
+        _add(tables, sport, count, remote, min(expiries), max(expiries))
+        return
     # A port with one socket needs no grouping: its last (only) values are the answer.
     last_dport = dict(zip(sports, dports, strict=True))
     last_expiry = dict(zip(sports, expiries, strict=True))
