@@ -28,16 +28,21 @@ def body(app: PortscopeApp) -> str:
     return static_text(app.screen.query_one("#kill-body"))
 
 
+async def open_kill_dialog(app: PortscopeApp, pilot: Pilot[None], port: int) -> KillModal:
+    await select_port(app, pilot, port)
+    await pilot.press("k")
+    modal = app.screen
+    assert isinstance(modal, KillModal)
+    await until(pilot, lambda: modal.stage == "confirm")
+    return modal
+
+
 async def test_k_then_y_stops_the_server_and_says_the_port_is_free(spawn: Spawn) -> None:
     proc, line = spawn(ROOT_LISTENER)
     port = int(line)
     app = PortscopeApp(ProcNetCollector(), interval=3600)
     async with app.run_test(size=(120, 36)) as pilot:
-        await select_port(app, pilot, port)
-        await pilot.press("k")
-        modal = app.screen
-        assert isinstance(modal, KillModal)
-        await until(pilot, lambda: modal.stage == "confirm")
+        modal = await open_kill_dialog(app, pilot, port)
         assert str(proc.pid) in body(app) and pid_alive(proc.pid)
         await pilot.press("y")
         await until(pilot, lambda: modal.stage == "done", timeout=10)
@@ -54,11 +59,7 @@ async def test_k_then_n_signals_nothing(spawn: Spawn) -> None:
     port = int(line)
     app = PortscopeApp(ProcNetCollector(), interval=3600)
     async with app.run_test(size=(120, 36)) as pilot:
-        await select_port(app, pilot, port)
-        await pilot.press("k")
-        modal = app.screen
-        assert isinstance(modal, KillModal)
-        await until(pilot, lambda: modal.stage == "confirm")
+        await open_kill_dialog(app, pilot, port)
         await pilot.press("n")
         await until(pilot, lambda: app.screen is app.main)
     assert proc.poll() is None and pid_alive(proc.pid)

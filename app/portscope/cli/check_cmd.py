@@ -20,12 +20,17 @@ from .common import fail, print_json
 
 def add_parser(sub: Any) -> None:
     p = sub.add_parser("check", help="test-bind a port and explain why bind() would fail")
+    add_target_arguments(p)
+    p.add_argument("--json", action="store_true", help="print the JSON contract")
+    p.set_defaults(func=run)
+
+
+def add_target_arguments(p: argparse.ArgumentParser) -> None:
+    """PORT, --host and --udp: what `check` and `wait` both probe."""
     p.add_argument("port", metavar="PORT")
     p.add_argument("--host", default="0.0.0.0", metavar="ADDR",
                    help="address to bind (default 0.0.0.0; :: and literal addresses work)")
     p.add_argument("--udp", action="store_true", help="the UDP port, not the TCP one")
-    p.add_argument("--json", action="store_true", help="print the JSON contract")
-    p.set_defaults(func=run)
 
 
 def parse_target(args: argparse.Namespace) -> tuple[int, str, Proto] | str:

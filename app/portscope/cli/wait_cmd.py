@@ -20,7 +20,7 @@ from ..core.model import Proto
 from ..core.probe import diagnose
 from ..core.text import seconds
 from ..core.verdict import Verdict
-from .check_cmd import parse_target
+from .check_cmd import add_target_arguments, parse_target
 from .common import fail
 
 POLL = 0.1  # seconds between plain binds: cheap, and quick to notice the port freeing
@@ -30,10 +30,7 @@ HOPELESS = ("permission_denied", "address_not_available")
 
 def add_parser(sub: Any) -> None:
     p = sub.add_parser("wait", help="block until the port can be bound (exit 0), or time out")
-    p.add_argument("port", metavar="PORT")
-    p.add_argument("--host", default="0.0.0.0", metavar="ADDR",
-                   help="address to bind (default 0.0.0.0)")
-    p.add_argument("--udp", action="store_true", help="the UDP port, not the TCP one")
+    add_target_arguments(p)
     p.add_argument("--timeout", metavar="S", help="give up after S seconds (exit 1)")
     p.set_defaults(func=run)
 

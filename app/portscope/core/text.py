@@ -67,16 +67,20 @@ def address_cell(sock: Socket) -> str:
     return f"[{sock.address}]" if sock.family == "ipv6" else sock.address
 
 
-def client_summary(client: ClientTimeWait) -> str:
-    """"12,004 client TIME_WAIT on 12,004 ports, 11,990 of them to :5432"."""
+def client_summary(client: ClientTimeWait, *, short: bool = False) -> str:
+    """"12,004 client TIME_WAIT on 12,004 ephemeral ports, 11,990 of them to :5432; all
+    clear in 60 s"; `short` fits 80 columns: "12,004 client TIME_WAIT (11,990 to :5432),
+    all clear in 60 s"."""
     if not client.count:
         return ""
-    text = f"{client.count:,} client TIME_WAIT on {client.ports:,} ephemeral ports"
+    text = f"{client.count:,} client TIME_WAIT"
+    if not short:
+        text += f" on {client.ports:,} ephemeral ports"
     if client.by_remote_port:
         port, n = client.by_remote_port[0]
-        text += f", {n:,} of them to :{port}"
+        text += f" ({n:,} to :{port})" if short else f", {n:,} of them to :{port}"
     if client.last_expiry is not None:
-        text += f"; all clear in {seconds(client.last_expiry)}"
+        text += f"{',' if short else ';'} all clear in {seconds(client.last_expiry)}"
     return text
 
 
@@ -87,16 +91,3 @@ def hidden_summary(hidden: int, is_root: bool) -> str:
     if is_root:
         return f"{hidden} {noun} no visible owner (another namespace or the kernel)"
     return f"{hidden} {noun} a hidden owner: run with sudo to see it"
-
-
-def client_summary_short(client: ClientTimeWait) -> str:
-    """"12,004 client TIME_WAIT (11,990 to :5432), all clear in 60 s": fits 80 columns."""
-    if not client.count:
-        return ""
-    text = f"{client.count:,} client TIME_WAIT"
-    if client.by_remote_port:
-        port, n = client.by_remote_port[0]
-        text += f" ({n:,} to :{port})"
-    if client.last_expiry is not None:
-        text += f", all clear in {seconds(client.last_expiry)}"
-    return text

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, get_args
 
 from .bind_attempt import Attempt
 from .model import Holder, Proto
@@ -19,16 +19,7 @@ VerdictKind = Literal[
     "address_not_available",
 ]
 
-VERDICT_KINDS: tuple[VerdictKind, ...] = (
-    "free",
-    "listening",
-    "time_wait",
-    "connections",
-    "udp_bound",
-    "owner_hidden",
-    "permission_denied",
-    "address_not_available",
-)
+VERDICT_KINDS: tuple[VerdictKind, ...] = get_args(VerdictKind)
 
 
 @dataclass(frozen=True, slots=True)

@@ -70,8 +70,7 @@ def render_status(st: Status, tz: tzinfo | None, narrow: bool = False) -> Text:
         out.append(repr(st.row_filter.text))
         out.append(f": {st.rows_shown} of {st.rows_total} rows (Esc clears)")
     if snap is not None:
-        summary = text.client_summary_short if narrow else text.client_summary
-        client = summary(snap.client_time_wait)
+        client = text.client_summary(snap.client_time_wait, short=narrow)
         if client:
             out.append("\n")
             out.append(client, style="cyan")
