@@ -7,16 +7,15 @@ import json
 import sys
 from typing import Any
 
+from ..core.probe import parse_port
+
 
 def port_number(text: str) -> int:
     """A TCP/UDP port, 1-65535; anything else is one clear argparse error (exit 2)."""
     try:
-        value = int(text, 10)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
-    if not 1 <= value <= 65535:
-        raise argparse.ArgumentTypeError(f"port must be 1-65535, got {value}")
-    return value
+        return parse_port(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def positive_float(text: str) -> float:
