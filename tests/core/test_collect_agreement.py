@@ -102,3 +102,27 @@ def test_sock_diag_and_proc_text_tally_time_wait_alike() -> None:
         assert abs(nl.time_wait_first - tx.time_wait_first) < 1
         assert abs(nl.time_wait_last - tx.time_wait_last) < 1
         assert nl.remote_port == tx.remote_port
+
+
+def test_many_crowded_ports_tally_alike() -> None:
+    """TIME_WAIT on many ports of both families: netlink and text readers agree per port."""
+    listeners = [tcp_listener("::1" if i % 5 == 0 else "127.0.0.1") for i in range(20)]
+    try:
+        for i, listener in enumerate(listeners):
+            make_server_time_wait(listener, 2 + i % 3)
+        ports = [listener.getsockname()[1] for listener in listeners]
+        netlink = ProcNetCollector(netlink=True).collect()
+        text = ProcNetCollector(netlink=False).collect()
+    finally:
+        for listener in listeners:
+            listener.close()
+    for i, port in enumerate(ports):
+        nl, tx = netlink.port_stats(port), text.port_stats(port)
+        assert nl is not None and tx is not None
+        assert nl.time_wait == tx.time_wait == 2 + i % 3
+        assert nl.time_wait_first is not None and tx.time_wait_first is not None
+        assert nl.time_wait_last is not None and tx.time_wait_last is not None
+        assert abs(nl.time_wait_first - tx.time_wait_first) < 1
+        assert abs(nl.time_wait_last - tx.time_wait_last) < 1
+        assert nl.time_wait_first <= nl.time_wait_last
+        assert nl.remote_port == tx.remote_port

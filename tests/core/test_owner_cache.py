@@ -96,6 +96,24 @@ def test_steady_state_is_confirmed_without_a_full_walk(server: Server, proc_view
     assert index.full_walks == 1  # the first poll has nothing cached
     for _ in range(3):
         assert index.holders(live) == {server.inode: [server.proc.pid]}
+        assert index.idle == {server.proc.pid}  # blocked on stdin: confirmed by CPU time
+    assert index.full_walks == 1
+
+
+def test_holder_closing_its_copy_is_dropped_while_the_other_stays(
+    server: Server, proc_view: Path
+) -> None:
+    """The master closes its copy of a listener a worker still holds: the socket lives on,
+    the master must leave its holders, and no full walk is needed to see it."""
+    _show(proc_view, server.proc.pid)
+    [child] = (int(x) for x in server.ask("fork"))
+    _show(proc_view, child)
+    index = OwnerIndex(str(proc_view))
+    live = {server.inode}
+    assert index.holders(live) == {server.inode: sorted([server.proc.pid, child])}
+    assert server.ask("close") == ["closed"]
+    assert index.holders(live) == {server.inode: [child]}
+    assert index.holders(live) == {server.inode: [child]}
     assert index.full_walks == 1
 
 

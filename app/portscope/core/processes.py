@@ -33,6 +33,14 @@ class ProcessTable:
                 del self._cache[pid]
         self._this_poll = {}
 
+    def trust(self, pids: set[int]) -> None:
+        """Take these PIDs' cached holders as checked for this poll: the caller knows they
+        are the same processes as last poll (on Linux, their CPU time has not moved)."""
+        for pid in pids:
+            cached = self._cache.get(pid)
+            if cached is not None and pid not in self._this_poll:
+                self._this_poll[pid] = cached[1]
+
     def holder(self, pid: int) -> Holder | None:
         if pid in self._this_poll:
             return self._this_poll[pid]

@@ -3,33 +3,50 @@
 A full walk of /proc/*/fd (list each fd directory, readlink every fd) costs ~500 ms with 300
 pre-fork workers holding 250 fds each, and almost nothing in it changes from one second to
 the next. So each process's fd table is remembered (fd number -> live socket inode, 0 for
-anything else) along with its fd count (`stat` of /proc/PID/fd reports it as st_size on
-Linux >= 6.2; 0 on older kernels, which only makes the checks below do more). Per poll:
+anything else), with two cheap witnesses of change:
+
+- its CPU time in ns (/proc/PID/schedstat): any syscall that could touch the fd table
+  (close, socket, accept, recvmsg of an fd, exit) makes a thread run, so an unchanged value
+  proves the table is as we read it (and that the PID still names the same process);
+- its fd count (`stat` of /proc/PID/fd gives it as st_size on Linux >= 6.2, else 0).
+
+Per poll, each ~5 us per process touched:
 
 - new PIDs (a forked child inherits its parent's sockets): read in full;
-- known holders are confirmed by one `stat` and one `readlink` of each fd that held a live
-  socket (~5 us each, against ~200 us to list a 250-fd directory); a mismatch re-reads
-  that process incrementally (only fd numbers that are new or pointed at a dead socket);
-- a socket with no known holder: processes whose fd count changed are re-read, then those
-  that ran at all since we read them (incrementally, then in full); a socket still without
-  a holder (another user's, as non-root, or closed since the dump) is remembered as such so
-  it costs no search per poll;
-- every `full_every` seconds, a full walk bounds anything the shortcuts can miss (a process
-  swapping a held socket for another at the same fd number and fd count, say).
+- holders of live sockets: an idle one is confirmed by its CPU time alone; a busy one by
+  one readlink per socket it held; a mismatch re-reads it incrementally (only fd numbers
+  that are new or pointed at a socket that died);
+- a socket with no known holder: processes whose fd count moved are re-read, then those
+  that ran since their last full read (incrementally, then in full: a number that held a
+  pipe may hold the socket now); one still without a holder (another user's, as non-root,
+  or closed since the dump) is remembered so it costs no search per poll;
+- every `full_every` seconds, a full walk bounds what the shortcuts cannot see (a socket
+  passed to a process that already holds another copy of it, say).
 """
 
 from __future__ import annotations
 
 import os
+import sys
 import time
 from collections import defaultdict
 from dataclasses import dataclass
+from typing import NamedTuple
+
+
+class _Activity(NamedTuple):
+    ns: int  # CPU time of all threads, -1 if unreadable
+    single: bool  # one thread when counted: the main thread's schedstat then says it all
+
+
+_UNKNOWN = _Activity(-1, False)
 
 
 @dataclass(slots=True)
 class _FdTable:
     count: int  # fd count when read (st_size of the fd directory), 0 if the kernel hides it
-    ran: int  # CPU time of all its threads at its last whole read (ns), -1 if unknown
+    ran: _Activity  # at the last whole read: what "has it run since?" compares against
+    checked: _Activity  # at the last confirmation or read
     fds: dict[str, int]  # fd number -> live inet socket inode when read, or 0
     held: dict[int, str]  # inode -> one fd number holding it: what a confirmation re-reads
 
@@ -42,9 +59,13 @@ class OwnerIndex:
         self._nobody: set[int] = set()  # live sockets that no visible process holds
         self._last_full = float("-inf")
         self.full_walks = 0  # for tests and the benchmark: how often the slow path ran
+        # PIDs that did not run since the last poll: the same process, so ProcessTable
+        # may skip its start-time check.
+        self.idle: set[int] = set()
 
     def holders(self, live: set[int]) -> dict[int, list[int]]:
         """Map each live socket inode to every PID holding it (absent if none seen)."""
+        self.idle = set()
         self._nobody &= live
         pids = self._pids()
         for gone in self._tables.keys() - pids:
@@ -62,13 +83,16 @@ class OwnerIndex:
         if not self._unknown(owners, live):
             return owners
         # A new socket. Suspects first: processes whose fd count moved; then those that ran
-        # at all since we read them (a process that did not run cannot have changed its fd
-        # table), incrementally, then in full (a number that held a pipe or file may hold
-        # the socket now).
+        # since we last read them in full, incrementally, then in full.
         moved = [pid for pid, table in self._tables.items() if self._count(pid) != table.count]
-        ran = [p for p, table in self._tables.items() if _run_time(self._proc, p) != table.ran]
-        for pids_to_read, whole in ((moved, False), (ran, False), (ran, True)):
-            for pid in pids_to_read:
+        for pid in moved:
+            self._refresh(pid, live)
+        owners = self._owners(live)
+        if not self._unknown(owners, live):
+            return owners
+        ran = [pid for pid, table in self._tables.items() if self._ran_since(pid, table.ran)]
+        for whole in (False, True):
+            for pid in ran:
                 self._refresh(pid, live, whole=whole)
             owners = self._owners(live)
             if not self._unknown(owners, live):
@@ -100,7 +124,14 @@ class OwnerIndex:
         except OSError:
             return -1
 
+    def _ran_since(self, pid: int, then: _Activity) -> bool:
+        return then.ns < 0 or _activity(self._proc, pid, then) != then
+
     def _confirmed(self, pid: int, table: _FdTable, live: set[int]) -> bool:
+        now = _activity(self._proc, pid, table.checked)
+        if now.ns >= 0 and now == table.checked:
+            self.idle.add(pid)
+            return True
         if self._count(pid) != table.count:
             return False
         fd_dir = f"{self._proc}/{pid}/fd"
@@ -112,15 +143,15 @@ class OwnerIndex:
                     return False
             except OSError:
                 return False
+        table.checked = now
         return True
 
     def _refresh(self, pid: int, live: set[int], whole: bool = False) -> None:
         fd_dir = f"{self._proc}/{pid}/fd"
+        # Both taken before the read, so a change during or after it shows next time.
         count = self._count(pid)
+        now = _activity(self._proc, pid, None)
         old = None if whole else self._tables.get(pid)
-        # Taken before the read, so a change after it shows next time. Only a whole read
-        # moves it: an incremental one leaves fds it did not re-read unverified.
-        ran = _run_time(self._proc, pid) if old is None else old.ran
         try:
             names = os.listdir(fd_dir)
         except OSError:  # gone, or not ours to read: its sockets stay ownerless
@@ -129,14 +160,16 @@ class OwnerIndex:
         cached = old.fds if old is not None else {}
         fds: dict[str, int] = {}
         held: dict[int, str] = {}
-        for name in names:
+        for name in map(sys.intern, names):  # "0".."N" once for all processes, not per table
             inode = cached.get(name)
             if inode is None or (inode and inode not in live):
                 inode = _socket_inode(f"{fd_dir}/{name}", live)
             fds[name] = inode
             if inode:
                 held.setdefault(inode, name)
-        self._tables[pid] = _FdTable(count, ran, fds, held)
+        # Only a whole read moves `ran`: an incremental one leaves fds it kept unverified.
+        ran = now if old is None else old.ran
+        self._tables[pid] = _FdTable(count, ran, now, fds, held)
 
     def _owners(self, live: set[int]) -> dict[int, list[int]]:
         owners: dict[int, list[int]] = defaultdict(list)
@@ -158,18 +191,39 @@ def _socket_inode(path: str, live: set[int]) -> int:
     return 0
 
 
-def _run_time(proc: str, pid: int) -> int:
-    """Nanoseconds all threads of `pid` have run (/proc/PID/task/*/schedstat), -1 if unknown.
+def _activity(proc: str, pid: int, last: _Activity | None) -> _Activity:
+    """CPU time of all threads of `pid`; `last` back unchanged if it has not moved.
 
-    Any syscall (close, socket, accept, recvmsg of an fd) makes a thread run, so an unchanged
-    value proves the fd table is as we read it. ~15 us for a single-threaded process.
+    A process that was single-threaded at `last` is checked by its main thread alone (one
+    read): it cannot have started a thread without running. Otherwise every thread's
+    /proc/PID/task/TID/schedstat is summed.
     """
+    if last is not None and last.single and last.ns >= 0:
+        main = _schedstat(f"{proc}/{pid}/schedstat")
+        if main == last.ns:
+            return last
     task_dir = f"{proc}/{pid}/task"
     try:
-        total = 0
-        for tid in os.listdir(task_dir):
-            with open(f"{task_dir}/{tid}/schedstat", "rb") as fh:
-                total += int(fh.read().split(maxsplit=1)[0])
-        return total
+        tids = os.listdir(task_dir)
+    except OSError:
+        return _UNKNOWN
+    total = 0
+    for tid in tids:
+        ns = _schedstat(f"{task_dir}/{tid}/schedstat")
+        if ns < 0:
+            return _UNKNOWN
+        total += ns
+    return _Activity(total, len(tids) == 1)
+
+
+def _schedstat(path: str) -> int:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return -1
+    try:
+        return int(os.read(fd, 128).split(maxsplit=1)[0])
     except (OSError, ValueError, IndexError):
         return -1
+    finally:
+        os.close(fd)

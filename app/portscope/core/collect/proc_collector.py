@@ -41,9 +41,12 @@ class ProcNetCollector:
             builder.time_wait_tally(port, tally.count, tally.remote_port, tally.first, tally.last)
         live = {row.inode for row in tables.rows if row.inode}
         owners = self._owners.holders(live)
+        # Idle since the last poll means the same process: no start-time check needed.
+        self._processes.trust(self._owners.idle)
         for row in tables.rows:
             pids = owners.get(row.inode, ()) if row.inode else ()
-            if row.state == LISTEN if row.proto == "tcp" else row.state == CLOSE:
+            listening = LISTEN if row.proto == "tcp" else CLOSE  # bound UDP shows CLOSE
+            if row.state == listening:
                 builder.listener(
                     row.proto, row.family, row.address, row.port, pids, row.inode, row.uid
                 )

@@ -29,7 +29,7 @@ _MSG = struct.Struct("=BBBB2s2s16s16sI8sIIIII")  # inet_diag_msg
 _BODY = _HEADER.size  # inet_diag_msg starts right after the header
 _ALL_STATES = 0xFFF
 _RECV = 1 << 16
-_FEW = 16  # crowded ports worth filtering one by one rather than sorting
+_FEW = 4  # crowded ports worth filtering one by one (each a pass) rather than sorting
 _LITTLE = sys.byteorder == "little"
 _FAMILIES: tuple[tuple[int, Family], ...] = (
     (socket.AF_INET, "ipv4"),
