@@ -182,3 +182,19 @@ def test_unprivileged_user_sees_listener_with_hidden_owner(
     [found] = snap.listeners_on(port)
     assert found.owner_hidden and found.uid == 0
     assert snap.hidden_owners >= 1 and not snap.is_root
+
+
+def test_lone_time_wait_between_two_stopped_ephemeral_ports_is_folded() -> None:
+    """Both ends ephemeral and nobody listens: one TIME_WAIT is a client's, not a row."""
+    listener = tcp_listener()
+    port = listener.getsockname()[1]
+    client = socket.create_connection(("127.0.0.1", port))
+    conn, _ = listener.accept()
+    listener.close()
+    client_port = client.getsockname()[1]
+    client.close()  # the client closes first: TIME_WAIT on its ephemeral port
+    conn.recv(1)
+    conn.close()
+    stats = collect().port_stats(client_port)
+    assert stats is not None and stats.time_wait == 1 and stats.remote_port == port
+    assert stats.client_side

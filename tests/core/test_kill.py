@@ -156,7 +156,10 @@ def test_all_holders_signals_every_process_of_the_family(spawn: Spawn) -> None:
     assert sorted(t.pid for t in plan.targets) == sorted([master.pid, *workers])
     assert not plan.followers
     result = run_kill(plan, timeout=5)
-    assert sorted(result.signals) == sorted([master.pid, *workers])
+    # The master's own SIGTERM handler stops its workers, so a worker can be gone before
+    # its own signal is sent: that is "already exited", never a failure.
+    assert master.pid in result.signals
+    assert sorted([*result.signals, *result.already_exited]) == sorted([master.pid, *workers])
     assert result.ok and not any(pid_alive(w) for w in workers)
 
 

@@ -122,14 +122,18 @@ class SnapshotBuilder:
         """An ephemeral local port whose sockets all talk to one remote port is a client's.
 
         When the remote port is itself ephemeral and nobody listens on it, we cannot tell a
-        client from a stopped server, so we keep the row: hiding a blocked server port would
-        hide exactly what users came for.
+        client from a stopped server. A lone TIME_WAIT socket is then taken for a client's
+        (a client port carries one connection; a stopped server usually leaves several, and
+        `check` still finds it); anything more keeps its row, since hiding a blocked server
+        port would hide exactly what users came for.
         """
         low, high = self._ephemeral
         if port in listening or not low <= port <= high or acc.remote_port < 0:
             return False
         remote = acc.remote_port
-        return remote in listening or not low <= remote <= high
+        if remote in listening or not low <= remote <= high:
+            return True
+        return acc.time_wait == 1 and not acc.states
 
 
 class _ClientSum:
