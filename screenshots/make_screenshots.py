@@ -2,7 +2,9 @@
 
     .venv/bin/python screenshots/make_screenshots.py
 
-Writes main.svg (120x36) and main-80x24.svg next to this file, and a PNG of each when
+Writes main.svg (120x36), main-80x24.svg, bind-panel.svg (`b` on a port held only by
+TIME_WAIT) and kill-dialog.svg (`k` on the pre-fork server)
+next to this file, and a PNG of each when
 `rsvg-convert` (librsvg2-bin) is installed. The data is the demo machine in
 tests/tui/tui_fakes.py: a python http.server on 8000, a pre-fork gunicorn on 8080,
 postgres on 5432 with 11,990 client TIME_WAIT to it, port 9000 with nobody listening
@@ -15,20 +17,57 @@ import asyncio
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from datetime import timezone
 from pathlib import Path
+from typing import Any
+
+from textual.screen import Screen
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests"))
 
 from portscope.tui.app import PortscopeApp  # noqa: E402
+from portscope.tui.bind_panel import BindPanel  # noqa: E402
+from portscope.tui.kill_modal import KillModal  # noqa: E402
+from tui.kill_fakes import frozen_modal  # noqa: E402
+from tui.test_bind_panel_fakes import (  # noqa: E402
+    FROZEN_NOW,
+    FakeClock,
+    ScriptedDiagnose,
+    frozen_verdict,
+)
 from tui.tui_fakes import FakeSource, demo_relatives, demo_snapshot, until  # noqa: E402
 
-SHOTS = (("main.svg", (120, 36)), ("main-80x24.svg", (80, 24)))
-SELECT_PORT = 8080  # the pre-fork row: its details pane shows every holder
+Dialog = Callable[[], Screen[Any]]
 
 
-async def shoot(name: str, size: tuple[int, int]) -> Path:
+def bind_panel() -> BindPanel:
+    """`b` on port 9000: nobody listens, 37 TIME_WAIT left by a server without SO_REUSEADDR."""
+    verdict = frozen_verdict("time_wait", 9000, expires_in=41.2, count=37)
+    return BindPanel(
+        9000, diagnose=ScriptedDiagnose(verdict), clock=FakeClock(), now=lambda: FROZEN_NOW
+    )
+
+
+# (file, terminal size, port whose row is selected, the dialog opened over it)
+SHOTS: tuple[tuple[str, tuple[int, int], int, Dialog | None], ...] = (
+    ("main.svg", (120, 36), 8080, None),  # the pre-fork row: details show every holder
+    ("main-80x24.svg", (80, 24), 8080, None),
+    ("bind-panel.svg", (120, 36), 9000, bind_panel),
+    ("kill-dialog.svg", (120, 36), 8080, frozen_modal),
+)
+
+
+def settled(screen: Screen[Any]) -> bool:
+    if isinstance(screen, BindPanel):
+        return screen.verdict is not None
+    if isinstance(screen, KillModal):
+        return screen.stage == "confirm"
+    return True
+
+
+async def shoot(name: str, size: tuple[int, int], port: int, dialog: Dialog | None) -> Path:
     app = PortscopeApp(
         FakeSource([demo_snapshot()]), interval=3600, tz=timezone.utc, relatives=demo_relatives
     )
@@ -36,10 +75,13 @@ async def shoot(name: str, size: tuple[int, int]) -> Path:
         await until(pilot, lambda: app.latest_snapshot is not None)
         for _ in range(20):
             row = app.selected_row()
-            if row is not None and row.port == SELECT_PORT:
+            if row is not None and row.port == port:
                 break
             await pilot.press("down")
         await until(pilot, lambda: not app.main.looking_up)
+        if dialog is not None:
+            app.push_screen(dialog())
+            await until(pilot, lambda: settled(app.screen))
         await pilot.pause()
         path = HERE / name
         path.write_text(app.export_screenshot(title="portscope"), encoding="utf-8")
@@ -58,8 +100,8 @@ def to_png(svg: Path) -> Path | None:
 
 
 def main() -> int:
-    for name, size in SHOTS:
-        svg = asyncio.run(shoot(name, size))
+    for name, size, port, dialog in SHOTS:
+        svg = asyncio.run(shoot(name, size, port, dialog))
         png = to_png(svg)
         print(svg.relative_to(HERE.parent), png.relative_to(HERE.parent) if png else "(no PNG)")
     return 0

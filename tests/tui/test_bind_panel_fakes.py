@@ -36,6 +36,7 @@ def frozen_verdict(
     *,
     expires_in: float | None = 42.4,
     proto: Proto = "tcp",
+    count: int = 3,
 ) -> Verdict:
     attempts: tuple[Attempt, ...] = (IN_USE, IN_USE_REUSE)
     holders: tuple[Holder, ...] = ()
@@ -50,7 +51,7 @@ def frozen_verdict(
         sockets = (Socket("tcp", "ipv4", "0.0.0.0", port, holders, 1234, 1000),)
         already = True
     elif kind == "time_wait":
-        time_wait = TimeWaitInfo(3, expires_in, False)
+        time_wait = TimeWaitInfo(count, expires_in, False)
     facts = Facts(
         port=port, address="0.0.0.0", proto=proto, kind=kind, attempts=attempts,
         holders=holders, sockets=sockets, time_wait=time_wait, live=0,

@@ -21,12 +21,12 @@ from textual.widgets import Static
 
 from portscope.core.collect import default_collector
 from portscope.core.kill import KillSession
-from portscope.core.kill_after import describe, settle_after
+from portscope.core.kill_after import settle_after
 from portscope.core.kill_targets import holders_on
-from portscope.core.kill_types import After, KillPlan, KillResult, Refusal, Target
-from portscope.core.verdict import TimeWaitInfo, Verdict
+from portscope.core.kill_types import KillPlan
 from portscope.tui.kill_modal import KillModal, KillOutcome
 from support import ROOT_LISTENER, TERM_IGNORING_LISTENER, exited
+from tui.kill_fakes import FROZEN_PLAN, frozen_modal
 from tui.tui_fakes import static_text, until
 
 Spawn = Callable[..., tuple[subprocess.Popen[str], str]]
@@ -192,60 +192,6 @@ async def test_row_without_visible_owner_is_refused_with_a_sudo_hint() -> None:
 
 
 # -- pictures, with frozen data and a frozen clock ----------------------------------------
-
-NOW = 1_790_000_000.0
-MASTER = Target(
-    pid=4242, started=NOW - 754, name="gunicorn", user="deploy",
-    cmdline=("/srv/app/.venv/bin/python", "/srv/app/.venv/bin/gunicorn", "-w", "3",
-             "-b", "0.0.0.0:8000", "app:wsgi"),
-    ppid=1, children=(4243, 4244, 4245), ports=("tcp 0.0.0.0:8000",),
-)
-FROZEN_PLAN = KillPlan(
-    port=8000, proto="tcp", targets=(MASTER,), followers=(4243, 4244, 4245),
-    refused=(Refusal(1, "PID 1 is the init system; if it holds the socket (socket "
-                        "activation), stop the unit with your service manager instead"),),
-)
-
-
-def frozen_planner(*_: object, **__: object) -> KillPlan:
-    return FROZEN_PLAN
-
-
-class FrozenSession(KillSession):
-    """Pretends the master and its workers exited after SIGTERM; signals nothing."""
-
-    def send(self, signum: int = signal.SIGTERM) -> None:
-        pass
-
-    def wait(self, timeout: float = 0) -> tuple[int, ...]:
-        return ()
-
-    @property
-    def running(self) -> tuple[int, ...]:
-        return ()
-
-    def result(self) -> KillResult:
-        return KillResult(
-            plan=self.plan, signals={4242: "TERM"}, exited=(4242, 4243, 4244, 4245),
-            still_running=(), refused=self.plan.refused,
-        )
-
-
-def frozen_check(result: KillResult) -> After:
-    """The port as the probe would find it after a busy server died: TIME_WAIT left."""
-    verdict = Verdict(
-        port=8000, address="0.0.0.0", proto="tcp", kind="time_wait", attempts=(),
-        time_wait=TimeWaitInfo(count=12, expires_in=58.0, reuseaddr_fixes=False),
-    )
-    return After(summary=describe(verdict, result), free=False, verdict=verdict)
-
-
-def frozen_modal() -> KillModal:
-    return KillModal(
-        [(4242, MASTER.started)], 8000, planner=frozen_planner, session=FrozenSession,
-        check=frozen_check, clock=lambda: NOW,
-    )
-
 
 def at_stage(*keys: str, stage: str) -> Callable[[Pilot[None]], Awaitable[None]]:
     async def run_before(pilot: Pilot[None]) -> None:

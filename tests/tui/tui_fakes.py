@@ -77,12 +77,12 @@ def fake_relatives(h: Holder) -> Relatives:
 
 
 # The screenshot machine: a dev box during a load test.
-_MASTER = holder(
+DEMO_MASTER = holder(
     4180, "gunicorn", "/srv/shop/.venv/bin/python /srv/shop/.venv/bin/gunicorn -w 3 "
     "-b 0.0.0.0:8080 shop.wsgi", "www", cwd="/srv/shop", age=7420,
 )
-_WORKERS = tuple(
-    holder(pid, "gunicorn", " ".join(_MASTER.cmdline), "www", ppid=4180, cwd="/srv/shop",
+DEMO_WORKERS = tuple(
+    holder(pid, "gunicorn", " ".join(DEMO_MASTER.cmdline), "www", ppid=4180, cwd="/srv/shop",
            age=7410)
     for pid in (4187, 4188, 4189)
 )
@@ -104,14 +104,14 @@ def demo_snapshot() -> Snapshot:
         sock(5353, _AVAHI, proto="udp", address="0.0.0.0"),
         sock(5432, _PG, address="127.0.0.1"),
         sock(8000, _HTTP, address="127.0.0.1"),
-        sock(8080, _MASTER, *_WORKERS, address="0.0.0.0"),
+        sock(8080, DEMO_MASTER, *DEMO_WORKERS, address="0.0.0.0"),
     ]
     ports = [
         PortStats(5432, time_wait=0, states={"ESTABLISHED": 24}, holders=(_PG,)),
         PortStats(8000, time_wait=3, time_wait_first=12.4, time_wait_last=52.8,
                   states={"ESTABLISHED": 1}, holders=(_HTTP,)),
         PortStats(8080, time_wait=214, time_wait_first=0.7, time_wait_last=59.6,
-                  states={"ESTABLISHED": 8, "CLOSE_WAIT": 1}, holders=_WORKERS),
+                  states={"ESTABLISHED": 8, "CLOSE_WAIT": 1}, holders=DEMO_WORKERS),
         PortStats(9000, time_wait=37, time_wait_first=2.1, time_wait_last=41.2),
     ]
     client = ClientTimeWait(
@@ -135,10 +135,10 @@ async def until(pilot: object, predicate: Callable[[], object], timeout: float =
 
 def demo_relatives(h: Holder) -> Relatives:
     """The demo machine's process tree: gunicorn's master and its three workers."""
-    if h.pid == _MASTER.pid:
-        return Relatives("1 systemd", tuple(f"{w.pid} gunicorn" for w in _WORKERS))
-    if h.ppid == _MASTER.pid:
-        return Relatives(f"{_MASTER.pid} gunicorn", ())
+    if h.pid == DEMO_MASTER.pid:
+        return Relatives("1 systemd", tuple(f"{w.pid} gunicorn" for w in DEMO_WORKERS))
+    if h.ppid == DEMO_MASTER.pid:
+        return Relatives(f"{DEMO_MASTER.pid} gunicorn", ())
     return Relatives("1 systemd" if h.ppid == 1 else f"{h.ppid} bash", ())
 
 
