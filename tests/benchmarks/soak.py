@@ -210,10 +210,13 @@ def soak(seconds: float) -> int:
         if len(samples) < 20:
             return "n/a"
         base = statistics.median(samples[5:15])  # after warm-up
+        # A leak keeps growing; a bounded cache filling up stops: the second half tells.
+        half = statistics.median(samples[len(samples) // 2 - 5 : len(samples) // 2 + 5])
         mb = 2**20
         return (
             f"{base / mb:.1f} MB after warm-up -> {samples[-1] / mb:.1f} MB at end "
-            f"(peak {max(samples) / mb:.1f} MB, growth {(samples[-1] - base) / mb:+.1f} MB)"
+            f"(peak {max(samples) / mb:.1f} MB, growth {(samples[-1] - base) / mb:+.1f} MB, "
+            f"in the second half {(samples[-1] - half) / mb:+.1f} MB)"
         )
 
     print(f"soak: {seconds:.0f} s, {polls} polls, {len(errors)} errors")

@@ -3,6 +3,12 @@
 `DataTable.clear()` sends the cursor to the top and `sort()` keeps the cursor's index
 rather than its row, so every refresh here adds new rows, updates only the cells that
 changed, removes gone rows, and puts the cursor back on the row key it was on.
+
+DataTable caches rendered cells, rows and lines in LRU caches (10,000 cells, 1,000 rows
+and lines) keyed on its update counter, which every add, update, remove and sort bumps.
+A live table bumps it each poll, so nearly everything in them is dead, yet it stays until
+evicted: ~10 MB per table, filling over the first minutes of a session. `show_rows` drops
+them whenever the counter moved, so they hold one screen's worth of live renders.
 """
 
 from __future__ import annotations
@@ -32,6 +38,9 @@ NARROW_COLUMNS: tuple[tuple[str, str], ...] = tuple(
 NARROW_WIDTH = 100  # below this many cells the narrow columns are used
 
 
+_RENDER_CACHES = ("_cell_render_cache", "_row_render_cache", "_row_renderable_cache", "_line_cache")
+
+
 class PortTable(DataTable[Any]):
     """A DataTable that knows its rows as TableRows and refreshes them by key."""
 
@@ -44,6 +53,11 @@ class PortTable(DataTable[Any]):
         # (port, proto, address) cells -> row key: rows are unique on these, and
         # DataTable.sort hands its key function cells, never the row key.
         self._identity: dict[tuple[Any, str, str], str] = {}
+        self._renders_for = -1  # DataTable's update counter when its caches were last live
+
+    def render_cache_sizes(self) -> tuple[int, ...]:
+        """Entries in DataTable's (cell, row, row renderables, line) caches; for tests."""
+        return tuple(len(getattr(self, name)) for name in _RENDER_CACHES)
 
     @property
     def rows_shown(self) -> dict[str, TableRow]:
@@ -83,6 +97,7 @@ class PortTable(DataTable[Any]):
         keep = self.selected_key()
         self._sort = mode
         self._resort(keep)
+        self._drop_dead_renders()
 
     def show_rows(self, rows: Sequence[TableRow], keep_key: str | None = None) -> None:
         """Make the table show exactly `rows`: add, update changed cells, remove, re-sort."""
@@ -111,6 +126,23 @@ class PortTable(DataTable[Any]):
             self._resort(keep)
         elif keep is not None and keep in self._rows:
             self._move_to(keep)
+        self._drop_dead_renders()
+
+    def _drop_dead_renders(self) -> None:
+        """Empty DataTable's render caches if its update counter moved: their keys hold the
+        counter, so no entry made before can be hit again (a cursor move does not bump it,
+        so the renders it reuses survive a poll that changed nothing).
+
+        These are DataTable internals: read with getattr so a Textual that renames them
+        costs memory, not a crash (tests/tui/test_table_memory.py notices the rename)."""
+        count = getattr(self, "_update_count", None)
+        if count is None or count == self._renders_for:
+            return
+        self._renders_for = count
+        for name in _RENDER_CACHES:
+            cache = getattr(self, name, None)
+            if cache is not None:
+                cache.clear()
 
     def _remove(self, key: str) -> None:
         cells = self._cells.pop(key)

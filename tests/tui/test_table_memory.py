@@ -1,0 +1,58 @@
+"""A long session must not pile up memory: rows and PIDs come and go on every poll, and
+what the table keeps (its own maps and DataTable's render caches) stays the size of one
+screen, however many polls went by."""
+
+from __future__ import annotations
+
+from datetime import timedelta, timezone
+
+from textual.pilot import Pilot
+
+from portscope.core.model import PortStats, Snapshot
+from portscope.tui.app import PortscopeApp
+from tui.tui_fakes import T0, FakeSource, fake_relatives, holder, snap, sock, until
+
+ROWS = 12  # per poll; the 120x36 screen shows all of them
+
+
+def churned(poll: int) -> Snapshot:
+    """Poll `poll`: half of the sockets are new (new ports, new PIDs), one row's TIME_WAIT
+    count moves, as under a restart storm."""
+    sockets = [
+        sock(20_000 + poll * 10 + i, holder(10_000 + poll * 10 + i, f"worker{i}"))
+        for i in range(ROWS // 2)
+    ] + [sock(9_000 + i, holder(500 + i, "steady")) for i in range(ROWS // 2)]
+    return snap(sockets, [PortStats(9_000, time_wait=poll)], at=T0 + timedelta(seconds=poll))
+
+
+async def show(app: PortscopeApp, pilot: Pilot[None], source: FakeSource, new: Snapshot) -> None:
+    source.set(new)
+    app.poll_now()
+    await until(pilot, lambda: app.latest_snapshot is new)
+    await pilot.pause()  # let the new rows render, filling the caches
+
+
+async def test_many_polls_with_changing_rows_keep_the_table_bounded() -> None:
+    source = FakeSource([churned(0)])
+    app = PortscopeApp(source, interval=3600, tz=timezone.utc, relatives=fake_relatives)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await until(pilot, lambda: app.latest_snapshot is not None)
+        table = app.main.table
+        most_cells = 0
+        for poll in range(1, 61):
+            new = churned(poll)
+            await show(app, pilot, source, new)
+            most_cells = max(most_cells, table.render_cache_sizes()[0])
+
+        shown = {s.key for s in new.sockets}
+        assert set(table.rows_shown) == shown  # no stale rows, none missing
+        assert len(table.rows) == len(shown) == ROWS
+        assert table.row_count == ROWS
+        # Every poll rendered ~ROWS x 8 cells; without dropping dead renders the cell cache
+        # holds all 60 polls' worth (~6,000 entries, up to 10,000).
+        columns = len(table.columns)
+        assert 0 < most_cells <= (ROWS + 1) * columns * 2
+        cells, rows, renderables, lines = table.render_cache_sizes()
+        assert cells <= (ROWS + 1) * columns * 2
+        assert rows <= (ROWS + 1) * 2 and renderables <= (ROWS + 1) * 2
+        assert lines <= 36 * 2
