@@ -7,7 +7,6 @@ their words still come from the real advice module, so they read exactly like `c
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
 
@@ -19,6 +18,7 @@ from portscope.core.bind_attempt import Attempt
 from portscope.core.model import Holder, Proto, Socket
 from portscope.core.verdict import TimeWaitInfo, Verdict, VerdictKind
 from portscope.tui.bind_panel import BindPanel
+from tui.tui_fakes import until as wait_until
 
 IN_USE = Attempt("plain", False, 98, "EADDRINUSE", "Address already in use", "bind")
 IN_USE_REUSE = Attempt("SO_REUSEADDR", False, 98, "EADDRINUSE", "Address already in use", "bind")
@@ -102,11 +102,8 @@ class Host(App[None]):
 
 
 async def until(pilot: Pilot[None], condition: Callable[[], object], timeout: float = 10) -> None:
-    """Let the app run until `condition` holds (the probe runs in a thread)."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        await pilot.pause(0.02)
+    """Let the app run until `condition` holds (the probe runs in a thread), then let the
+    message that made it true finish rendering."""
+    await wait_until(pilot, condition, timeout)
     await asyncio.sleep(0)
     await pilot.pause()

@@ -67,11 +67,6 @@ class ProcessTable:
         found = (self.holder(pid) for pid in sorted(set(pids)))
         return tuple(h for h in found if h is not None)
 
-    def forget_missing(self, alive: set[int]) -> None:
-        """Drop cache entries of processes that are gone, so the cache cannot grow forever."""
-        for pid in [p for p in self._cache if p not in alive]:
-            del self._cache[pid]
-
 
 def _start_key(pid: int) -> object | None:
     """Something that changes when a PID is reused; None if the process is gone."""

@@ -281,10 +281,6 @@ class MainScreen(Screen[None]):
     def sort_mode(self) -> SortMode:
         return self._status.sort
 
-    @property
-    def shown_snapshot(self) -> Snapshot | None:
-        return self._shown
-
 
 class PollRequested(Message):
     """Something changed the machine (a kill): show the new state without waiting a tick."""
