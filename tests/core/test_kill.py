@@ -13,10 +13,10 @@ from dataclasses import replace
 import psutil
 
 from portscope.core.collect import default_collector
-from portscope.core.kill import KillSession, run_kill
-from portscope.core.kill_after import settle_after
-from portscope.core.kill_targets import holders_on, plan_kill
-from portscope.core.kill_types import KillPlan
+from portscope.core.kill.after import settle_after
+from portscope.core.kill.plan import KillPlan
+from portscope.core.kill.session import KillSession, run_kill
+from portscope.core.kill.targets import holders_on, plan_kill
 from portscope.core.model import Proto
 from support import (
     PREFORK_SERVER,

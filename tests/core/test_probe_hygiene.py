@@ -10,10 +10,10 @@ import sys
 
 import pytest
 
-from portscope.core.bind_attempt import WINDOWS_CODES, Attempt, try_bind
-from portscope.core.probe import diagnose, parse_address, parse_port
+from portscope.core.diagnose.bind_attempt import WINDOWS_CODES, Attempt, try_bind
+from portscope.core.diagnose.probe import diagnose, parse_address, parse_port
+from portscope.core.diagnose.verdict import VERDICT_KINDS
 from portscope.core.serialize import verdict_json
-from portscope.core.verdict import VERDICT_KINDS
 from support import make_server_time_wait, tcp_listener, udp_socket
 
 linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")

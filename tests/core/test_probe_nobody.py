@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from portscope.core.probe import diagnose
+from portscope.core.diagnose.probe import diagnose
 from portscope.core.serialize import verdict_json
 from support import ROOT_LISTENER, run_as_nobody
 

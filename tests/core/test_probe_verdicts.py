@@ -11,8 +11,8 @@ from subprocess import Popen
 
 import pytest
 
-from portscope.core.bind_attempt import try_bind
-from portscope.core.probe import diagnose
+from portscope.core.diagnose.bind_attempt import try_bind
+from portscope.core.diagnose.probe import diagnose
 from support import PREFORK_SERVER, make_server_time_wait, tcp_listener, udp_socket, wait_for
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux bind rules")

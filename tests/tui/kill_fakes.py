@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import signal
 
-from portscope.core.kill import KillSession
-from portscope.core.kill_after import describe
-from portscope.core.kill_types import After, KillPlan, KillResult, Refusal, Target
-from portscope.core.verdict import TimeWaitInfo, Verdict
+from portscope.core.diagnose.verdict import TimeWaitInfo, Verdict
+from portscope.core.kill.after import describe
+from portscope.core.kill.plan import After, KillPlan, KillResult, Refusal, Target
+from portscope.core.kill.session import KillSession
 from portscope.tui.kill_modal import KillModal
 from tui.tui_fakes import DEMO_MASTER, DEMO_WORKERS, T0
 

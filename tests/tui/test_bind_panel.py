@@ -10,9 +10,9 @@ import sys
 import pytest
 from textual.widgets import Input, Static
 
+from portscope.core.diagnose.probe import diagnose
+from portscope.core.diagnose.verdict import Verdict
 from portscope.core.model import Proto
-from portscope.core.probe import diagnose
-from portscope.core.verdict import Verdict
 from portscope.tui.bind_panel import BindPanel
 from support import make_server_time_wait, tcp_listener, udp_socket
 from tui.test_bind_panel_fakes import (

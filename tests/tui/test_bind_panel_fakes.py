@@ -13,10 +13,10 @@ from datetime import datetime, timezone
 from textual.app import App
 from textual.pilot import Pilot
 
-from portscope.core.advice import Facts, compose
-from portscope.core.bind_attempt import Attempt
+from portscope.core.diagnose.advice import Facts, compose
+from portscope.core.diagnose.bind_attempt import Attempt
+from portscope.core.diagnose.verdict import TimeWaitInfo, Verdict, VerdictKind
 from portscope.core.model import Holder, Proto, Socket
-from portscope.core.verdict import TimeWaitInfo, Verdict, VerdictKind
 from portscope.tui.bind_panel import BindPanel
 from tui.tui_fakes import until as wait_until
 

@@ -8,7 +8,7 @@ import pytest
 from textual.pilot import Pilot
 from textual.widgets import Input
 
-from portscope.core.verdict import VerdictKind
+from portscope.core.diagnose.verdict import VerdictKind
 from portscope.tui.bind_panel import BindPanel
 from tui.test_bind_panel_fakes import (
     FROZEN_NOW,

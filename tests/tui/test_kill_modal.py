@@ -20,10 +20,10 @@ from textual.pilot import Pilot
 from textual.widgets import Static
 
 from portscope.core.collect import default_collector
-from portscope.core.kill import KillSession
-from portscope.core.kill_after import settle_after
-from portscope.core.kill_targets import holders_on
-from portscope.core.kill_types import KillPlan
+from portscope.core.kill.after import settle_after
+from portscope.core.kill.plan import KillPlan
+from portscope.core.kill.session import KillSession
+from portscope.core.kill.targets import holders_on
 from portscope.tui.kill_modal import KillModal, KillOutcome
 from support import ROOT_LISTENER, TERM_IGNORING_LISTENER, exited
 from tui.kill_fakes import FROZEN_PLAN, frozen_modal

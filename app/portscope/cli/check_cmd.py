@@ -10,11 +10,11 @@ import shutil
 import textwrap
 from typing import Any
 
-from ..core.advice import attempt_line, endpoint, is_snippet
+from ..core.diagnose.advice import attempt_line, endpoint, is_snippet
+from ..core.diagnose.probe import diagnose, parse_address, parse_port
+from ..core.diagnose.verdict import Verdict
 from ..core.model import Proto
-from ..core.probe import diagnose, parse_address, parse_port
 from ..core.serialize import verdict_json
-from ..core.verdict import Verdict
 from .common import fail, print_json
 
 

@@ -7,7 +7,7 @@ import json
 import sys
 from typing import Any
 
-from ..core.probe import parse_port
+from ..core.diagnose.probe import parse_port
 
 
 def port_number(text: str) -> int:

@@ -11,12 +11,12 @@ import sys
 import time
 from typing import Any
 
-from ..core import kill_text
 from ..core.collect import default_collector
-from ..core.kill import DEFAULT_TIMEOUT, run_kill
-from ..core.kill_after import settle_after
-from ..core.kill_targets import holders_on, plan_kill
-from ..core.kill_types import SIGNALS, After, KillPlan, KillResult
+from ..core.kill import wording
+from ..core.kill.after import settle_after
+from ..core.kill.plan import SIGNALS, After, KillPlan, KillResult
+from ..core.kill.session import DEFAULT_TIMEOUT, run_kill
+from ..core.kill.targets import holders_on, plan_kill
 from ..core.model import Proto
 from ..core.serialize import kill_json
 from .common import fail, port_number, positive_float, print_json
@@ -74,10 +74,10 @@ def _confirm(plan: KillPlan, signame: str) -> bool:
     now = time.time()
     out = sys.stderr
     for target in plan.targets:
-        for label, value in kill_text.target_fields(target, now):
+        for label, value in wording.target_fields(target, now):
             print(f"  {label:<9} {value}", file=out)
         print(file=out)
-    for line in [kill_text.plan_note(plan), *(f"not signalled: {r.reason}" for r in plan.refused)]:
+    for line in [wording.plan_note(plan), *(f"not signalled: {r.reason}" for r in plan.refused)]:
         if line:
             print(line, file=out)
     pids = ", ".join(str(t.pid) for t in plan.targets)
@@ -91,7 +91,7 @@ def render(result: KillResult, after: After, force: bool) -> str:
     if not plan.targets and not result.refused and not plan.gone:
         lines = [f"nothing holds {plan.proto} port {plan.port}"]
     else:
-        lines = kill_text.outcome_lines(result)
+        lines = wording.outcome_lines(result)
     if result.escalated:
         lines.append("escalated to SIGKILL after the timeout")
     elif result.still_running and not force and "KILL" not in result.signals.values():

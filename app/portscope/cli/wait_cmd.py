@@ -15,11 +15,11 @@ import sys
 import time
 from typing import Any, TextIO
 
-from ..core.bind_attempt import try_bind
+from ..core.diagnose.bind_attempt import try_bind
+from ..core.diagnose.probe import diagnose
+from ..core.diagnose.verdict import Verdict
 from ..core.model import Proto
-from ..core.probe import diagnose
 from ..core.text import seconds
-from ..core.verdict import Verdict
 from .check_cmd import add_target_arguments, parse_target
 from .common import fail
 

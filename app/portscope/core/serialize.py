@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from .kill_types import After, KillResult
+from .diagnose.verdict import Verdict
+from .kill.plan import After, KillResult
 from .model import Holder, PortStats, Snapshot, Socket
-from .verdict import Verdict
 
 
 def holder_json(h: Holder) -> dict[str, Any]:

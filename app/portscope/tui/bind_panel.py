@@ -21,12 +21,12 @@ from textual.message import Message
 from textual.screen import ModalScreen
 from textual.widgets import Input, Label, RadioButton, RadioSet, Static
 
-from ..core import probe
-from ..core.advice import endpoint, is_snippet
-from ..core.bind_attempt import Attempt
+from ..core.diagnose import probe
+from ..core.diagnose.advice import endpoint, is_snippet
+from ..core.diagnose.bind_attempt import Attempt
+from ..core.diagnose.verdict import Verdict
 from ..core.model import Proto
 from ..core.text import seconds
-from ..core.verdict import Verdict
 
 Diagnose = Callable[[int, str, Proto], Verdict]
 

@@ -22,11 +22,11 @@ from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
-from ..core import kill_text
-from ..core.kill import DEFAULT_TIMEOUT, KillSession
-from ..core.kill_after import settle_after
-from ..core.kill_targets import plan_kill
-from ..core.kill_types import SIGNALS, After, Identity, KillPlan, KillResult
+from ..core.kill import wording
+from ..core.kill.after import settle_after
+from ..core.kill.plan import SIGNALS, After, Identity, KillPlan, KillResult
+from ..core.kill.session import DEFAULT_TIMEOUT, KillSession
+from ..core.kill.targets import plan_kill
 from ..core.model import Proto, Snapshot
 
 Stage = Literal["planning", "confirm", "signalling", "escalate", "done", "closed"]
@@ -229,7 +229,7 @@ class KillModal(ModalScreen[KillOutcome | None]):
 
     def _show_outcome(self, outcome: KillOutcome) -> None:
         self.outcome = outcome
-        body = Text("\n".join(kill_text.outcome_lines(outcome.result)))
+        body = Text("\n".join(wording.outcome_lines(outcome.result)))
         body.append("\n\n")
         body.append(outcome.after.summary, style="bold green" if outcome.after.free else "bold")
         self.query_one("#kill-title", Static).update(f"{self.proto} port {self.port}")
@@ -253,13 +253,13 @@ class KillModal(ModalScreen[KillOutcome | None]):
             grid = Table.grid(padding=(0, 2))
             grid.add_column(style="bold cyan", no_wrap=True)
             grid.add_column(overflow="fold")
-            for label, value in kill_text.target_fields(target, now):
+            for label, value in wording.target_fields(target, now):
                 grid.add_row(label, value)
             parts += [grid, Text()]
         notes = Text()
         for pid in plan.gone:
             notes.append(f"PID {pid} has already exited\n")
-        note = kill_text.plan_note(plan)
+        note = wording.plan_note(plan)
         if note:
             notes.append(f"{note}\n")
         for refusal in plan.refused:

@@ -6,11 +6,11 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from . import text
-from .kill_types import After, KillResult
-from .model import Holder, Proto, Snapshot
-from .probe import diagnose
-from .verdict import Verdict
+from .. import text
+from ..diagnose.probe import diagnose
+from ..diagnose.verdict import Verdict
+from ..model import Holder, Proto, Snapshot
+from .plan import After, KillResult
 
 Diagnose = Callable[..., Verdict]
 # Long enough to see a supervisor bring the server back (systemd restarts after 100 ms),
@@ -28,7 +28,7 @@ def settle_after(
 ) -> After:
     """Check the port until someone holds it again or `settle` seconds passed."""
     if collect is None:
-        from .collect import default_collector
+        from ..collect import default_collector
 
         collect = default_collector().collect
     plan = result.plan

@@ -13,15 +13,15 @@ from typing import TypeVar
 
 import psutil
 
-from .kill_refusals import (
+from ..model import Holder, Proto, Snapshot
+from .plan import Identity, KillPlan, Refusal, Target
+from .refusals import (
     HIDDEN_OWNER,
     fixed_refusal,
     permission_denied,
     process_refusal,
     protected_pids,
 )
-from .kill_types import Identity, KillPlan, Refusal, Target
-from .model import Holder, Proto, Snapshot
 
 T = TypeVar("T")
 _MAX_PORTS = 8  # the confirmation shows a few; a process with hundreds is listed in short

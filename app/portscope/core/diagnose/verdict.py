@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal, get_args
 
+from ..model import Holder, Proto
 from .bind_attempt import Attempt
-from .model import Holder, Proto
 
 VerdictKind = Literal[
     "free",

@@ -18,7 +18,7 @@ from typing import Protocol
 
 import psutil
 
-from .kill_refusals import same_start
+from .refusals import same_start
 
 
 class StaleProcess(Exception):

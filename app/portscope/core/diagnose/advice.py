@@ -7,10 +7,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..model import Holder, Proto, Socket
+from ..text import seconds
 from .bind_attempt import Attempt
 from .holder_hints import prefork_master
-from .model import Holder, Proto, Socket
-from .text import seconds
 from .verdict import TimeWaitInfo, VerdictKind
 
 PY_REUSEADDR = "Python: sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # before bind()"

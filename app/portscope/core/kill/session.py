@@ -12,9 +12,9 @@ import time
 from collections.abc import Callable
 from types import TracebackType
 
-from .kill_handles import Opener, ProcessHandle, StaleProcess, open_handle, wait_exited
-from .kill_refusals import permission_denied, reused
-from .kill_types import KillPlan, KillResult, Refusal, signal_name
+from .handles import Opener, ProcessHandle, StaleProcess, open_handle, wait_exited
+from .plan import KillPlan, KillResult, Refusal, signal_name
+from .refusals import permission_denied, reused
 
 DEFAULT_TIMEOUT = 3.0
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .kill_types import KillPlan, KillResult, Target
+from .plan import KillPlan, KillResult, Target
 
 
 def uptime(started: float, now: float) -> str:

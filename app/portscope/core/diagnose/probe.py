@@ -11,11 +11,11 @@ import ipaddress
 import os
 from collections.abc import Iterable
 
+from ..collect import default_collector
+from ..model import Holder, Proto, Snapshot, Socket
 from . import advice
 from .bind_attempt import Attempt, server_options, try_bind
-from .collect import default_collector
 from .holder_hints import inherited_pids, looks_already_running
-from .model import Holder, Proto, Snapshot, Socket
 from .verdict import TimeWaitInfo, Verdict, VerdictKind
 
 # How far above the asked port the suggestion looks before giving up.

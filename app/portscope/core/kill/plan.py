@@ -7,8 +7,8 @@ import signal
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from .model import Proto
-from .verdict import Verdict
+from ..diagnose.verdict import Verdict
+from ..model import Proto
 
 # The signals a person may choose, by the names `kill -s` uses.
 SIGNALS: Mapping[str, int] = {

@@ -9,7 +9,7 @@ import os
 
 import psutil
 
-from .model import Holder
+from ..model import Holder
 
 
 def looks_already_running(holders: tuple[Holder, ...], cwd: str) -> bool:

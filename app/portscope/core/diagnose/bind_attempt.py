@@ -15,7 +15,7 @@ import sys
 from dataclasses import dataclass
 from typing import Literal
 
-from .model import Proto
+from ..model import Proto
 
 Option = Literal["plain", "SO_REUSEADDR", "SO_EXCLUSIVEADDRUSE"]
 

@@ -1,0 +1,1 @@
+"""Stopping what holds a port: plan, refusals, pidfd signals, the port afterwards."""
