@@ -127,6 +127,9 @@ class Snapshot:
     client_time_wait: ClientTimeWait = ClientTimeWait()
     source: str = ""
     is_root: bool = False
+    # What this poll could not see and why (a table it could not read, a fallback it took),
+    # one sentence each, for the header and `list`; empty when everything was read.
+    notes: tuple[str, ...] = ()
 
     def listeners_on(self, port: int, proto: Proto = "tcp") -> tuple[Socket, ...]:
         return tuple(s for s in self.sockets if s.port == port and s.proto == proto)
