@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
 
+from .untrusted import shown, shown_argv
+
 Proto = Literal["tcp", "udp"]
 Family = Literal["ipv4", "ipv6"]
 
@@ -50,7 +52,8 @@ class Holder:
 
     @property
     def command(self) -> str:
-        return " ".join(self.cmdline) if self.cmdline else f"[{self.name}]"
+        """The command line for display, escaped (the raw argv is `cmdline`)."""
+        return shown_argv(self.cmdline) if self.cmdline else f"[{shown(self.name)}]"
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from .model import ClientTimeWait, Holder, PortStats, Socket
+from .untrusted import shown
 
 
 def seconds(value: float | None) -> str:
@@ -41,14 +42,14 @@ def pids_cell(holders: tuple[Holder, ...]) -> str:
 def process_cell(holders: tuple[Holder, ...]) -> str:
     if not holders:
         return "(hidden)"
-    names = sorted({h.name for h in holders})
+    names = sorted({shown(h.name) for h in holders})
     label = names[0] if len(names) == 1 else ", ".join(names)
     return f"{label} x{len(holders)}" if len(holders) > 1 and len(names) == 1 else label
 
 
 def user_cell(holders: tuple[Holder, ...], uid: int | None = None) -> str:
     """The holders' users; for a hidden owner, the socket's uid as the kernel reports it."""
-    users = sorted({h.user or "?" for h in holders})
+    users = sorted({shown(h.user) or "?" for h in holders})
     if users:
         return ",".join(users)
     return "-" if uid is None else user_name(uid)
@@ -58,7 +59,7 @@ def user_name(uid: int) -> str:
     try:
         import pwd  # not on Windows, where the kernel does not give us a uid anyway
 
-        return pwd.getpwuid(uid).pw_name
+        return shown(pwd.getpwuid(uid).pw_name)
     except (ImportError, KeyError):
         return str(uid)
 

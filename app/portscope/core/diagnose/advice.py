@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from ..model import Holder, Proto, Socket
 from ..text import seconds
+from ..untrusted import shown
 from .bind_attempt import Attempt
 from .holder_hints import prefork_master
 from .verdict import TimeWaitInfo, VerdictKind
@@ -66,8 +67,8 @@ def endpoint(address: str, port: int) -> str:
 
 
 def holder_label(h: Holder) -> str:
-    user = f", user {h.user}" if h.user else ""
-    return f"{h.name} (pid {h.pid}{user})"
+    user = f", user {shown(h.user)}" if h.user else ""
+    return f"{shown(h.name)} (pid {h.pid}{user})"
 
 
 def names(holders: tuple[Holder, ...]) -> str:

@@ -10,6 +10,7 @@ from .. import text
 from ..diagnose.probe import diagnose
 from ..diagnose.verdict import Verdict
 from ..model import Holder, Proto, Snapshot
+from ..untrusted import shown
 from .plan import After, KillResult
 
 Diagnose = Callable[..., Verdict]
@@ -72,7 +73,7 @@ def describe(verdict: Verdict, result: KillResult) -> str:
 
 def _role(h: Holder, result: KillResult) -> str:
     plan = result.plan
-    label = f"PID {h.pid} ({h.name})"
+    label = f"PID {h.pid} ({shown(h.name)})"
     targets = {t.pid: t for t in plan.targets}
     if h.pid in targets:
         return f"{label}, still running"

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from ..diagnose.verdict import Verdict
 from ..model import Proto
+from ..untrusted import shown, shown_argv
 
 # The signals a person may choose, by the names `kill -s` uses.
 SIGNALS: Mapping[str, int] = {
@@ -41,7 +42,8 @@ class Target:
 
     @property
     def command(self) -> str:
-        return " ".join(self.cmdline) if self.cmdline else f"[{self.name}]"
+        """The command line for display, escaped (the raw argv is `cmdline`)."""
+        return shown_argv(self.cmdline) if self.cmdline else f"[{shown(self.name)}]"
 
 
 @dataclass(frozen=True, slots=True)

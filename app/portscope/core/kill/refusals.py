@@ -6,6 +6,8 @@ import os
 
 import psutil
 
+from ..untrusted import shown
+
 # Linux's kthreadd; every kernel thread is its child. Other systems have no such PID.
 KTHREADD = 2
 HIDDEN_OWNER = (
@@ -64,5 +66,5 @@ def same_start(captured: float, actual: float) -> bool:
 
 
 def permission_denied(pid: int, user: str | None) -> str:
-    owner = user or "another user"
+    owner = shown(user) or "another user"
     return f"permission denied: PID {pid} belongs to {owner}; run portscope with sudo"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ..untrusted import shown
 from .plan import KillPlan, KillResult, Target
 
 
@@ -33,8 +34,8 @@ def target_fields(target: Target, now: float) -> list[tuple[str, str]]:
     """(label, value) rows describing one target, in the order a person checks them."""
     return [
         ("PID", str(target.pid)),
-        ("name", target.name),
-        ("user", target.user or "?"),
+        ("name", shown(target.name)),
+        ("user", shown(target.user) or "?"),
         ("command", target.command),
         ("uptime", uptime(target.started, now)),
         ("children", children(target)),
@@ -56,7 +57,7 @@ def plan_note(plan: KillPlan) -> str:
 
 def outcome_lines(result: KillResult) -> list[str]:
     """Who exited, who did not, who was refused: one line each."""
-    names = {t.pid: t.name for t in result.plan.targets}
+    names = {t.pid: shown(t.name) for t in result.plan.targets}
     lines = []
     for pid in result.exited:
         label = _label(pid, names)
