@@ -7,25 +7,56 @@ from typing import Any
 from .diagnose.verdict import Verdict
 from .kill.plan import After, KillResult
 from .model import Holder, PortStats, Snapshot, Socket
+from .roles.cast import holder_kinds
+from .roles.docker_api import Container
+from .roles.model import StopPlan
 
 
-def holder_json(h: Holder) -> dict[str, Any]:
+def holder_json(h: Holder, role: str | None = None) -> dict[str, Any]:
     return {
         "pid": h.pid,
         "name": h.name,
         "user": h.user,
         "cmdline": list(h.cmdline),
         "started": h.started,
+        "ppid": h.ppid,
+        "role": role,
     }
 
 
 def socket_json(s: Socket) -> dict[str, Any]:
+    kinds = holder_kinds(s.holders)
     return {
         "proto": s.proto,
         "family": s.family,
         "address": s.address,
         "port": s.port,
-        "processes": [holder_json(h) for h in s.holders],
+        "processes": [holder_json(h, kinds.get(h.pid)) for h in s.holders],
+    }
+
+
+def container_json(c: Container | None) -> dict[str, Any] | None:
+    if c is None:
+        return None
+    return {
+        "id": c.id,
+        "name": c.name,
+        "image": c.image,
+        "compose_project": c.compose_project,
+        "compose_service": c.compose_service,
+    }
+
+
+def stop_json(plan: StopPlan | None) -> dict[str, Any] | None:
+    if plan is None:
+        return None
+    return {
+        "how": plan.how,
+        "pids": list(plan.pids),
+        "command": plan.command,
+        "why": plan.why,
+        "container": container_json(plan.container),
+        "unit": plan.unit,
     }
 
 
@@ -56,6 +87,7 @@ def _round(value: float | None) -> float | None:
 def verdict_json(v: Verdict) -> dict[str, Any]:
     """The `portscope check --json` contract (issue 3); keys and types are fixed."""
     tw = v.time_wait
+    roles = {r.pid: r.kind for r in v.roles}
     return {
         "port": v.port,
         "proto": v.proto,
@@ -67,9 +99,11 @@ def verdict_json(v: Verdict) -> dict[str, Any]:
             for a in v.attempts
         ],
         "holders": [
-            {"pid": h.pid, "name": h.name, "user": h.user, "cmdline": list(h.cmdline)}
+            {"pid": h.pid, "name": h.name, "user": h.user, "cmdline": list(h.cmdline),
+             "ppid": h.ppid, "started": h.started, "role": roles.get(h.pid)}
             for h in v.holders
         ],
+        "stop": stop_json(v.stop),
         "time_wait": None if tw is None else {
             "count": tw.count,
             "expires_in": _round(tw.expires_in),

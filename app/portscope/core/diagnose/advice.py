@@ -8,10 +8,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..model import Holder, Proto, Socket
+from ..roles.model import Role, StopPlan
 from ..text import seconds
 from ..untrusted import shown
 from .bind_attempt import Attempt
-from .holder_hints import prefork_master
 from .verdict import TimeWaitInfo, VerdictKind
 
 PY_REUSEADDR = "Python: sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # before bind()"
@@ -36,6 +36,8 @@ class Facts:
     inherited: tuple[int, ...]
     suggested_port: int | None
     is_root: bool
+    stop: StopPlan | None = None
+    roles: tuple[Role, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,45 +109,67 @@ def _free(f: Facts) -> _Parts:
 
 
 def _stop_advice(f: Facts, what: str) -> list[str]:
-    """Who to stop, in the order that frees the port: the keeper, the master, the rest."""
-    todo: list[str] = []
-    keepers = [h for h in f.holders if h.pid in f.inherited]
-    master = prefork_master(f.holders)
-    if keepers:
-        pids = " ".join(str(h.pid) for h in keepers)
-        todo.append(f"Stop the process that kept the socket: kill {pids}")
-    elif master is not None:
-        todo.append(
-            f"Stop the server's parent, not a worker (it would respawn it): kill {master.pid}"
+    """The stop plan as the first thing to do: the very command `portscope kill` carries
+    out, so `check` never advises what `kill` would not do."""
+    plan = f.stop
+    if plan is None or plan.command is None:
+        return []
+    udp = " --udp" if f.proto == "udp" else ""
+    kill = f"portscope kill{udp} {f.port}"
+    if plan.how == "docker":
+        via = f"  (or {kill}, which stops it through the Docker API)" if plan.container else ""
+        return [f"Stop the container: {plan.command}{via}"]
+    if plan.how == "service":
+        return [f"Stop it through its manager: {plan.command}"]
+    if plan.how == "setting":
+        return [f"Turn it off: {plan.command}"]
+    if plan.how == "none":
+        return [f"Look there: {plan.command}"]
+    kinds = {r.pid: r.kind for r in f.roles}
+    first = kinds.get(plan.pids[0]) if plan.pids else None
+    if first == "supervisor":
+        lead = "Stop the shell loop first, then the server"
+    elif first == "reloader":
+        lead = "Stop the reloader, which would restart the server"
+    elif first == "master":
+        lead = "Stop the server's master, not a worker (it would respawn it)"
+    elif any(kinds.get(p) == "inherited" for p in plan.pids):
+        lead = "Stop the process that kept the socket" + (
+            "" if all(kinds.get(p) == "inherited" for p in plan.pids) else " and its server"
         )
+    elif f.already_running:
+        lead = "Stop the earlier copy"
     else:
-        pids = " ".join(str(h.pid) for h in f.holders)
-        prefix = "Stop the earlier copy" if f.already_running else f"Stop {what}"
-        udp = " --udp" if f.proto == "udp" else ""
-        todo.append(f"{prefix}: kill {pids}  (or portscope kill{udp} {f.port}, which checks first)")
-    return todo
+        lead = f"Stop {what}"
+    return [f"{lead}: {plan.command}  (or {kill}, which checks first)"]
 
 
 def _holder_notes(f: Facts) -> list[str]:
     why: list[str] = []
     if f.already_running:
         why.append(
-            "It is probably an earlier copy of your own program, already running (same "
-            "working directory or the same command line running more than once)."
+            "It is probably an earlier copy of your own program, already running (it runs in "
+            "this directory, or another copy runs the very same command)."
         )
-    for h in f.holders:
-        if h.pid in f.inherited:
+    by_pid = {h.pid: h for h in f.holders}
+    for role in f.roles:
+        h = by_pid.get(role.pid)
+        if role.kind == "inherited" and h is not None:
             why.append(
                 f"{holder_label(h)} looks like it inherited the socket from the server that "
                 "started it: stopping the server did not free the port because this process "
                 "kept it."
             )
-    master = prefork_master(f.holders)
-    if master is not None:
+    masters = [r for r in f.roles if r.kind == "master"]
+    workers = [r for r in f.roles if r.kind == "worker"]
+    if masters and workers:
         why.append(
-            f"{len(f.holders)} processes share the socket (a pre-fork server): stopping one "
-            f"worker does not free the port; the parent is pid {master.pid}."
+            f"{len(workers) + len(masters)} processes share the socket (a master and its "
+            f"workers): stopping one worker does not free the port; the master is pid "
+            f"{masters[0].pid}."
         )
+    if f.stop is not None and f.stop.why and f.stop.how != "none":
+        why.append(f"Stop plan: {f.stop.why}.")
     return why
 
 

@@ -13,9 +13,10 @@ from collections.abc import Iterable
 
 from ..collect import default_collector
 from ..model import Holder, Proto, Snapshot, Socket
+from ..roles.model import Cast, StopPlan
+from ..roles.port import cast_port, earlier_copy
 from . import advice
 from .bind_attempt import Attempt, server_options, try_bind
-from .holder_hints import inherited_pids, looks_already_running
 from .verdict import TimeWaitInfo, Verdict, VerdictKind
 
 # How far above the asked port the suggestion looks before giving up.
@@ -79,10 +80,10 @@ def diagnose(
     if stats is not None and stats.time_wait:
         reuse_ok = len(attempts) > 1 and attempts[1].ok and attempts[1].option == "SO_REUSEADDR"
         time_wait = TimeWaitInfo(stats.time_wait, stats.time_wait_last, reuse_ok)
-    already = bool(holders) and kind in ("listening", "udp_bound", "connections") and (
-        looks_already_running(holders, cwd if cwd is not None else os.getcwd())
-    )
-    inherited = inherited_pids(holders) if kind != "free" else ()
+    cast = cast_port(snap, port, proto) if kind in _HELD else None
+    stop = cast.plan if cast is not None else _nothing_to_stop(kind)
+    already = cast is not None and _earlier_copy(cast, holders, cwd)
+    inherited = tuple(r.pid for r in cast.roles if r.kind == "inherited") if cast else ()
     suggested = None
     if suggest and kind not in ("free", "address_not_available"):
         suggested = nearest_free(port, address, proto)
@@ -91,15 +92,39 @@ def diagnose(
             port=port, address=address, proto=proto, kind=kind, attempts=attempts,
             holders=holders, sockets=sockets, time_wait=time_wait,
             live=stats.live if stats else 0, already_running=already, inherited=inherited,
-            suggested_port=suggested, is_root=snap.is_root,
+            suggested_port=suggested, is_root=snap.is_root, stop=stop,
+            roles=cast.roles if cast else (),
         )
     )
     return Verdict(
         port=port, address=address, proto=proto, kind=kind, attempts=attempts,
         holders=holders, time_wait=time_wait, sentence=text.sentence,
         explanation=text.explanation, advice=text.advice, suggested_port=suggested,
-        already_running=already, inherited=inherited,
+        already_running=already, inherited=inherited, stop=stop,
+        roles=cast.roles if cast else (),
     )
+
+
+_HELD = ("listening", "udp_bound", "connections", "owner_hidden")
+
+
+def _earlier_copy(cast: Cast, holders: tuple[Holder, ...], cwd: str | None) -> bool:
+    """Only servers and masters can be an earlier copy: a worker or a reloader's child is
+    the same program by design, never a second copy."""
+    here = cwd if cwd is not None else os.getcwd()
+    tops = {r.pid for r in cast.roles if r.holds and r.kind in ("server", "master")}
+    return any(earlier_copy(h, here) for h in holders if h.pid in tops)
+
+
+def _nothing_to_stop(kind: VerdictKind) -> StopPlan:
+    why = {
+        "free": "nothing holds the port",
+        "time_wait": "TIME_WAIT sockets belong to no process: there is nothing to stop; "
+        "they clear by themselves",
+        "permission_denied": "the port is privileged, not busy: nothing to stop",
+        "address_not_available": "the address is not on this machine: nothing to stop",
+    }.get(kind, "nothing to stop")
+    return StopPlan("none", (), None, why)
 
 
 def classify(

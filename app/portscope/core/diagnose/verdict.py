@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Literal, get_args
 
 from ..model import Holder, Proto
+from ..roles.model import Role, StopPlan
 from .bind_attempt import Attempt
 
 VerdictKind = Literal[
@@ -48,6 +49,8 @@ class Verdict:
     suggested_port: int | None = None
     already_running: bool = False  # a holder looks like an earlier copy of the user's program
     inherited: tuple[int, ...] = ()  # PIDs that look like they inherited the socket
+    stop: StopPlan | None = None  # what stops the port for good: `kill` carries out the same
+    roles: tuple[Role, ...] = ()  # every process around the socket, controllers included
 
     @property
     def free(self) -> bool:

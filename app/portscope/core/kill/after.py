@@ -1,22 +1,33 @@
 """What holds the port once the kill is over, in the words a person needs: free, TIME_WAIT
-for N more seconds, or which process holds it now and why (a survivor, a restart)."""
+for N more seconds, or which process holds it now and why (a survivor, a worker finishing
+its requests, a restart and who made it).
+
+A shell loop brings its server back in ~0.3 s and a reloader in about a second, so the port
+is watched for at least WATCH seconds while anything that could restart it is alive; with
+nothing left that could, a free port ends the watch at once.
+"""
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
+
+import psutil
 
 from .. import text
 from ..diagnose.probe import diagnose
 from ..diagnose.verdict import Verdict
 from ..model import Holder, Proto, Snapshot
+from ..roles import signatures as sig
 from ..untrusted import shown
 from .plan import After, KillResult
 
 Diagnose = Callable[..., Verdict]
-# Long enough to see a supervisor bring the server back (systemd restarts after 100 ms),
-# short enough that a kill still feels instant.
-SETTLE = 0.5
+WATCH = 2.0  # seconds: long enough for a shell loop, a reloader or a process manager
+# Parents that start servers but never restart them.
+_STARTERS = frozenset({"tmux: server", "tmux", "screen", "sshd", "login", "su", "sudo",
+                       "systemd", "init", "launchd", "portscope"})
 
 
 def settle_after(
@@ -24,30 +35,87 @@ def settle_after(
     *,
     collect: Callable[[], Snapshot] | None = None,
     check: Diagnose = diagnose,
-    settle: float = SETTLE,
+    settle: float = WATCH,
     step: float = 0.1,
 ) -> After:
-    """Check the port until someone holds it again or `settle` seconds passed."""
+    """Check the port until it is taken again, until it is free with no controller left
+    alive, or for `settle` seconds."""
     if collect is None:
         from ..collect import default_collector
 
         collect = default_collector().collect
     plan = result.plan
+    controllers = _controllers(result)
     deadline = time.monotonic() + settle
     while True:
-        verdict = check(plan.port, proto=plan.proto, snapshot=collect())
-        if verdict.holders or time.monotonic() >= deadline:
+        verdict = check(plan.port, proto=plan.proto, snapshot=collect(), suggest=False)
+        restarted = [h for h in verdict.holders if _started_after(h, result)]
+        if restarted:
+            break
+        quiet = not verdict.holders and not any(_alive(p) for p in controllers)
+        if quiet or time.monotonic() >= deadline:
             break
         time.sleep(step)
+    by = _restarted_by(restarted[0]) if restarted else None
     return After(
-        summary=describe(verdict, result),
+        summary=describe(verdict, result, by),
         free=verdict.free,
         holders=tuple(h.pid for h in verdict.holders),
         verdict=verdict,
+        restarted_by=by,
     )
 
 
-def describe(verdict: Verdict, result: KillResult) -> str:
+def _controllers(result: KillResult) -> set[int]:
+    """Who could bring the server back: the signalled targets and their followers, the
+    plan's reloaders and loops, and a living parent of a target that is not a person's
+    shell, terminal or init (an unknown parent may be a supervisor we do not recognise)."""
+    plan = result.plan
+    found = {t.pid for t in plan.targets} | set(plan.followers)
+    found |= {r.pid for r in plan.roles if r.kind in ("reloader", "supervisor")}
+    for target in plan.targets:
+        parent = target.ppid
+        if parent is None or parent <= 1 or parent == os.getpid():
+            continue
+        try:
+            proc = psutil.Process(parent)
+            name, argv = proc.name(), tuple(proc.cmdline())
+        except psutil.Error:
+            continue
+        shell = bool(argv) and sig.base(argv[0]).lstrip("-") in sig.SHELLS
+        in_roles = any(r.pid == parent for r in plan.roles)  # a loop is named there already
+        if (name in _STARTERS or shell) and not in_roles:
+            continue
+        found.add(parent)
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
+
+
+def _started_after(h: Holder, result: KillResult) -> bool:
+    """Started once the first signal was on its way: a restart, not a survivor."""
+    return (
+        result.signalled_at is not None
+        and h.started is not None
+        and h.started >= result.signalled_at - 0.05
+    )
+
+
+def _restarted_by(h: Holder) -> tuple[int, str] | None:
+    if h.ppid is None or h.ppid <= 0:
+        return None
+    try:
+        return h.ppid, psutil.Process(h.ppid).name()
+    except psutil.Error:
+        return h.ppid, "?"
+
+
+def describe(verdict: Verdict, result: KillResult, by: tuple[int, str] | None = None) -> str:
     proto: Proto = result.plan.proto
     where = f"{proto} port {result.plan.port}"
     if verdict.free:
@@ -56,7 +124,8 @@ def describe(verdict: Verdict, result: KillResult) -> str:
     if verdict.kind == "time_wait" and tw is not None:
         wait = f"TIME_WAIT for {text.seconds(tw.expires_in)} more"
         noun = "connection" if tw.count == 1 else "connections"
-        why = f"{tw.count:,} closed {noun} of the killed server"
+        whose = "of the killed server" if result.signals else "(nothing was stopped)"
+        why = f"{tw.count:,} closed {noun} {whose}"
         then = (
             "a server that sets SO_REUSEADDR can bind it now"
             if tw.reuseaddr_fixes
@@ -64,24 +133,34 @@ def describe(verdict: Verdict, result: KillResult) -> str:
         )
         return f"{where} is held by {wait} ({why}); {then}"
     if verdict.holders:
-        who = "; ".join(_role(h, result) for h in verdict.holders)
+        who = "; ".join(_role(h, result, by) for h in verdict.holders)
         return f"{where} is held by {who}"
     if verdict.kind == "owner_hidden":
         return f"{where} is held by a process portscope cannot see; run it with sudo"
     return verdict.sentence or f"{where}: {verdict.kind}"
 
 
-def _role(h: Holder, result: KillResult) -> str:
+def _role(h: Holder, result: KillResult, by: tuple[int, str] | None) -> str:
     plan = result.plan
     label = f"PID {h.pid} ({shown(h.name)})"
     targets = {t.pid: t for t in plan.targets}
+    again = f"portscope kill {plan.port}" + (" --udp" if plan.proto == "udp" else "")
     if h.pid in targets:
         return f"{label}, still running"
     if h.pid in plan.followers:
-        return f"{label}, a worker that survived its master"
+        masters = [t for t in plan.targets if _alive(t.pid)]
+        if masters:
+            return (
+                f"{label}, a worker its master (PID {masters[0].pid}) is still stopping: "
+                "it finishes the requests in flight first (graceful shutdown)"
+            )
+        return f"{label}, a worker that survived its master: {again} stops it"
+    if _started_after(h, result):
+        who = f" (PID {by[0]}, {shown(by[1])})" if by else ""
+        return (
+            f"{label}, started again after the kill: a supervisor restarted the server{who}; "
+            "stop the supervisor first"
+        )
     if h.ppid in targets:
-        return f"{label}, a new child of PID {h.ppid}, which is still running"
-    same = [t for t in plan.targets if t.cmdline and t.cmdline == h.cmdline]
-    if same:
-        return f"{label}, started again after the kill: a supervisor restarted the server"
-    return f"{label}, another process"
+        return f"{label}, a child of PID {h.ppid}, which is still running"
+    return f"{label}, which was already running before the kill ({again} stops it)"

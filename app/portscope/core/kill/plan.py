@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from ..diagnose.verdict import Verdict
 from ..model import Proto
+from ..roles.model import How, Role, StopPlan
 from ..untrusted import shown, shown_argv
 
 # The signals a person may choose, by the names `kill -s` uses.
@@ -64,6 +65,12 @@ class KillPlan:
     # Holders that share the socket with a target but are not signalled (pre-fork workers):
     # their master stops them, and the outcome checks that it did.
     followers: tuple[int, ...] = ()
+    stop: StopPlan | None = None  # the plan `check` advises; targets carry out its pids
+    roles: tuple[Role, ...] = ()
+
+    @property
+    def how(self) -> How:
+        return self.stop.how if self.stop is not None else "signal"
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +84,7 @@ class KillResult:
     refused: tuple[Refusal, ...]
     escalated: bool = False
     already_exited: tuple[int, ...] = ()  # gone before a signal reached them: not a failure
+    signalled_at: float | None = None  # wall clock of the first signal: later holders restarted
 
     @property
     def ok(self) -> bool:
@@ -92,3 +100,4 @@ class After:
     free: bool
     holders: tuple[int, ...] = ()
     verdict: Verdict | None = None  # the check verdict (issue 3) it is based on
+    restarted_by: tuple[int, str] | None = None  # (PID, name) that started it again

@@ -12,6 +12,8 @@ import time
 from collections.abc import Callable
 from types import TracebackType
 
+import psutil
+
 from .handles import Opener, ProcessHandle, StaleProcess, open_handle, wait_exited
 from .plan import KillPlan, KillResult, Refusal, signal_name
 from .refusals import permission_denied, reused
@@ -32,6 +34,7 @@ class KillSession:
         self._exited: list[int] = list(plan.gone)
         self._already: list[int] = list(plan.gone)
         self._escalated = False
+        self._signalled_at: float | None = None
 
     def __enter__(self) -> KillSession:
         return self
@@ -49,6 +52,8 @@ class KillSession:
     def send(self, signum: int = signal.SIGTERM) -> None:
         """Signal every target that is neither refused nor gone; never raises for a target."""
         done = {r.pid for r in self._refused} | set(self._exited)
+        if self._signalled_at is None:
+            self._signalled_at = process_clock()
         for target in self.plan.targets:
             pid = target.pid
             if pid in done:
@@ -98,6 +103,7 @@ class KillSession:
             refused=tuple(self._refused),
             escalated=self._escalated,
             already_exited=tuple(self._already),
+            signalled_at=self._signalled_at,
         )
 
     def close(self) -> None:
@@ -126,6 +132,17 @@ class KillSession:
                 self._gone(pid)
             except (PermissionError, StaleProcess):
                 pass  # not ours to watch; the port check afterwards still sees it
+
+
+def process_clock() -> float:
+    """Now, on the clock process start times are read on (psutil: boot time + ticks since
+    boot), so "started after the signal" compares like with like; time.time() can be a
+    second off it, since the boot time is whole seconds."""
+    try:
+        with open("/proc/uptime") as fh:
+            return psutil.boot_time() + float(fh.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return time.time()
 
 
 def run_kill(

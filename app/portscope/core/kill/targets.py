@@ -1,4 +1,4 @@
-"""Choose whom to signal for a port: the topmost holders, minus everything we refuse.
+"""Choose whom to signal for a port: the stop plan's targets, minus everything we refuse.
 
 Targets are (PID, start time) pairs captured when the person picked the row, never row
 indexes; each is looked up again here, and a PID whose start time changed is refused.
@@ -7,13 +7,17 @@ indexes; each is looked up again here, and a PID whose start time changed is ref
 from __future__ import annotations
 
 import socket
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TypeVar
 
 import psutil
 
-from ..model import Holder, Proto, Snapshot
+from ..model import Proto, Snapshot
+from ..roles.containers import ContainerLookup, docker_lookup
+from ..roles.port import cast_port
+from ..roles.port import holders_on as holders_on  # where kill_cmd and tests look for it
+from ..roles.procs import ProcessView
 from .plan import Identity, KillPlan, Refusal, Target
 from .refusals import (
     HIDDEN_OWNER,
@@ -25,26 +29,6 @@ from .refusals import (
 
 T = TypeVar("T")
 _MAX_PORTS = 8  # the confirmation shows a few; a process with hundreds is listed in short
-
-
-def holders_on(snapshot: Snapshot, port: int, proto: Proto = "tcp") -> tuple[
-    tuple[Holder, ...], bool
-]:
-    """Everyone holding the port's listening (or bound UDP) sockets, and whether any of those
-    sockets has no visible owner. With no listener, the holders of live TCP connections on
-    the port (a child that kept an accepted connection also blocks bind())."""
-    sockets = snapshot.listeners_on(port, proto)
-    holders: dict[int, Holder] = {}
-    for sock in sockets:
-        for h in sock.holders:
-            holders.setdefault(h.pid, h)
-    hidden = any(s.owner_hidden for s in sockets)
-    if not sockets and proto == "tcp":
-        stats = snapshot.port_stats(port)
-        if stats is not None and not stats.client_side and stats.live:
-            holders = {h.pid: h for h in stats.holders}
-            hidden = not stats.holders
-    return tuple(holders[p] for p in sorted(holders)), hidden
 
 
 @dataclass(slots=True)
@@ -63,26 +47,45 @@ def plan_kill(
     all_holders: bool = False,
     owner_hidden: bool = False,
     snapshot: Snapshot | None = None,
+    view: ProcessView | None = None,
+    containers: ContainerLookup = docker_lookup,
 ) -> KillPlan:
-    """Look every captured process up again and sort it into targets, refusals, gone.
+    """The stop plan for the picked holders (the one `check` advises), its signal targets
+    looked up again and sorted into targets, refusals and gone.
 
-    With the snapshot the targets were picked from, the ports each one holds come from it;
-    without, psutil reads them (slow with many sockets: it parses every /proc/net line).
+    Targets are the plan's controllers in order (a shell loop before the server it runs, the
+    master, the reloader); holders that stop with them are followers, watched afterwards.
     """
+    picked = dict(identities)
+    if snapshot is None:
+        from ..collect import default_collector
+
+        snapshot = default_collector().collect()
+    cast = cast_port(
+        snapshot, port, proto, view=view, containers=containers, only=picked.items()
+    )
+    stop = cast.plan
+    refused: list[Refusal] = [Refusal(None, HIDDEN_OWNER)] if owner_hidden else []
+    # Picked but not holding the port in this snapshot: still looked at, so a reused or
+    # protected PID is refused out loud rather than dropped.
+    held = {r.pid for r in cast.roles if r.holds}
+    missing = [pid for pid in picked if pid not in held]
+    if stop.how != "signal" and (held or not missing):
+        return KillPlan(port, proto, (), tuple(refused), stop=stop, roles=cast.roles)
+    started = {r.pid: r.started for r in cast.roles}
+    base = [*stop.pids, *(stop.followers if all_holders else ())] if held else []
+    wanted = [*base, *missing]
     protected = protected_pids()
-    refused: list[Refusal] = []
     gone: list[int] = []
-    looked: list[_Looked] = []
-    if owner_hidden:
-        refused.append(Refusal(None, HIDDEN_OWNER))
-    for pid, captured in dict(identities).items():
+    targets: list[Target] = []
+    for pid in wanted:
         reason = fixed_refusal(pid, protected)
         if reason:
             refused.append(Refusal(pid, reason))
             continue
         try:
             proc = psutil.Process(pid)
-            started = proc.create_time()
+            actual = proc.create_time()
             ppid = _ppid(proc)
         except (psutil.NoSuchProcess, psutil.ZombieProcess):
             gone.append(pid)
@@ -90,29 +93,21 @@ def plan_kill(
         except psutil.AccessDenied:
             refused.append(Refusal(pid, permission_denied(pid, None)))
             continue
-        looked.append(_Looked((pid, captured), proc, ppid, started))
-    chosen = looked if all_holders else topmost(looked)
-    followers = tuple(x.proc.pid for x in looked if x not in chosen)
-    targets: list[Target] = []
-    for item in chosen:
-        pid, captured = item.identity
-        reason = process_refusal(pid, item.ppid, captured, item.started)
+        captured = picked.get(pid, started.get(pid))
+        reason = process_refusal(pid, ppid, captured, actual)
         if reason:
             refused.append(Refusal(pid, reason))
             continue
-        target = describe_target(item.proc, item.started, item.ppid, snapshot)
+        target = describe_target(proc, actual, ppid, snapshot)
         if target is None:
             gone.append(pid)
         else:
             targets.append(target)
-    return KillPlan(port, proto, tuple(targets), tuple(refused), tuple(gone), followers)
-
-
-def topmost(looked: Sequence[_Looked]) -> list[_Looked]:
-    """Holders whose parent does not hold the socket too: a pre-fork master, not its workers
-    (a master respawns killed workers, and stops them itself when it gets SIGTERM)."""
-    pids = {x.proc.pid for x in looked}
-    return [x for x in looked if x.ppid not in pids]
+    followers = tuple(p for p in stop.followers if p not in wanted)
+    return KillPlan(
+        port, proto, tuple(targets), tuple(refused), tuple(gone), followers,
+        stop=stop, roles=cast.roles,
+    )
 
 
 def describe_target(

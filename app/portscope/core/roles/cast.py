@@ -1,0 +1,283 @@
+"""Give every process around a port's socket its role, and derive the one stop plan.
+
+Order of questions, most specific first: is the port the OS's or a service manager's (then
+a kill is the wrong tool), is a container publishing it (stop the container, not its
+proxy), and otherwise which process is the topmost controller: the master of its workers,
+the reloader or shell loop that would restart the server, or the server itself.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable
+
+from ..model import Holder, Proto
+from ..untrusted import shown
+from . import signatures as sig
+from .containers import ContainerLookup, container_plan, docker_lookup
+from .model import Cast, Role, RoleKind, StopPlan
+from .procs import LiveProcesses, ProcessView, ProcInfo
+from .services import platform_plan, supervisor_plan, unit_plan
+
+# Parents that start servers but never restart them: a person's shell, a terminal, init.
+_NOT_CONTROLLERS = frozenset(
+    {"systemd", "init", "launchd", "tmux: server", "tmux", "screen", "sshd", "login", "su",
+     "sudo", "code", "node", "python", "python3"}
+)
+
+
+def cast_roles(
+    holders: Iterable[Holder],
+    port: int,
+    proto: Proto,
+    view: ProcessView,
+    *,
+    is_root: bool = False,
+    connections: bool = False,
+    containers: ContainerLookup = docker_lookup,
+) -> Cast:
+    """`holders`: every process holding the port's listening socket(s) or, with
+    `connections`, its live connections (no listener left)."""
+    infos = {h.pid: _info(h, view) for h in holders}
+    if not infos:
+        return Cast((), _hidden(port, proto, is_root))
+    roles: dict[int, Role] = {}
+    for plan_for in (platform_plan, container_plan_for(containers), unit_plan, supervisor_plan):
+        found = plan_for(infos, port, proto, view, roles)
+        if found is not None:
+            _fill_holders(infos, roles, view, port)
+            return Cast(_ordered(roles), found)
+    _fill_holders(infos, roles, view, port)
+    if connections:
+        plan = _connection_plan(infos, roles, port, proto)
+    else:
+        plan = _signal_plan(infos, roles, port, proto, view)
+    return Cast(_ordered(roles), plan)  # after the plan: it names controllers too
+
+
+def holder_kinds(holders: Iterable[Holder]) -> dict[int, RoleKind]:
+    """Master, worker, inherited or server from the holders alone (no process reads): what
+    `list` and the table can afford for every socket on every poll."""
+    view = _HoldersOnly()
+    infos = {h.pid: _info(h, view) for h in holders}
+    roles: dict[int, Role] = {}
+    _fill_holders(infos, roles, view, 0)
+    return {pid: role.kind for pid, role in roles.items()}
+
+
+class _HoldersOnly:
+    platform = "recorded"
+
+    def get(self, pid: int) -> ProcInfo | None:
+        return None
+
+    def children(self, pid: int) -> tuple[int, ...]:
+        return ()
+
+    def environ(self, pid: int, key: str) -> str | None:
+        return None
+
+    def all_pids(self) -> tuple[int, ...]:
+        return ()
+
+
+def container_plan_for(lookup: ContainerLookup) -> Callable[..., StopPlan | None]:
+    def plan(
+        infos: dict[int, ProcInfo], port: int, proto: Proto, view: ProcessView,
+        roles: dict[int, Role],
+    ) -> StopPlan | None:
+        return container_plan(infos, port, proto, roles, lookup)
+
+    return plan
+
+
+def _info(h: Holder, view: ProcessView) -> ProcInfo:
+    found = view.get(h.pid)
+    if found is not None:
+        return found
+    return ProcInfo(h.pid, h.ppid, h.name, h.cmdline, h.started, cwd=h.cwd, user=h.user)
+
+
+def _fill_holders(
+    infos: dict[int, ProcInfo], roles: dict[int, Role], view: ProcessView, port: int
+) -> None:
+    """Master, worker, inherited or server for every holder not named yet."""
+    for pid, p in infos.items():
+        if pid in roles:
+            continue
+        parent = infos.get(p.ppid) if p.ppid is not None else None
+        kids = [c for c in infos.values() if c.ppid == pid]
+        if parent is not None:
+            kind: RoleKind = "worker" if _same_server(parent, p) else "inherited"
+            roles[pid] = _role(p, kind, True)
+        elif kids and any(_same_server(p, k) for k in kids):
+            kind = "reloader" if sig.reloader(p, kids[0], view) else "master"
+            roles[pid] = _role(p, kind, True, _note(p, kind, kids, view))
+        elif _orphan_inheritor(p, view, port):
+            roles[pid] = _role(p, "inherited", True)
+        else:
+            roles[pid] = _role(p, "server", True)
+
+
+def _same_server(parent: ProcInfo, child: ProcInfo) -> bool:
+    """A child that runs the server's own code: a fork (same argv), or a worker spawned by
+    multiprocessing or retitled ("nginx: worker process")."""
+    return child.argv == parent.argv or sig.is_worker_argv(child) or (
+        bool(parent.exe) and parent.exe == child.exe and child.name == parent.name
+        and not child.argv
+    )
+
+
+def _orphan_inheritor(p: ProcInfo, view: ProcessView, port: int) -> bool:
+    """A holder whose server is gone: its process group's leader exited, and its command
+    line is not a server's (a worker's, or one that does not even name the port)."""
+    if sig.is_worker_argv(p):
+        return True
+    getpgid = getattr(os, "getpgid", None)
+    if getpgid is None or not isinstance(view, LiveProcesses):  # recorded trees: no groups
+        return False
+    try:
+        pgid = int(getpgid(p.pid))
+    except OSError:
+        return False
+    if pgid == p.pid or view.get(pgid) is not None:
+        return False
+    return str(port) not in " ".join(p.argv)
+
+
+def _role(p: ProcInfo, kind: RoleKind, holds: bool, note: str = "") -> Role:
+    return Role(p.pid, kind, sig.server_name(p), holds, p.ppid, p.started, note)
+
+
+def _note(p: ProcInfo, kind: RoleKind, kids: list[ProcInfo], view: ProcessView) -> str:
+    if kind == "reloader":
+        return "reloader"
+    return f"{len(kids)} worker{'s' if len(kids) != 1 else ''}"
+
+
+def _signal_plan(
+    infos: dict[int, ProcInfo],
+    roles: dict[int, Role],
+    port: int,
+    proto: Proto,
+    view: ProcessView,
+) -> StopPlan:
+    """The topmost controller of every server: whom `kill` signals, in order."""
+    targets: list[int] = []
+    whys: list[str] = []
+    tops = [p for p in infos.values() if p.ppid not in infos]
+    for top in sorted(tops, key=lambda p: p.pid):
+        kids = [c for c in infos.values() if c.ppid == top.pid]
+        child_reloaded = kids and sig.reloader(top, kids[0], view) == "exit_code_3"
+        if child_reloaded:
+            # Werkzeug: the reloader opened the socket and passed it to its child; SIGTERM
+            # to the child makes the reloader exit too (it restarts only on exit code 3).
+            child = kids[0]
+            roles[top.pid] = _role(top, "reloader", True, "restarts its child only on exit 3")
+            roles[child.pid] = _role(child, "server", True)
+            targets.append(child.pid)
+            whys.append(
+                f"{sig.server_name(top)} runs its server in a child; stopping the child "
+                "stops the reloader too"
+            )
+            continue
+        parent = view.get(top.ppid) if top.ppid else None
+        kind = sig.reloader(parent, top, view) if parent is not None else None
+        if parent is not None and kind == "any_exit":
+            roles[parent.pid] = _role(parent, "reloader", False, "restarts the server")
+            targets.append(parent.pid)
+            whys.append(
+                f"{sig.server_name(parent)} (PID {parent.pid}) reloads the server: stopping "
+                "only the server would leave it to start a new one"
+            )
+        elif parent is not None and kind == "exit_code_3":
+            roles[parent.pid] = _role(
+                parent, "reloader", False, "restarts its child only on exit 3"
+            )
+            targets.append(top.pid)
+            whys.append(
+                f"the server runs under {sig.server_name(parent)}'s reloader (PID "
+                f"{parent.pid}), which exits when its server is stopped"
+            )
+        elif parent is not None and sig.shell_loop(parent):
+            roles[parent.pid] = _role(parent, "supervisor", False, "shell loop")
+            targets += [parent.pid, top.pid]
+            whys.append(
+                f"a shell loop (PID {parent.pid}) restarts the server whenever it exits: "
+                "stop the loop first, then the server"
+            )
+        else:
+            targets.append(top.pid)
+            role = roles.get(top.pid)
+            if role is not None and role.kind == "master":
+                whys.append(
+                    f"PID {top.pid} is the master of {role.note}: they stop with it, and it "
+                    "would respawn any worker stopped alone"
+                )
+            elif role is not None and role.kind == "reloader":
+                whys.append(
+                    f"PID {top.pid} is {sig.server_name(top)}'s reloader and holds the socket "
+                    "too: stopping its server child alone would not free the port"
+                )
+            else:
+                whys.append(f"PID {top.pid} holds the socket and nothing restarts it")
+    # A child that inherited the socket keeps it after its server stops: stop it as well.
+    for pid, role in sorted(roles.items()):
+        if role.kind == "inherited" and role.holds and pid not in targets:
+            targets.append(pid)
+            whys.append(f"PID {pid} inherited the socket and would keep the port busy")
+    followers = tuple(sorted(p for p in infos if p not in targets))
+    return StopPlan(
+        how="signal",
+        pids=tuple(targets),
+        command=_kill_command(targets, port, proto),
+        why="; ".join(whys),
+        followers=followers,
+    )
+
+
+def _connection_plan(
+    infos: dict[int, ProcInfo], roles: dict[int, Role], port: int, proto: Proto
+) -> StopPlan:
+    for pid in infos:
+        role = roles[pid]
+        roles[pid] = Role(pid, "connection", role.name, True, role.ppid, role.started, role.note)
+    pids = tuple(sorted(infos))
+    return StopPlan(
+        how="signal",
+        pids=pids,
+        command=_kill_command(pids, port, proto),
+        why="nobody listens any more, but these processes keep connections accepted on the "
+        "port open",
+    )
+
+
+def _kill_command(pids: Iterable[int], port: int, proto: Proto) -> str:
+    return "kill " + " ".join(str(p) for p in pids)
+
+
+def _hidden(port: int, proto: Proto, is_root: bool) -> StopPlan:
+    udp = " --udp" if proto == "udp" else ""
+    if is_root:
+        return StopPlan(
+            "none", (), None,
+            "no visible process holds the socket: another network namespace (a container) "
+            "or the kernel",
+        )
+    return StopPlan(
+        "none", (), f"sudo portscope kill{udp} {port}",
+        "the socket belongs to another user's process: only root can see and stop it",
+    )
+
+
+def _ordered(roles: dict[int, Role]) -> tuple[Role, ...]:
+    return tuple(roles[p] for p in sorted(roles))
+
+
+def describe(role: Role) -> str:
+    """"uvicorn (reloader, PID 4180)" for a person, escaped."""
+    extra: str = role.kind if role.kind != "server" else ""
+    if role.note and role.kind in ("supervisor", "proxy", "service", "system"):
+        extra = role.note
+    inner = ", ".join(x for x in (extra, f"PID {role.pid}") if x)
+    return f"{shown(role.name)} ({inner})"

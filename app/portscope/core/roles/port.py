@@ -1,0 +1,86 @@
+"""The roles around one port as a snapshot shows it: the entry point `check` and `kill`
+share, so the plan one advises is the plan the other carries out."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+
+import psutil
+
+from ..model import Holder, Proto, Snapshot
+from .cast import cast_roles
+from .containers import ContainerLookup, docker_lookup
+from .model import Cast
+from .procs import LiveProcesses, ProcessView
+
+
+def holders_on(snapshot: Snapshot, port: int, proto: Proto = "tcp") -> tuple[
+    tuple[Holder, ...], bool
+]:
+    """Everyone holding the port's listening (or bound UDP) sockets, and whether any of those
+    sockets has no visible owner. With no listener, the holders of live TCP connections on
+    the port (a child that kept an accepted connection also blocks bind())."""
+    sockets = snapshot.listeners_on(port, proto)
+    holders: dict[int, Holder] = {}
+    for sock in sockets:
+        for h in sock.holders:
+            holders.setdefault(h.pid, h)
+    hidden = any(s.owner_hidden for s in sockets)
+    if not sockets and proto == "tcp":
+        stats = snapshot.port_stats(port)
+        if stats is not None and not stats.client_side and stats.live:
+            holders = {h.pid: h for h in stats.holders}
+            hidden = not stats.holders
+    return tuple(holders[p] for p in sorted(holders)), hidden
+
+
+def cast_port(
+    snapshot: Snapshot,
+    port: int,
+    proto: Proto = "tcp",
+    *,
+    view: ProcessView | None = None,
+    containers: ContainerLookup = docker_lookup,
+    only: Iterable[tuple[int, float | None]] | None = None,
+) -> Cast:
+    """Roles and stop plan for `port`. `only`: the (PID, start time) pairs a person picked
+    (the TUI's row); holders not among them are left out."""
+    holders, _ = holders_on(snapshot, port, proto)
+    if only is not None:
+        # By PID: a start time that no longer matches is the killer's to refuse, not ours
+        # to hide.
+        picked = {pid for pid, _ in only}
+        holders = tuple(h for h in holders if h.pid in picked)
+    connections = not snapshot.listeners_on(port, proto)
+    return cast_roles(
+        holders, port, proto, view or LiveProcesses(holders),
+        is_root=snapshot.is_root, connections=connections, containers=containers,
+    )
+
+
+def earlier_copy(holder: Holder, cwd: str, view: ProcessView | None = None) -> bool:
+    """Is the holder probably an earlier copy of the user's own program? Only when it is
+    true: it runs in the directory portscope runs in (not /), or another live process runs
+    the very same command and is not its relative (a reloader's child, a worker)."""
+    if holder.cwd and cwd != "/" and os.path.realpath(holder.cwd) == os.path.realpath(cwd):
+        return True
+    if not holder.cmdline:
+        return False
+    relatives = _relatives(holder.pid)
+    for proc in psutil.process_iter(["cmdline"]):
+        if proc.pid in relatives or proc.pid == os.getpid():
+            continue
+        if tuple(proc.info.get("cmdline") or ()) == holder.cmdline:
+            return True
+    return False
+
+
+def _relatives(pid: int) -> set[int]:
+    try:
+        proc = psutil.Process(pid)
+        found = {pid, *(p.pid for p in proc.parents())}
+        found |= {c.pid for c in proc.children(recursive=True)}
+    except psutil.Error:
+        return {pid}
+    return found
