@@ -92,23 +92,3 @@ def test_ipv6_host() -> None:
     data = json.loads(result.stdout)
     assert result.returncode == 1
     assert (data["address"], data["verdict"]) == ("::1", "listening")
-
-
-@pytest.mark.parametrize(
-    ("args", "message"),
-    [
-        (["abc"], "not a port number: 'abc'"),
-        (["0"], "port must be 1-65535, got 0"),
-        (["-1"], "port must be 1-65535, got -1"),
-        (["65536"], "port must be 1-65535, got 65536"),
-        (["8080", "--host", "999.1.1.1"], "not an IP address: '999.1.1.1'"),
-        (["8080", "--host", "localhost"], "not an IP address: 'localhost'"),
-    ],
-)
-def test_bad_input_is_one_line_and_exit_two(args: list[str], message: str) -> None:
-    result = portscope("check", *args)
-    assert result.returncode == 2
-    assert result.stdout == ""
-    lines = result.stderr.splitlines()
-    assert len(lines) == 1 and lines[0].startswith(f"portscope: {message}")
-    assert "Traceback" not in result.stderr

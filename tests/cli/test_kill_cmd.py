@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from typing import Any
 
+from cli.terminal import on_terminal
 from support import (
     PREFORK_SERVER,
     ROOT_LISTENER,
@@ -153,39 +152,15 @@ def test_a_free_port_has_nothing_to_kill() -> None:
                                           f"tcp port {port} is free"]
 
 
-def test_bad_input_is_one_line_and_exit_2() -> None:
-    for args in (["0"], ["70000"], ["http"], ["80", "--signal", "HUP"], ["80", "--timeout", "-1"]):
-        result = portscope("kill", *args, "--yes")
-        assert result.returncode == 2, args
-        assert "Traceback" not in result.stderr
-        assert result.stderr.strip().splitlines()[-1].startswith("portscope kill: error:")
-
-
 def test_on_a_terminal_it_asks_and_no_signals_nothing(spawn: Spawn) -> None:
     proc, line = spawn(ROOT_LISTENER)
-    prompt, result = _on_terminal(["kill", line], answer="n\n")
+    seen, result = on_terminal(["kill", line], answer="n\n")
+    prompt = seen.decode()
     assert f"PID {proc.pid}" in prompt and "Send SIGTERM" in prompt and "[y/N]" in prompt
     assert result.returncode == 1
     assert proc.poll() is None
 
-    _, result = _on_terminal(["kill", line], answer="y\n")
+    _, result = on_terminal(["kill", line], answer="y\n")
     assert result.returncode == 0
     assert exited(proc)
 
-
-def _on_terminal(args: list[str], answer: str) -> tuple[str, subprocess.CompletedProcess[str]]:
-    """Run portscope with a pseudo-terminal on stdin/stderr; answer the prompt it shows."""
-    primary, secondary = os.openpty()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "portscope", *args],
-        stdin=secondary, stderr=secondary, stdout=subprocess.PIPE, text=True,
-    )
-    os.close(secondary)
-    seen = b""
-    deadline = time.monotonic() + 30
-    while b"[y/N]" not in seen and time.monotonic() < deadline:
-        seen += os.read(primary, 4096)
-    os.write(primary, answer.encode())
-    out, _ = proc.communicate(timeout=30)
-    os.close(primary)
-    return seen.decode(), subprocess.CompletedProcess(proc.args, proc.returncode, out, "")

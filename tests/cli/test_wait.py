@@ -101,20 +101,3 @@ def test_wait_for_a_foreign_address_gives_up_at_once() -> None:
     _, err = waiter.communicate(timeout=20)
     assert waiter.returncode == 1
     assert "waiting will not help" in err and "not an address of this machine" in err
-
-
-@pytest.mark.parametrize(
-    ("args", "message"),
-    [
-        (["x"], "not a port number: 'x'"),
-        (["70000"], "port must be 1-65535, got 70000"),
-        (["8080", "--timeout", "soon"], "--timeout: not a number: 'soon'"),
-        (["8080", "--timeout", "-1"], "--timeout must be a positive number"),
-        (["8080", "--host", "::g"], "not an IP address: '::g'"),
-    ],
-)
-def test_wait_bad_input(args: list[str], message: str) -> None:
-    waiter = wait_cmd(*args)
-    out, err = waiter.communicate(timeout=20)
-    assert waiter.returncode == 2 and out == ""
-    assert err.splitlines() == [err.strip()] and err.startswith(f"portscope: {message}")

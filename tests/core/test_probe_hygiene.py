@@ -127,7 +127,7 @@ def test_verdict_json_is_the_check_contract() -> None:
         make_server_time_wait(sock, 1)
     waiting = verdict_json(diagnose(port))
     keys = {"port", "proto", "address", "verdict", "attempts", "holders", "time_wait",
-            "advice", "suggested_port"}
+            "advice", "suggested_port", "stop"}
     for data in (listening, waiting):
         assert set(data) == keys
         assert data["port"] == port and data["proto"] == "tcp" and data["address"] == "0.0.0.0"
@@ -138,7 +138,14 @@ def test_verdict_json_is_the_check_contract() -> None:
         assert all(isinstance(line, str) for line in data["advice"])
     assert listening["verdict"] == "listening" and listening["time_wait"] is None
     [me] = [h for h in listening["holders"] if h["pid"] == os.getpid()]
-    assert set(me) == {"pid", "name", "user", "cmdline"} and isinstance(me["cmdline"], list)
+    assert set(me) == {"pid", "name", "user", "cmdline", "ppid", "started", "role"}
+    assert isinstance(me["cmdline"], list) and me["role"] == "server"
+    assert me["ppid"] == os.getppid() and isinstance(me["started"], float)
+    stop = listening["stop"]
+    assert set(stop) == {"how", "pids", "command", "why", "container", "unit"}
+    # The holder is this very test: portscope itself, so the plan names it and kill refuses.
+    assert stop["how"] == "signal" and stop["pids"] == [os.getpid()]
+    assert waiting["stop"]["how"] == "none" and waiting["stop"]["pids"] == []
     assert waiting["verdict"] == "time_wait" and waiting["holders"] == []
     tw = waiting["time_wait"]
     assert set(tw) == {"count", "expires_in", "reuseaddr_fixes"}

@@ -1,21 +1,27 @@
 """`portscope check PORT`: would a server's bind() succeed here, and if not, why and what now.
 
 Exit codes: 0 the port is free, 1 any other verdict, 2 bad input (one line on stderr).
+`--host localhost` probes 127.0.0.1 and ::1, since a server that binds "localhost" may end up
+on either or both, and reports the worse of the two.
 """
 
 from __future__ import annotations
 
 import argparse
-import shutil
+import sys
 import textwrap
+from collections.abc import Sequence
 from typing import Any
 
 from ..core.diagnose.advice import attempt_line, endpoint, is_snippet
-from ..core.diagnose.probe import diagnose, parse_address, parse_port
+from ..core.diagnose.probe import diagnose
 from ..core.diagnose.verdict import Verdict
 from ..core.model import Proto
 from ..core.serialize import verdict_json
-from .common import fail, print_json
+from ..core.untrusted import shown
+from .common import columns, host_arg, port_arg, print_json
+
+UNAVAILABLE = "address_not_available"
 
 
 def add_parser(sub: Any) -> None:
@@ -27,53 +33,83 @@ def add_parser(sub: Any) -> None:
 
 def add_target_arguments(p: argparse.ArgumentParser) -> None:
     """PORT, --host and --udp: what `check` and `wait` both probe."""
-    p.add_argument("port", metavar="PORT")
-    p.add_argument("--host", default="0.0.0.0", metavar="ADDR",
-                   help="address to bind (default 0.0.0.0; :: and literal addresses work)")
+    p.add_argument("port", type=port_arg, metavar="PORT")
+    p.add_argument(
+        "--host", type=host_arg, default=("0.0.0.0",), metavar="ADDR",
+        help="address to bind (default 0.0.0.0; ::, [::1], any literal address, and "
+        "localhost for both 127.0.0.1 and ::1)",
+    )
     p.add_argument("--udp", action="store_true", help="the UDP port, not the TCP one")
 
 
-def parse_target(args: argparse.Namespace) -> tuple[int, str, Proto] | str:
-    """(port, address, proto), or the one-line error the person should see."""
-    try:
-        return parse_port(args.port), parse_address(args.host), "udp" if args.udp else "tcp"
-    except ValueError as exc:
-        return str(exc)
+def proto_of(args: argparse.Namespace) -> Proto:
+    return "udp" if args.udp else "tcp"
 
 
 def run(args: argparse.Namespace) -> int:
-    target = parse_target(args)
-    if isinstance(target, str):
-        return fail(target)
-    verdict = diagnose(*target)
+    verdicts = [diagnose(args.port, address, proto_of(args)) for address in args.host]
+    verdict = worst(verdicts)
     if args.json:
         print_json(verdict_json(verdict))
     else:
-        print(render(verdict, shutil.get_terminal_size().columns))
+        width = columns(sys.stdout)
+        head = [addresses_line(verdicts), ""] if len(verdicts) > 1 else []
+        print("\n".join([*head, render(verdict, width)]))
     return 0 if verdict.free else 1
 
 
+def worst(verdicts: Sequence[Verdict]) -> Verdict:
+    """The verdict a server binding all these addresses meets: the first one not free.
+
+    An address this machine does not have (::1 with IPv6 turned off) counts only when none of
+    the others exists: a server binding "localhost" then simply uses the other one.
+    """
+    present = [v for v in verdicts if v.kind != UNAVAILABLE] or list(verdicts)
+    return next((v for v in present if not v.free), present[0])
+
+
+def addresses_line(verdicts: Sequence[Verdict]) -> str:
+    """"localhost: in use on ::1, free on 127.0.0.1": which of the addresses is taken."""
+    taken = [v.address for v in verdicts if not v.free and v.kind != UNAVAILABLE]
+    free = [v.address for v in verdicts if v.free]
+    missing = [v.address for v in verdicts if v.kind == UNAVAILABLE]
+    parts = [
+        f"{label} {' and '.join(addresses)}"
+        for label, addresses in (
+            ("in use on", taken), ("free on", free), ("no such address here:", missing)
+        )
+        if addresses
+    ]
+    return "localhost: " + ", ".join(parts)
+
+
 def render(v: Verdict, columns: int = 100) -> str:
-    """The verdict as a person reads it: sentence, both attempts, why, what to do."""
+    """The verdict as a person reads it: sentence, both attempts, why, what to do.
+
+    Every line that can quote a process (its name, user, command line) is escaped here too,
+    so nothing a process chose reaches the terminal raw whoever wrote the sentence.
+    """
     width = max(40, min(columns, 100))
-    out = [*textwrap.wrap(v.sentence, width), ""]
+    out = [*textwrap.wrap(shown(v.sentence), width), ""]
     steps = "bind() + listen()" if v.proto == "tcp" else "bind()"
     out.append(f"Test {steps} on {endpoint(v.address, v.port)}/{v.proto}:")
     for a in v.attempts:
-        out.append(f"  {a.option:<14}{attempt_line(a)}")
+        out.append(f"  {a.option:<14}{shown(attempt_line(a))}")
     if v.explanation:
         out += ["", "Why:"]
         for para in v.explanation:
-            out += textwrap.wrap(para, width, initial_indent="  - ", subsequent_indent="    ")
+            out += textwrap.wrap(
+                shown(para), width, initial_indent="  - ", subsequent_indent="    "
+            )
     if v.advice:
         out += ["", "What to do:"]
         step = 0
         for line in v.advice:
             if is_snippet(line):
-                out.append(f"       {line}")
+                out.append(f"       {shown(line)}")
                 continue
             step += 1
             out += textwrap.wrap(
-                line, width, initial_indent=f"  {step}. ", subsequent_indent="     "
+                shown(line), width, initial_indent=f"  {step}. ", subsequent_indent="     "
             )
     return "\n".join(out)

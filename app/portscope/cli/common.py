@@ -2,38 +2,51 @@
 
 from __future__ import annotations
 
-import argparse
 import json
+import os
+import shutil
 import sys
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TextIO
 
-from ..core.diagnose.probe import parse_port
+from ..core import inputs
+from ..core.untrusted import shown
+from .argparser import BAD_INPUT, strict
+
+# Argument types: the strict parsers of core/inputs, refusing with one line (exit 2).
+port_arg = strict(inputs.parse_port)
+host_arg = strict(inputs.parse_host)
+signal_arg = strict(inputs.parse_signal)
+TIMEOUT_MAX = 86400.0  # a day: longer is a typo, not a plan
 
 
-def port_number(text: str) -> int:
-    """A TCP/UDP port, 1-65535; anything else is one clear argparse error (exit 2)."""
-    try:
-        return parse_port(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
+def duration_arg(low: float, high: float, name: str) -> Callable[[str], float]:
+    def parse_duration(text: str) -> float:
+        return inputs.parse_duration(text, low=low, high=high, name=name)
 
-
-def positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not value > 0 or value != value or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
-    return value
+    return strict(parse_duration)
 
 
 def print_json(data: Any) -> None:
+    """The JSON contract keeps raw strings: json escapes every control character itself."""
     json.dump(data, sys.stdout, indent=2)
     sys.stdout.write("\n")
 
 
-def fail(message: str, code: int = 2) -> int:
+def fail(message: str, code: int = BAD_INPUT) -> int:
     """One line on stderr and an exit code: what every user-facing error looks like."""
-    print(f"portscope: {message}", file=sys.stderr)
+    print(f"portscope: {shown(message)}", file=sys.stderr)
     return code
+
+
+def columns(stream: TextIO) -> int:
+    """The width of the terminal `stream` is on (the prompt goes to stderr, and stdout may
+    be a pipe); else $COLUMNS or 80. A pty nobody sized says 0: that is unknown too."""
+    if "COLUMNS" not in os.environ:
+        try:
+            width = os.get_terminal_size(stream.fileno()).columns
+        except (AttributeError, ValueError, OSError):
+            width = 0
+        if width > 0:
+            return width
+    return shutil.get_terminal_size().columns

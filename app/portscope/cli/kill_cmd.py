@@ -15,11 +15,14 @@ from ..core.collect import default_collector
 from ..core.kill import wording
 from ..core.kill.after import settle_after
 from ..core.kill.plan import SIGNALS, After, KillPlan, KillResult
-from ..core.kill.session import DEFAULT_TIMEOUT, run_kill
+from ..core.kill.session import DEFAULT_TIMEOUT, carry_out
 from ..core.kill.targets import holders_on, plan_kill
 from ..core.model import Proto
 from ..core.serialize import kill_json
-from .common import fail, port_number, positive_float, print_json
+from ..core.untrusted import fit, shown
+from .common import TIMEOUT_MAX, columns, duration_arg, fail, port_arg, print_json, signal_arg
+
+LABEL = 9  # width of the field labels in the confirmation ("children ")
 
 
 def add_parser(sub: Any) -> None:
@@ -27,15 +30,17 @@ def add_parser(sub: Any) -> None:
         "kill",
         help="stop the process holding a port (confirms, SIGTERM, waits, reports the port)",
     )
-    p.add_argument("port", type=port_number, metavar="PORT")
+    p.add_argument("port", type=port_arg, metavar="PORT")
     p.add_argument("--udp", action="store_true", help="the UDP port, not the TCP one")
     p.add_argument(
-        "--signal", choices=tuple(SIGNALS), default="TERM", type=str.upper,
-        help="signal to send first (default TERM)",
+        "--signal", type=signal_arg, default="TERM", metavar="SIG",
+        help="signal to send first: TERM (default), INT or KILL; SIGTERM, term or 15 work too",
     )
     p.add_argument(
-        "--timeout", type=positive_float, default=DEFAULT_TIMEOUT, metavar="S",
-        help=f"seconds to wait for the targets to exit (default {DEFAULT_TIMEOUT:g})",
+        "--timeout", type=duration_arg(0, TIMEOUT_MAX, "--timeout"), default=DEFAULT_TIMEOUT,
+        metavar="S",
+        help=f"seconds to wait for the targets to exit, 0 to {TIMEOUT_MAX:g} "
+        f"(default {DEFAULT_TIMEOUT:g})",
     )
     p.add_argument("--force", action="store_true", help="SIGKILL targets still alive after S")
     p.add_argument(
@@ -57,10 +62,10 @@ def run(args: argparse.Namespace) -> int:
         [h.identity for h in holders], args.port, proto,
         all_holders=args.all_holders, owner_hidden=hidden, snapshot=snapshot,
     )
-    if plan.targets and not args.yes and not _confirm(plan, args.signal):
+    if wording.needs_confirmation(plan) and not args.yes and not _confirm(plan, args.signal):
         print("cancelled: nothing was signalled", file=sys.stderr)
         return 1
-    result = run_kill(plan, SIGNALS[args.signal], args.timeout, force=args.force)
+    result = carry_out(plan, SIGNALS[args.signal], args.timeout, force=args.force)
     after = settle_after(result)
     if args.json:
         print_json(kill_json(result, after, args.signal))
@@ -70,31 +75,41 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _confirm(plan: KillPlan, signame: str) -> bool:
-    """Show every target the way the TUI modal does, then ask on the terminal."""
+    """Show every target the way the TUI modal does, then ask on the terminal.
+
+    Each field is escaped and kept to one line: a command line of a few kilobytes (or one
+    that forges a "PID 1" line) must not push the PID, user and the question off the screen.
+    The full command line is in `portscope list --json`.
+    """
     now = time.time()
     out = sys.stderr
+    room = max(20, columns(out) - LABEL - 3)
     for target in plan.targets:
         for label, value in wording.target_fields(target, now):
-            print(f"  {label:<9} {value}", file=out)
+            print(f"  {label:<{LABEL}} {fit(shown(value), room)}", file=out)
         print(file=out)
-    for line in [wording.plan_note(plan), *(f"not signalled: {r.reason}" for r in plan.refused)]:
+    notes = [wording.plan_why(plan), wording.plan_note(plan)]
+    for line in [*notes, *(f"not signalled: {r.reason}" for r in plan.refused)]:
         if line:
-            print(line, file=out)
-    pids = ", ".join(str(t.pid) for t in plan.targets)
-    print(f"Send SIG{signame} to PID {pids}? [y/N] ", end="", file=out, flush=True)
+            print(shown(line), file=out)
+    print(f"{shown(wording.question(plan, signame))} [y/N] ", end="", file=out, flush=True)
     answer = sys.stdin.readline()  # "" at end of input: no
     return answer.strip().lower() in ("y", "yes")
 
 
 def render(result: KillResult, after: After, force: bool) -> str:
     plan = result.plan
-    if not plan.targets and not result.refused and not plan.gone:
-        lines = [f"nothing holds {plan.proto} port {plan.port}"]
+    quiet = not plan.targets and not result.refused and not plan.gone
+    if quiet and plan.how == "none":
+        lines = [
+            f"nothing holds {plan.proto} port {plan.port}" if after.free
+            else f"nothing to stop on {plan.proto} port {plan.port}"
+        ]
     else:
-        lines = wording.outcome_lines(result)
+        lines = [shown(line) for line in wording.outcome_lines(result)]
     if result.escalated:
         lines.append("escalated to SIGKILL after the timeout")
     elif result.still_running and not force and "KILL" not in result.signals.values():
         lines.append("pass --force to send SIGKILL to processes still running after --timeout")
-    lines.append(after.summary)
+    lines.append(shown(after.summary))
     return "\n".join(lines)

@@ -10,13 +10,16 @@ from ..core.collect import default_collector
 from ..core.model import Snapshot
 from ..core.rows import build_rows, row_texts
 from ..core.serialize import snapshot_json
-from .common import port_number, print_json
+from ..core.untrusted import cells, pad, shown
+from .common import port_arg, print_json
+
+HEADER = ("PORT", "PROTO", "ADDRESS", "PID", "PROCESS", "USER", "TIME_WAIT", "OTHER")
 
 
 def add_parser(sub: Any) -> None:
     p = sub.add_parser("list", help="listening sockets, their processes, TIME_WAIT per port")
     p.add_argument("--json", action="store_true", help="print the JSON contract")
-    p.add_argument("--port", type=port_number, metavar="P", help="only this port")
+    p.add_argument("--port", type=port_arg, metavar="P", help="only this port")
     p.set_defaults(func=run)
 
 
@@ -30,16 +33,16 @@ def run(args: argparse.Namespace) -> int:
 
 
 def render(snap: Snapshot, port: int | None = None) -> str:
-    rows: list[tuple[str, ...]] = [
-        ("PORT", "PROTO", "ADDRESS", "PID", "PROCESS", "USER", "TIME_WAIT", "OTHER")
-    ]
-    rows.extend(tuple(row_texts(r)) for r in build_rows(snap, port))  # same rows as the TUI
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
+    """The same rows as the TUI, every cell escaped, columns padded by terminal cells (a
+    CJK process name takes two cells a character; ljust would shift the columns after it)."""
+    rows: list[tuple[str, ...]] = [HEADER]
+    rows.extend(tuple(shown(c) for c in row_texts(r)) for r in build_rows(snap, port))
+    widths = [max(cells(r[i]) for r in rows) for i in range(len(HEADER))]
+    lines = ["  ".join(pad(c, w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
     for extra in (
         text.client_summary(snap.client_time_wait) if port is None else "",
         text.hidden_summary(snap.hidden_owners, snap.is_root),
     ):
         if extra:
-            lines.append(extra)
+            lines.append(shown(extra))
     return "\n".join(lines)

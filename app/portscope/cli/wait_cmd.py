@@ -3,14 +3,14 @@
 Scripts call it between stopping and starting a server. Progress (what still blocks the
 port, the TIME_WAIT countdown) goes to stderr; the final "is free" line goes to stdout.
 Exit 0 when the port is free, 1 on timeout or when waiting cannot help (privileged port,
-foreign address), 2 for bad input.
+foreign address), 2 for bad input. `--host localhost` waits until both 127.0.0.1 and ::1
+can be bound.
 """
 
 from __future__ import annotations
 
 import argparse
 import math
-import shutil
 import sys
 import time
 from typing import Any, TextIO
@@ -20,41 +20,33 @@ from ..core.diagnose.probe import diagnose
 from ..core.diagnose.verdict import Verdict
 from ..core.model import Proto
 from ..core.text import seconds
-from .check_cmd import add_target_arguments, parse_target
-from .common import fail
+from ..core.untrusted import fit, shown
+from .check_cmd import UNAVAILABLE, add_target_arguments, proto_of
+from .common import TIMEOUT_MAX, columns, duration_arg, fail
 
 POLL = 0.1  # seconds between plain binds: cheap, and quick to notice the port freeing
 DESCRIBE_EVERY = 1.0  # seconds between full diagnoses (a snapshot can cost 100 ms or more)
-HOPELESS = ("permission_denied", "address_not_available")
+HOPELESS = ("permission_denied", UNAVAILABLE)
 
 
 def add_parser(sub: Any) -> None:
     p = sub.add_parser("wait", help="block until the port can be bound (exit 0), or time out")
     add_target_arguments(p)
-    p.add_argument("--timeout", metavar="S", help="give up after S seconds (exit 1)")
+    p.add_argument(
+        "--timeout", type=duration_arg(0, TIMEOUT_MAX, "--timeout"), metavar="S",
+        help=f"give up after S seconds, 0 to {TIMEOUT_MAX:g} (exit 1); default: never",
+    )
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    target = parse_target(args)
-    if isinstance(target, str):
-        return fail(target)
-    timeout = None
-    if args.timeout is not None:
-        try:
-            timeout = float(args.timeout)
-        except ValueError:
-            return fail(f"--timeout: not a number: {args.timeout!r}")
-        if not timeout > 0 or math.isinf(timeout):
-            return fail(f"--timeout must be a positive number of seconds, got {args.timeout}")
-    port, address, proto = target
-    return wait_free(port, address, proto, timeout, sys.stderr)
+    return wait_free(args.port, args.host, proto_of(args), args.timeout, sys.stderr)
 
 
 def wait_free(
-    port: int, address: str, proto: Proto, timeout: float | None, out: TextIO
+    port: int, addresses: tuple[str, ...], proto: Proto, timeout: float | None, out: TextIO
 ) -> int:
-    """Poll a plain bind until it succeeds; describe what blocks it about once a second."""
+    """Poll plain binds until all succeed; describe what blocks them about once a second."""
     start = time.monotonic()
     deadline = None if timeout is None else start + timeout
     progress = Progress(out)
@@ -62,33 +54,42 @@ def wait_free(
     described = -math.inf
     while True:
         now = time.monotonic()
-        if try_bind(port, address, proto, "plain").ok:
+        blocked = next((a for a in addresses if not try_bind(port, a, proto, "plain").ok), None)
+        if blocked is None:
             progress.done("")
-            print(f"port {port}/{proto} is free on {address} (waited {now - start:.1f} s)")
+            where = " and ".join(addresses)
+            print(f"port {port}/{proto} is free on {where} (waited {now - start:.1f} s)")
             return 0
-        if now - described >= DESCRIBE_EVERY:
-            verdict = diagnose(port, address, proto, suggest=False)
+        if now - described >= DESCRIBE_EVERY or (verdict and verdict.address != blocked):
+            verdict = diagnose(port, blocked, proto, suggest=False)
             described = time.monotonic()
+            if verdict.kind == UNAVAILABLE and len(addresses) > 1:
+                # ::1 on a machine without IPv6: "localhost" is only the other address here.
+                addresses = tuple(a for a in addresses if a != blocked)
+                verdict = None
+                continue
             if verdict.kind in HOPELESS:
                 progress.done("")
                 return fail(f"waiting will not help: {verdict.sentence}", 1)
+        on = f" on {blocked}" if len(addresses) > 1 else ""
         if verdict is not None and not verdict.free:
-            progress.show(status(verdict, time.monotonic() - described))
+            progress.show(status(verdict, time.monotonic() - described, on))
         if deadline is not None and time.monotonic() >= deadline:
-            blocked = verdict.sentence if verdict is not None else "it is still in use"
+            held = verdict.sentence if verdict is not None else "it is still in use"
             progress.done("")
-            return fail(f"timed out after {timeout:g} s: {blocked}", 1)
+            return fail(f"timed out after {timeout:g} s{on}: {held}", 1)
         pause = POLL if deadline is None else max(0.0, min(POLL, deadline - time.monotonic()))
         time.sleep(pause)
 
 
-def status(v: Verdict, age: float) -> str:
-    """One line: what blocks the port now, with the TIME_WAIT countdown."""
+def status(v: Verdict, age: float, on: str = "") -> str:
+    """One line: what blocks the port now, with the TIME_WAIT countdown. Escaped: the
+    sentence names the holding process."""
     tw = v.time_wait
     if v.kind == "time_wait" and tw is not None:
         left = None if tw.expires_in is None else tw.expires_in - age
-        return f"waiting: {tw.count} TIME_WAIT on {v.port}, clears in {seconds(left)}"
-    return f"waiting: {v.sentence}"
+        return f"waiting{on}: {tw.count} TIME_WAIT on {v.port}, clears in {seconds(left)}"
+    return f"waiting{on}: {shown(v.sentence)}"
 
 
 class Progress:
@@ -101,9 +102,10 @@ class Progress:
         self._last = ""
 
     def show(self, line: str) -> None:
+        line = shown(line)  # the \r and \x1b[K below are the only controls written
         if self._tty:
             # One physical line only: \r cannot return to the start of a wrapped one.
-            line = line[: max(20, shutil.get_terminal_size().columns - 1)]
+            line = fit(line, max(20, columns(self._out) - 1))
             if line == self._last:
                 return
             self._out.write("\r\x1b[K" + line)
@@ -120,5 +122,5 @@ class Progress:
         if self._tty and self._last:
             self._out.write("\r\x1b[K")
         if line:
-            self._out.write(line + "\n")
+            self._out.write(shown(line) + "\n")
         self._out.flush()

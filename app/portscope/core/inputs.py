@@ -1,0 +1,125 @@
+"""Strict parsers for what a person types: ports, hosts, durations, signal names.
+
+Each returns a clean value or raises ValueError with one line the person can act on. The
+bad input is quoted cut to 40 characters and escaped, because it is echoed to a terminal:
+`portscope check $'\\e[2J'` must not clear the screen while it explains the mistake.
+
+Strict means ASCII: `int()` and `float()` accept fullwidth and Arabic-Indic digits, `8_080`,
+`+80` and `1e3`, and `str.upper()` turns a dotless i (U+0131) into I, so "k\u0131ll" would
+be KILL. None of those is what a person meant to type, and a value that a shell script
+reads one way and portscope another is a bug waiting to happen.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import math
+import re
+
+from .kill.plan import SIGNALS
+from .untrusted import shown
+
+QUOTE_LIMIT = 40  # characters of bad input echoed back; enough to recognise it
+LOCALHOST = ("127.0.0.1", "::1")  # what a server that binds "localhost" ends up on
+
+_ASCII_SPACE = " \t\n\r\x0b\x0c"
+_DIGITS = re.compile(r"[0-9]+")
+_DECIMAL = re.compile(r"[0-9]+(?:\.[0-9]*)?|\.[0-9]+")
+_HOSTNAME = re.compile(r"[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.?")
+_HOST_EXAMPLES = "use e.g. 0.0.0.0, ::, 127.0.0.1, [::1] or localhost"
+
+
+def quoted(text: str) -> str:
+    """`text` in quotes for an error line: at most QUOTE_LIMIT characters, escaped."""
+    return f"'{_cut(text)}'"
+
+
+def _cut(text: str) -> str:
+    return shown(text[:QUOTE_LIMIT]) + ("…" if len(text) > QUOTE_LIMIT else "")
+
+
+def _strip(text: str) -> str:
+    # Only ASCII whitespace: a no-break or ideographic space is part of what was typed.
+    return text.strip(_ASCII_SPACE)
+
+
+def parse_port(text: str) -> int:
+    """A TCP/UDP port, 1-65535, in ASCII digits (surrounding ASCII spaces are ignored)."""
+    raw = _strip(text)
+    if not raw:
+        raise ValueError("no port number given (expected 1-65535)")
+    sign, digits = ("-", raw[1:]) if raw.startswith("-") else ("", raw)
+    if _DIGITS.fullmatch(digits) is None:
+        raise ValueError(f"not a port number: {quoted(raw)} (expected 1-65535 in digits 0-9)")
+    # Count digits before int(): a 5,000-digit "port" must not reach int()'s digit limit.
+    significant = digits.lstrip("0") or "0"
+    if sign or len(significant) > 5 or not 1 <= int(significant) <= 65535:
+        raise ValueError(f"port must be 1-65535, got {_cut(sign + significant)}")
+    return int(significant)
+
+
+def parse_host(text: str) -> tuple[str, ...]:
+    """The addresses to probe for `--host`: one literal IPv4/IPv6 address (`[::1]` too),
+    or both loopbacks for `localhost`; blank means 0.0.0.0."""
+    raw = _strip(text)
+    if not raw:
+        return ("0.0.0.0",)
+    if raw.lower() == "localhost":
+        return LOCALHOST
+    inner = raw[1:-1] if raw.startswith("[") and raw.endswith("]") else raw
+    if "%" in inner:
+        raise ValueError(
+            f"scoped addresses are not supported: {quoted(raw)} (the probe binds without an "
+            "interface; use a global or loopback address, or :: for all)"
+        )
+    try:
+        ip = ipaddress.ip_address(inner)
+    except ValueError:
+        if raw.isascii() and _HOSTNAME.fullmatch(raw) and any(c.isalpha() for c in raw):
+            raise ValueError(
+                f"not an IP address: {quoted(raw)} (host names other than localhost are not "
+                "looked up; give the address the server binds)"
+            ) from None
+        raise ValueError(f"not an IP address: {quoted(raw)} ({_HOST_EXAMPLES})") from None
+    if "[" in raw and ip.version == 4:
+        raise ValueError(f"not an IP address: {quoted(raw)} (brackets are for IPv6 only)")
+    plain = ip.ipv4_mapped if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped else ip
+    if plain.is_multicast:
+        raise ValueError(
+            f"{quoted(raw)} is a multicast address: a server port is bound on a unicast "
+            f"address ({_HOST_EXAMPLES})"
+        )
+    if plain == ipaddress.IPv4Address("255.255.255.255"):
+        raise ValueError(
+            f"{quoted(raw)} is the broadcast address: a server port is bound on a unicast "
+            f"address ({_HOST_EXAMPLES})"
+        )
+    return (str(ip),)
+
+
+def parse_duration(text: str, *, low: float, high: float, name: str) -> float:
+    """Seconds for an option such as `--timeout`: a plain decimal from `low` to `high`."""
+    raw = _strip(text)
+    expected = f"{name} takes seconds from {low:g} to {high:g}"
+    if _DECIMAL.fullmatch(raw) is None:
+        raise ValueError(f"{expected}, got {quoted(raw)}")
+    value = float(raw)  # digits and one dot: at worst inf for a huge number, never an error
+    if math.isinf(value) or not low <= value <= high:
+        raise ValueError(f"{expected}, got {quoted(raw)}")
+    return value
+
+
+def parse_signal(text: str) -> str:
+    """TERM, SIGTERM, term or 15 (and the same for INT/2, KILL/9) -> "TERM", "INT", "KILL"."""
+    raw = _strip(text)
+    numbers = {str(int(num)): name for name, num in SIGNALS.items()}
+    if raw.isascii():
+        if raw in numbers:
+            return numbers[raw]
+        name = raw.upper().removeprefix("SIG")
+        if name in SIGNALS:
+            return name
+    accepted = ", ".join(f"{name} ({int(num)})" for name, num in SIGNALS.items())
+    raise ValueError(
+        f"unknown signal: {quoted(raw)} (accepted: {accepted}, with or without SIG)"
+    )
