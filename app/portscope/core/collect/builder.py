@@ -87,7 +87,8 @@ class SnapshotBuilder:
             acc.remote_port = -2
         return acc
 
-    def build(self) -> Snapshot:
+    def build(self, notes: Iterable[str] = ()) -> Snapshot:
+        """`notes`: what this poll could not see and why, one sentence each."""
         listening = {s.port for s in self._sockets if s.proto == "tcp"}
         ports: list[PortStats] = []
         client = _ClientSum()
@@ -116,6 +117,7 @@ class SnapshotBuilder:
             client_time_wait=client.freeze(),
             source=self._source,
             is_root=is_root(),
+            notes=tuple(notes),
         )
 
     def _is_client_port(self, port: int, acc: _PortAcc, listening: set[int]) -> bool:

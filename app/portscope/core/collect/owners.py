@@ -62,6 +62,8 @@ class OwnerIndex:
         # PIDs that did not run since the last poll: the same process, so ProcessTable
         # may skip its start-time check.
         self.idle: set[int] = set()
+        # Why the last poll could not list the /proc root (then no socket has owners).
+        self.unlisted: OSError | None = None
 
     def holders(self, live: set[int]) -> dict[int, list[int]]:
         """Map each live socket inode to every PID holding it (absent if none seen)."""
@@ -116,7 +118,14 @@ class OwnerIndex:
         return owners
 
     def _pids(self) -> set[int]:
-        return {int(name) for name in os.listdir(self._proc) if name.isdigit()}
+        try:
+            names = os.listdir(self._proc)
+        except OSError as exc:
+            self.unlisted = exc
+            return set()
+        self.unlisted = None
+        # isascii: "²".isdigit() is True, but int() refuses it.
+        return {int(name) for name in names if name.isascii() and name.isdigit()}
 
     def _count(self, pid: int) -> int:
         try:
@@ -186,7 +195,10 @@ def _socket_inode(path: str, live: set[int]) -> int:
     except OSError:
         return 0
     if link.startswith("socket:["):
-        inode = int(link[8:-1])
+        try:
+            inode = int(link[8:-1])
+        except ValueError:  # not the kernel's "socket:[INODE]" (a stand-in /proc, say)
+            return 0
         return inode if inode in live else 0
     return 0
 

@@ -3,6 +3,9 @@
 Tables come over netlink sock_diag (what `ss` uses) when the kernel allows it, else from
 /proc/net/*. Owners come from OwnerIndex, which re-reads /proc/PID/fd only where something
 changed. TIME_WAIT sockets belong to no process and never enter the owner lookup.
+
+Permission and missing-file problems never raise: what could not be read is skipped and
+said in the Snapshot's notes (a refused netlink, an unreadable table, an unlistable /proc).
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from . import proc_net, sock_diag
 from .builder import SnapshotBuilder
 from .owners import OwnerIndex
 from .system import ephemeral_range
-from .tables import CLOSE, LISTEN, Tables
+from .tables import CLOSE, LISTEN, Tables, reason
 
 
 class ProcNetCollector:
@@ -28,6 +31,7 @@ class ProcNetCollector:
         # Netlink answers for this kernel only, so another /proc root means text tables.
         self._netlink = proc_root == "/proc" if netlink is None else netlink
         self._udp_netlink: bool | None = None
+        self._netlink_note: str | None = None  # set once netlink is refused, kept after
 
     @property
     def full_walks(self) -> int:
@@ -53,18 +57,42 @@ class ProcNetCollector:
             elif row.proto == "tcp":
                 state = TCP_STATES.get(row.state, f"{row.state:02X}")
                 builder.live(row.port, row.remote_port, state, pids)
-        return builder.build()
+        notes = tables.notes
+        if self._owners.unlisted is not None:
+            notes.append(
+                f"cannot list {self._proc_root} ({reason(self._owners.unlisted)}): "
+                "no socket shows its processes"
+            )
+        return builder.build(notes)
 
     def _read_tables(self) -> Tables:
         if self._netlink:
             try:
-                if self._udp_netlink is None:
-                    self._udp_netlink = sock_diag.udp_available()
-                tables = sock_diag.read_tables(with_udp=self._udp_netlink)
-                if not self._udp_netlink:
-                    udp = proc_net.read_tables(f"{self._proc_root}/net", with_tcp=False)
-                    tables.rows.extend(udp.rows)
-                return tables
-            except OSError:  # netlink not allowed here (sandbox, old kernel): use the text
+                return self._read_netlink()
+            except OSError as exc:  # not allowed here (sandbox, seccomp, old kernel)
                 self._netlink = False
-        return proc_net.read_tables(f"{self._proc_root}/net")
+                self._netlink_note = (
+                    f"netlink sock_diag refused ({reason(exc)}): "
+                    f"reading {self._proc_root}/net instead"
+                )
+        tables = proc_net.read_tables(f"{self._proc_root}/net")
+        if self._netlink_note is not None:
+            tables.notes.insert(0, self._netlink_note)
+        return tables
+
+    def _read_netlink(self) -> Tables:
+        """TCP over netlink; UDP too where udp_diag answers, else from the text tables."""
+        if self._udp_netlink is None:
+            self._udp_netlink = sock_diag.udp_available()
+        if self._udp_netlink:
+            try:
+                return sock_diag.read_tables(with_udp=True)
+            except OSError:
+                # Maybe only the UDP dump is refused (udp_diag unloaded since): TCP alone
+                # decides whether netlink is usable, so try it without UDP before giving up.
+                self._udp_netlink = False
+        tables = sock_diag.read_tables(with_udp=False)
+        udp = proc_net.read_tables(f"{self._proc_root}/net", with_tcp=False)
+        tables.rows.extend(udp.rows)
+        tables.notes.extend(udp.notes)
+        return tables

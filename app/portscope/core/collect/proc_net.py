@@ -13,7 +13,7 @@ import sys
 from collections.abc import Iterator
 
 from ..model import Family, Proto
-from .tables import TIME_WAIT, SocketRow, Tables
+from .tables import TIME_WAIT, SocketRow, Tables, reason
 
 TABLES: tuple[tuple[str, Proto, Family], ...] = (
     ("tcp", "tcp", "ipv4"),
@@ -31,12 +31,12 @@ except (ValueError, OSError, AttributeError):
 def read_tables(root: str = "/proc/net", with_tcp: bool = True) -> Tables:
     """The same result as sock_diag.read_tables, from the text tables.
 
-    Columns: sl local rem st tx:rx tr:tm->when retrnsmt uid timeout inode.
+    Columns: sl local rem st tx:rx tr:tm->when retrnsmt uid timeout inode. A table that
+    cannot be read is skipped and said in `tables.notes`; the others still count.
     """
     tables = Tables()
-    for proto, family, f in iter_rows(root):
-        if proto == "tcp" and not with_tcp:
-            continue
+    wanted = TABLES if with_tcp else tuple(t for t in TABLES if t[1] == "udp")
+    for proto, family, f in iter_rows(root, wanted, tables.notes):
         state = int(f[3], 16)
         port, remote = int(f[1][-4:], 16), int(f[2][-4:], 16)
         if proto == "tcp" and state == TIME_WAIT:
@@ -50,18 +50,61 @@ def read_tables(root: str = "/proc/net", with_tcp: bool = True) -> Tables:
     return tables
 
 
-def iter_rows(root: str = "/proc/net") -> Iterator[tuple[Proto, Family, list[bytes]]]:
-    """Yield each socket line of the four tables, split into its raw fields."""
-    for table, proto, family in TABLES:
+def iter_rows(
+    root: str = "/proc/net",
+    tables: tuple[tuple[str, Proto, Family], ...] = TABLES,
+    notes: list[str] | None = None,
+) -> Iterator[tuple[Proto, Family, list[bytes]]]:
+    """Yield each socket line of the tables, split into its raw fields; what cannot be read
+    (gone, a directory, not ours to read) is skipped and said in `notes`."""
+    unread: list[tuple[str, Proto, Family, OSError]] = []
+    for table, proto, family in tables:
         try:
             with open(os.path.join(root, table), "rb") as fh:
                 data = fh.read()
-        except FileNotFoundError:  # no IPv6 in this kernel
+        except OSError as exc:
+            unread.append((table, proto, family, exc))
             continue
         for raw in data.splitlines()[1:]:
             f = raw.split()
             if len(f) >= 10:
                 yield proto, family, f
+    if notes is not None:
+        notes.extend(_unread_notes(root, tables, unread))
+
+
+def _unread_notes(
+    root: str,
+    tables: tuple[tuple[str, Proto, Family], ...],
+    unread: list[tuple[str, Proto, Family, OSError]],
+) -> list[str]:
+    """One sentence per table that could not be read, or one for all of them."""
+    if len(unread) == len(tables) > 1:
+        names = ",".join(table for table, _, _ in tables)
+        why = ", ".join(dict.fromkeys(reason(exc) for *_, exc in unread))
+        what = "no sockets" if len(tables) == len(TABLES) else "no UDP sockets"
+        return [f"cannot read {root}/{{{names}}} ({why}): {what} are shown"]
+    read = {(proto, family) for _, proto, family in tables} - {
+        (proto, family) for _, proto, family, _ in unread
+    }
+    return [
+        f"cannot read {root}/{table} ({reason(exc)}): "
+        f"{'IPv4' if family == 'ipv4' else 'IPv6'} {proto.upper()} sockets are not shown"
+        for table, proto, family, exc in unread
+        if not _no_ipv6(root, family, proto, exc, read)
+    ]
+
+
+def _no_ipv6(
+    root: str, family: Family, proto: Proto, exc: OSError, read: set[tuple[Proto, Family]]
+) -> bool:
+    """A kernel without IPv6 has no tcp6/udp6 (and no if_inet6): nothing is hidden then."""
+    return (
+        family == "ipv6"
+        and isinstance(exc, FileNotFoundError)
+        and (proto, "ipv4") in read
+        and not os.path.exists(os.path.join(root, "if_inet6"))
+    )
 
 
 def timer_seconds(timer: str) -> float | None:

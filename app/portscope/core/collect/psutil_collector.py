@@ -1,13 +1,17 @@
 """Portable collector on psutil.net_connections(): macOS, Windows, and Linux's fallback.
 
 psutil reports one PID per socket on Linux (not every holder) and no TIME_WAIT timers,
-so expiries are None here.
+so expiries are None here. On macOS the system-wide call raises AccessDenied unless run as
+root; then each process we may inspect (our own) is asked for its sockets instead, and the
+snapshot says what that leaves out.
 """
 
 from __future__ import annotations
 
 import socket
 from collections import defaultdict
+from collections.abc import Iterable, Iterator
+from typing import Any
 
 import psutil
 
@@ -15,8 +19,16 @@ from ..model import Family, Proto, Snapshot
 from ..processes import ProcessTable
 from .builder import SnapshotBuilder
 from .system import ephemeral_range
+from .tables import reason
 
 _Key = tuple[Proto, Family, str, int]
+# psutil's sconn (system-wide) or pconn (per process): both have the fields read here.
+_Conn = Any
+
+HIDDEN_WITHOUT_ROOT = (
+    "sockets of other users' processes, and TIME_WAIT, are hidden: listing them needs root "
+    "here (run with sudo to see them)"
+)
 
 
 class PsutilCollector:
@@ -26,16 +38,28 @@ class PsutilCollector:
         self._processes = ProcessTable()
 
     def collect(self) -> Snapshot:
+        notes: list[str] = []
+        found: Iterable[tuple[_Conn, set[int]]]
+        try:
+            found = _system_wide(psutil.net_connections(kind="inet"))
+        except psutil.AccessDenied:  # macOS without root
+            found = _per_process()
+            notes.append(HIDDEN_WITHOUT_ROOT)
+        except OSError as exc:  # the system's table unreadable: what processes show is left
+            found = _per_process()
+            notes.append(
+                f"cannot list the system's sockets ({reason(exc)}): showing only those of "
+                "processes portscope may inspect, and no TIME_WAIT"
+            )
         builder = SnapshotBuilder(self._processes, ephemeral_range(), self.name)
         listeners: dict[_Key, set[int]] = defaultdict(set)
-        for conn in psutil.net_connections(kind="inet"):
+        for conn, pids in found:
             if not conn.laddr:
                 continue
             proto: Proto = "tcp" if conn.type == socket.SOCK_STREAM else "udp"
             family: Family = "ipv6" if conn.family == socket.AF_INET6 else "ipv4"
             address, port = conn.laddr.ip, conn.laddr.port
             remote_port = conn.raddr.port if conn.raddr else 0
-            pids = {conn.pid} if conn.pid else set()
             if proto == "udp":
                 if not conn.raddr:
                     listeners[(proto, family, address, port)].update(pids)
@@ -47,7 +71,39 @@ class PsutilCollector:
                 builder.live(port, remote_port, _state_name(conn.status), pids)
         for (proto, family, address, port), pids in listeners.items():
             builder.listener(proto, family, address, port, pids)
-        return builder.build()
+        return builder.build(notes)
+
+
+def _system_wide(conns: list[Any]) -> Iterator[tuple[_Conn, set[int]]]:
+    for conn in conns:
+        yield conn, {conn.pid} if conn.pid else set()
+
+
+def _per_process() -> Iterable[tuple[_Conn, set[int]]]:
+    """Each socket that a process we may inspect holds, once, with every such holder.
+
+    Processes we may not inspect (another user's), or that exit meanwhile, are skipped:
+    the note says so once for all of them.
+    """
+    held: dict[tuple[object, ...], tuple[_Conn, set[int]]] = {}
+    try:
+        pids = psutil.pids()
+    except OSError:
+        return ()
+    for pid in pids:
+        try:
+            conns = psutil.Process(pid).net_connections(kind="inet")
+        except (psutil.AccessDenied, psutil.NoSuchProcess, OSError):
+            continue  # ZombieProcess is a NoSuchProcess
+        for conn in conns:
+            # A socket shared by a master and its workers is one socket, held by each.
+            key = (conn.family, conn.type, conn.laddr, conn.raddr, conn.status)
+            entry = held.get(key)
+            if entry is None:
+                held[key] = (conn, {pid})
+            else:
+                entry[1].add(pid)
+    return held.values()
 
 
 def _state_name(status: str) -> str:

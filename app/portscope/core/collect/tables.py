@@ -3,6 +3,7 @@ already tallied per local port (100,000 of them must not become 100,000 objects)
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -52,9 +53,17 @@ class TimeWaitTally:
 class Tables:
     rows: list[SocketRow] = field(default_factory=list)
     time_wait: dict[int, TimeWaitTally] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)  # what could not be read, and why
 
     def tally(self, port: int) -> TimeWaitTally:
         found = self.time_wait.get(port)
         if found is None:
             found = self.time_wait[port] = TimeWaitTally()
         return found
+
+
+def reason(exc: OSError) -> str:
+    """Why a read failed, for a note: "Permission denied", not the whole exception."""
+    if exc.errno:
+        return os.strerror(exc.errno)
+    return exc.strerror or str(exc) or type(exc).__name__
