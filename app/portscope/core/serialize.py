@@ -131,4 +131,12 @@ def kill_json(result: KillResult, after: After, signal: str) -> dict[str, Any]:
         "escalated": result.escalated,
         "after": None if after.verdict is None else verdict_json(after.verdict),
         "after_summary": after.summary,
+        "how": plan.how,
+        "command": plan.stop.command if plan.stop is not None else None,
+        "container": container_json(plan.stop.container if plan.stop is not None else None),
+        "container_stopped": result.container_stopped,
+        "unit": plan.stop.unit if plan.stop is not None else None,
+        "restarted_by": None if after.restarted_by is None else {
+            "pid": after.restarted_by[0], "name": after.restarted_by[1],
+        },
     }

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 from .model import ClientTimeWait, Holder, PortStats, Socket
+from .roles.cast import holder_kinds
+from .roles.procs import ProcInfo
+from .roles.signatures import server_name
 from .untrusted import shown
 
 
@@ -40,8 +43,17 @@ def pids_cell(holders: tuple[Holder, ...]) -> str:
 
 
 def process_cell(holders: tuple[Holder, ...]) -> str:
+    """"gunicorn master +4", "uvicorn (reloader) +1", else the names of the holders."""
     if not holders:
         return "(hidden)"
+    kinds = holder_kinds(holders)
+    heads = [h for h in holders if kinds.get(h.pid) in ("master", "reloader")]
+    if len(heads) == 1:
+        head = heads[0]
+        rest = len(holders) - 1
+        label = shown(server_name(ProcInfo(head.pid, head.ppid, head.name, head.cmdline, None)))
+        kind = "master" if kinds[head.pid] == "master" else "(reloader)"
+        return f"{label} {kind} +{rest}"
     names = sorted({shown(h.name) for h in holders})
     label = names[0] if len(names) == 1 else ", ".join(names)
     return f"{label} x{len(holders)}" if len(holders) > 1 and len(names) == 1 else label

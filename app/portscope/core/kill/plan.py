@@ -84,12 +84,17 @@ class KillResult:
     refused: tuple[Refusal, ...]
     escalated: bool = False
     already_exited: tuple[int, ...] = ()  # gone before a signal reached them: not a failure
-    signalled_at: float | None = None  # wall clock of the first signal: later holders restarted
+    signalled_at: float | None = None  # process clock at the first signal (see kill.session)
+    container_stopped: bool = False  # a `docker` plan: the Engine API stopped the container
 
     @property
     def ok(self) -> bool:
-        """Exit 0 material: every target gone and nothing refused."""
-        return not self.still_running and not self.refused
+        """Exit 0 material: every target gone and nothing refused. A plan that only names a
+        command (a service, a setting) is not done until the person runs it."""
+        if self.still_running or self.refused:
+            return False
+        how = self.plan.how
+        return how in ("signal", "none") or (how == "docker" and self.container_stopped)
 
 
 @dataclass(frozen=True, slots=True)

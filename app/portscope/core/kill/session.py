@@ -14,6 +14,7 @@ from types import TracebackType
 
 import psutil
 
+from .container import Stopper, stop_container
 from .handles import Opener, ProcessHandle, StaleProcess, open_handle, wait_exited
 from .plan import KillPlan, KillResult, Refusal, signal_name
 from .refusals import permission_denied, reused
@@ -132,6 +133,25 @@ class KillSession:
                 self._gone(pid)
             except (PermissionError, StaleProcess):
                 pass  # not ours to watch; the port check afterwards still sees it
+
+
+def carry_out(
+    plan: KillPlan,
+    signum: int = signal.SIGTERM,
+    timeout: float = DEFAULT_TIMEOUT,
+    *,
+    force: bool = False,
+    opener: Opener = open_handle,
+    on_escalate: Callable[[tuple[int, ...]], bool] | None = None,
+    stopper: Stopper | None = None,
+) -> KillResult:
+    """The plan, whatever its kind: signals, a container stopped through the Docker API, or
+    (for a service or a setting) nothing: the result then says what to run instead."""
+    if plan.how == "docker":
+        return stop_container(plan) if stopper is None else stop_container(plan, stopper)
+    if plan.how in ("service", "setting"):
+        return KillResult(plan, {}, (), (), plan.refused)
+    return run_kill(plan, signum, timeout, force=force, opener=opener, on_escalate=on_escalate)
 
 
 def process_clock() -> float:

@@ -55,10 +55,38 @@ def plan_note(plan: KillPlan) -> str:
     )
 
 
+def plan_why(plan: KillPlan) -> str:
+    """Why these targets (or this command): the stop plan's one line."""
+    return f"Plan: {plan.stop.why}." if plan.stop is not None and plan.stop.why else ""
+
+
+def question(plan: KillPlan, signame: str) -> str:
+    """What y confirms, in the words of the plan."""
+    if plan.how == "docker" and plan.stop is not None and plan.stop.container is not None:
+        c = plan.stop.container
+        return f"Stop Docker container {shown(c.name)} ({shown(c.image)})?"
+    pids = ", ".join(str(t.pid) for t in plan.targets)
+    return f"Send SIG{signame} to PID {pids}?"
+
+
+def needs_confirmation(plan: KillPlan) -> bool:
+    return bool(plan.targets) or (
+        plan.how == "docker" and plan.stop is not None and plan.stop.container is not None
+    )
+
+
 def outcome_lines(result: KillResult) -> list[str]:
     """Who exited, who did not, who was refused: one line each."""
     names = {t.pid: shown(t.name) for t in result.plan.targets}
     lines = []
+    stop = result.plan.stop
+    if result.container_stopped and stop is not None and stop.container is not None:
+        lines.append(
+            f"stopped Docker container {shown(stop.container.name)} through the Docker API"
+        )
+    if stop is not None and result.plan.how in ("service", "setting") and stop.command:
+        lines.append(f"not signalled: {stop.why}")
+        lines.append(f"run: {stop.command}")
     for pid in result.exited:
         label = _label(pid, names)
         if pid in result.already_exited:

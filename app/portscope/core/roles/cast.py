@@ -35,9 +35,11 @@ def cast_roles(
     is_root: bool = False,
     connections: bool = False,
     containers: ContainerLookup = docker_lookup,
+    served: Iterable[Holder] = (),
 ) -> Cast:
     """`holders`: every process holding the port's listening socket(s) or, with
-    `connections`, its live connections (no listener left)."""
+    `connections`, its live connections (no listener left). `served`: other processes
+    holding connections accepted on the port."""
     infos = {h.pid: _info(h, view) for h in holders}
     if not infos:
         return Cast((), _hidden(port, proto, is_root))
@@ -52,6 +54,7 @@ def cast_roles(
         plan = _connection_plan(infos, roles, port, proto)
     else:
         plan = _signal_plan(infos, roles, port, proto, view)
+        plan = _with_connection_children(plan, infos, roles, served, view, port, proto)
     return Cast(_ordered(roles), plan)  # after the plan: it names controllers too
 
 
@@ -102,14 +105,21 @@ def _fill_holders(
     infos: dict[int, ProcInfo], roles: dict[int, Role], view: ProcessView, port: int
 ) -> None:
     """Master, worker, inherited or server for every holder not named yet."""
+    children: dict[int, list[ProcInfo]] = {}
+    for c in infos.values():  # one pass: a master with 300 workers is asked on every poll
+        if c.ppid is not None:
+            children.setdefault(c.ppid, []).append(c)
     for pid, p in infos.items():
         if pid in roles:
             continue
         parent = infos.get(p.ppid) if p.ppid is not None else None
-        kids = [c for c in infos.values() if c.ppid == pid]
+        kids = children.get(pid, [])
         if parent is not None:
             kind: RoleKind = "worker" if _same_server(parent, p) else "inherited"
-            roles[pid] = _role(p, kind, True)
+            role = _role(p, kind, True)
+            if kind == "worker":  # "uvicorn", not "python3 -c from multiprocessing ..."
+                role = Role(pid, kind, sig.server_name(parent), True, p.ppid, p.started)
+            roles[pid] = role
         elif kids and any(_same_server(p, k) for k in kids):
             kind = "reloader" if sig.reloader(p, kids[0], view) else "master"
             roles[pid] = _role(p, kind, True, _note(p, kind, kids, view))
@@ -233,6 +243,37 @@ def _signal_plan(
         command=_kill_command(targets, port, proto),
         why="; ".join(whys),
         followers=followers,
+    )
+
+
+def _with_connection_children(
+    plan: StopPlan,
+    infos: dict[int, ProcInfo],
+    roles: dict[int, Role],
+    served: Iterable[Holder],
+    view: ProcessView,
+    port: int,
+    proto: Proto,
+) -> StopPlan:
+    """A listener's per-connection children (socat fork, inetd) hold connections on the
+    port and outlive it: after the listener, stop them too, or bind() still fails."""
+    children = []
+    for h in served:
+        p = _info(h, view)
+        parent = infos.get(p.ppid) if p.ppid is not None else None
+        if parent is None and not any(q.argv == p.argv for q in infos.values() if p.argv):
+            continue  # not the listener's: someone else's connection, not ours to stop
+        roles[p.pid] = _role(p, "connection", False, "serves one connection")
+        children.append(p.pid)
+    if not children:
+        return plan
+    pids = (*plan.pids, *sorted(children))
+    n = len(children)
+    return StopPlan(
+        plan.how, pids, _kill_command(pids, port, proto),
+        f"{plan.why}; then its {n} connection child{'ren' if n != 1 else ''}, which keep "
+        "accepted connections (and so the port) open",
+        plan.container, plan.unit, plan.followers,
     )
 
 

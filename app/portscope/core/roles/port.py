@@ -52,10 +52,16 @@ def cast_port(
         # to hide.
         picked = {pid for pid, _ in only}
         holders = tuple(h for h in holders if h.pid in picked)
-    connections = not snapshot.listeners_on(port, proto)
+    listening = bool(snapshot.listeners_on(port, proto))
+    # Children holding connections accepted on the port (socat fork, inetd) keep a plain
+    # bind() failing after their listener stops: the plan must stop them too.
+    stats = snapshot.port_stats(port) if proto == "tcp" and listening else None
+    held = {h.pid for h in holders}
+    served = tuple(h for h in (stats.holders if stats else ()) if h.pid not in held)
     return cast_roles(
-        holders, port, proto, view or LiveProcesses(holders),
-        is_root=snapshot.is_root, connections=connections, containers=containers,
+        holders, port, proto, view or LiveProcesses((*holders, *served)),
+        is_root=snapshot.is_root, connections=not listening, containers=containers,
+        served=served,
     )
 
 

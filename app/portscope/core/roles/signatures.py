@@ -104,11 +104,21 @@ def reloader(p: ProcInfo, child: ProcInfo | None, view: ProcessView) -> Reloader
             return "exit_code_3"
         if view.environ(child.pid, "RUN_MAIN") == "true":
             return "exit_code_3"
+    if _werkzeug_or_django(w):
+        return "exit_code_3"
     if "nodemon" in text or ("dotnet" in w[0] and "watch" in w):
         return "any_exit"
     if "--reload" in w or any(a.startswith("--reload=") for a in w) or "watchfiles" in text:
         return "any_exit"
     return None
+
+
+def _werkzeug_or_django(w: tuple[str, ...]) -> bool:
+    """`flask --debug run` and `manage.py runserver` reload by default (their child runs the
+    same argv); each restarts its child only when it exits with code 3."""
+    if "flask" in w and "run" in w:
+        return ("--debug" in w or "--reload" in w) and "--no-reload" not in w
+    return "runserver" in w and "--noreload" not in w
 
 
 def server_name(p: ProcInfo) -> str:
@@ -120,10 +130,12 @@ def server_name(p: ProcInfo) -> str:
     program = w[0]
     if program.startswith("python") and len(w) > 1:
         rest = list(w[1:])
+        while rest and rest[0].startswith("-") and rest[0] not in ("-m", "-c"):
+            rest.pop(0)  # interpreter flags (-B, -s, -X dev) before -m, -c or the script
+        if not rest or rest[0] == "-c":
+            return p.name
         if rest[0] == "-m" and len(rest) > 1:
             return rest[1].removesuffix(".__main__")
-        if rest[0] == "-c":
-            return p.name
         scripts = [a for a in rest if not a.startswith("-")]
         if scripts:
             return base(scripts[0])
