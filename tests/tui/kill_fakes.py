@@ -11,7 +11,7 @@ from portscope.core.kill.after import describe
 from portscope.core.kill.plan import After, KillPlan, KillResult, Refusal, Target
 from portscope.core.kill.session import KillSession
 from portscope.tui.kill_modal import KillModal
-from tui.tui_fakes import DEMO_MASTER, DEMO_WORKERS, T0
+from tui.tui_fakes import DEMO_MASTER, DEMO_WORKERS, HOSTILE_PIDS, T0
 
 NOW = T0.timestamp()
 WORKER_PIDS = tuple(w.pid for w in DEMO_WORKERS)
@@ -65,3 +65,29 @@ def frozen_modal() -> KillModal:
         [DEMO_MASTER.identity], 8080, planner=frozen_planner, session=FrozenSession,
         check=frozen_check, clock=lambda: NOW,
     )
+
+
+def hostile_target(pid: int = HOSTILE_PIDS[1]) -> Target:
+    """A target whose name, user and 13,000-cell command line a hostile user chose."""
+    from tui.tui_fakes import hostile_holder
+
+    h = hostile_holder(pid, long=True)
+    assert h.started is not None
+    return Target(
+        pid=h.pid, started=h.started, name=h.name, user=h.user, cmdline=h.cmdline, ppid=1,
+        ports=("tcp 127.0.0.1:4445",),
+    )
+
+
+def hostile_plan(*_: object, **__: object) -> KillPlan:
+    return KillPlan(port=4445, proto="tcp", targets=(hostile_target(),))
+
+
+class HostileSession(FrozenSession):
+    """Pretends the hostile target exited; signals nothing."""
+
+    def result(self) -> KillResult:
+        pid = self.plan.targets[0].pid
+        return KillResult(
+            plan=self.plan, signals={pid: "TERM"}, exited=(pid,), still_running=(), refused=(),
+        )

@@ -19,7 +19,6 @@ from portscope.tui.app import PortscopeApp
 from portscope.tui.help_screen import HelpScreen
 from portscope.tui.port_table import PortTable
 from portscope.tui.status_bar import StatusBar
-from support import wait_for
 from tui.tui_fakes import T0, FakeSource, demo_snapshot, fake_relatives, holder, snap, sock, until
 
 
@@ -338,8 +337,34 @@ async def test_the_poll_thread_ends_with_the_app() -> None:
     app = PortscopeApp(FakeSource([demo_snapshot()]), interval=0.01)
     async with app.run_test() as pilot:
         await until(pilot, lambda: _poll_threads() == 1 and app.latest_snapshot is not None)
-    wait_for(lambda: _poll_threads() == 0)
+    assert _poll_threads() == 0  # joined on unmount, not left to finish in the background
 
 
 def _poll_threads() -> int:
     return sum(t.name == "portscope-poller" and t.is_alive() for t in threading.enumerate())
+
+
+async def test_the_palette_over_a_dialog_offers_no_main_screen_actions(
+    demo: tuple[PortscopeApp, Pilot[None]],
+) -> None:
+    """A kill started from the palette over the bind panel would stack dialogs."""
+    app, pilot = demo
+    await pilot.press("question_mark")
+    await until(pilot, lambda: isinstance(app.screen, HelpScreen))
+    await pilot.press("ctrl+p", "e")  # Textual's "Theme" and "Keys", and "Filter", "Pause"
+    await until(pilot, lambda: {"Theme", "Keys"} <= set(_hits(app)))
+    assert not {"Filter", "Pause", "Bind test"} & set(_hits(app))
+    await pilot.press("escape")
+    await until(pilot, lambda: isinstance(app.screen, HelpScreen))
+    await pilot.press("escape")
+    await pilot.press("ctrl+p", "e")  # over the main screen they are there
+    await until(pilot, lambda: {"Filter", "Pause", "Bind test"} <= set(_hits(app)))
+
+
+def _hits(app: PortscopeApp) -> list[str]:
+    hits = app.screen.query(CommandList)
+    if not hits:
+        return []
+    options = hits.first()
+    prompts = (options.get_option_at_index(i).prompt for i in range(options.option_count))
+    return [str(prompt).split("\n")[0] for prompt in prompts]

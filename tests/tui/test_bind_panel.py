@@ -85,6 +85,11 @@ async def test_probes_at_once_and_says_what_check_says() -> None:
         ("65536", "0.0.0.0", "port must be 1-65535, got 65536"),
         ("8080", "1.2.3", "not an IP address: '1.2.3'"),
         ("8080", "::g", "not an IP address: '::g'"),
+        # Typed text is quoted escaped and never read as markup; only ASCII digits count.
+        ("[/]", "0.0.0.0", "not a port number: '[/]'"),
+        ("\uff18\uff10\uff18\uff10", "0.0.0.0", "not a port number: '\uff18\uff10\uff18\uff10'"),
+        ("8080", "[b]x[/b]", "not an IP address: '[b]x[/b]'"),
+        ("\x1b[2J", "0.0.0.0", "not a port number: '\\x1b[2J'"),
     ],
 )
 async def test_bad_input_is_inline_and_nothing_is_probed(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from datetime import datetime, timezone
 
 from textual.app import App
@@ -107,3 +108,19 @@ async def until(pilot: Pilot[None], condition: Callable[[], object], timeout: fl
     await wait_until(pilot, condition, timeout)
     await asyncio.sleep(0)
     await pilot.pause()
+
+
+def hostile_verdict(port: int = 4444) -> Verdict:
+    """A verdict whose every line quotes a name a hostile user chose, unescaped (as a core
+    that forgot to escape would hand it over): the panel must still show it literally."""
+    from hostile import COMM
+    from tui.tui_fakes import hostile_holder
+
+    listening = frozen_verdict("listening", port)
+    return replace(
+        listening,
+        holders=(hostile_holder(),),
+        sentence=f"Port {port}/tcp is in use: {COMM} [@click=app.quit]x[/] is listening.",
+        explanation=(f"{COMM} x[/]y holds it.",),
+        advice=(f"Stop it: kill {COMM}", "[b]python: sock.close()[/b]"),
+    )

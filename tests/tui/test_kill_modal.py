@@ -26,8 +26,18 @@ from portscope.core.kill.session import KillSession
 from portscope.core.kill.targets import holders_on
 from portscope.tui.kill_modal import KillModal, KillOutcome
 from support import ROOT_LISTENER, TERM_IGNORING_LISTENER, exited
-from tui.kill_fakes import FROZEN_PLAN, frozen_modal
-from tui.tui_fakes import static_text, until
+from tui.kill_fakes import (
+    FROZEN_PLAN,
+    NOW,
+    FrozenSession,
+    HostileSession,
+    frozen_check,
+    frozen_modal,
+    frozen_planner,
+    hostile_plan,
+)
+from tui.screen_checks import assert_safe_screen
+from tui.tui_fakes import HOSTILE_PIDS, static_text, until
 
 Spawn = Callable[..., tuple[subprocess.Popen[str], str]]
 SnapCompare = Callable[..., bool]
@@ -214,3 +224,79 @@ def test_outcome_picture(snap_compare: SnapCompare) -> None:
     assert snap_compare(
         Host(frozen_modal), terminal_size=(100, 32), run_before=at_stage("y", stage="done")
     )
+
+
+# -- keys: q and Escape close at every answer, and the footer promises only working keys --
+
+def answer_keys(modal: KillModal) -> dict[str, str]:
+    """key -> action of what the footer would show now (Textual's own active bindings)."""
+    return {
+        key: active.binding.action
+        for key, active in modal.active_bindings.items()
+        if active.enabled and active.binding.action in ("confirm", "cancel", "close")
+    }
+
+
+class BlockingSession(FrozenSession):
+    """Holds the first signal until released: the dialog is busy meanwhile."""
+
+    release = threading.Event()
+
+    def send(self, signum: int = signal.SIGTERM) -> None:
+        BlockingSession.release.wait(10)
+
+
+async def test_keys_by_stage_and_none_while_busy() -> None:
+    BlockingSession.release = threading.Event()
+    app = Host(lambda: KillModal(
+        [(4180, 1.0)], 8080, planner=frozen_planner, session=BlockingSession,
+        check=frozen_check, clock=lambda: NOW,
+    ))
+    async with app.run_test(size=(100, 32)) as pilot:
+        modal = await open_dialog(pilot)
+        assert answer_keys(modal) == {
+            "y": "confirm", "enter": "confirm", "n": "cancel", "escape": "cancel", "q": "cancel",
+        }
+        await pilot.press("y")
+        await until(pilot, lambda: modal.stage == "signalling")
+        assert answer_keys(modal) == {}  # busy: the footer offers nothing ...
+        footer = static_text(modal.query_one("#kill-keys", Static))
+        assert footer.startswith("Sending SIGTERM")
+        await pilot.press("q", "escape", "n")  # ... and no key does anything
+        assert modal.stage == "signalling" and app.results == []
+        BlockingSession.release.set()
+        await until(pilot, lambda: modal.stage == "done")
+        closing = {"escape": "close", "enter": "close", "q": "close", "y": "close"}
+        assert answer_keys(modal) == closing
+        await pilot.press("q")
+        await until(pilot, lambda: app.results != [])
+    outcome = app.results[0]
+    assert outcome is not None and outcome.result.exited[0] == 4180
+
+
+async def test_q_cancels_at_the_confirmation(spawn: Spawn) -> None:
+    proc, line = spawn(ROOT_LISTENER)
+    app = Host(live_modal(int(line)))
+    async with app.run_test(size=(100, 40)) as pilot:
+        await open_dialog(pilot)
+        await pilot.press("q")
+        await until(pilot, lambda: app.results != [])
+    assert app.results == [None] and proc.poll() is None
+
+
+async def test_a_very_long_command_line_is_cut_and_the_other_fields_stay() -> None:
+    app = Host(lambda: KillModal(
+        [(HOSTILE_PIDS[1], 1.0)], 4445, planner=hostile_plan, session=HostileSession,
+        check=frozen_check, clock=lambda: NOW,
+    ))
+    async with app.run_test(size=(60, 20)) as pilot:
+        modal = await open_dialog(pilot)
+        await pilot.pause()
+        lines = assert_safe_screen(app)
+        command = [i for i, line in enumerate(lines) if "command " in line]
+        assert command, lines
+        uptime = next(i for i, line in enumerate(lines) if "uptime " in line)
+        assert uptime - command[0] <= 2 and "…" in lines[uptime - 1]  # two lines, then "…"
+        for field in ("PID ", "user ", "holds ", "y/Enter: send SIGTERM", "y Yes", "n No"):
+            assert any(field in line for line in lines), (field, lines)
+        assert modal.stage == "confirm"

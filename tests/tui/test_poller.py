@@ -70,3 +70,79 @@ def test_paused_poller_does_not_poll_until_resumed() -> None:
     poller.set_paused(False)
     wait_for(lambda: source.calls > calls)
     poller.stop()
+
+
+class _Unprintable(Exception):
+    def __str__(self) -> str:
+        raise ValueError("__str__ is broken too")
+
+
+class _FailingOnce:
+    """A source whose first collect raises an exception that cannot even be printed."""
+
+    name = "failing"
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def collect(self) -> Snapshot:
+        self.calls += 1
+        if self.calls == 1:
+            raise _Unprintable()
+        return demo_snapshot()
+
+
+def test_an_error_that_cannot_be_printed_is_still_reported() -> None:
+    posted: list[Message] = []
+    poller = Poller(_FailingOnce(), interval=0.001, post=posted.append)
+    poller.start()
+    wait_for(lambda: any(isinstance(m, SnapshotReady) for m in posted))
+    poller.stop()
+    assert isinstance(posted[0], PollFailed) and posted[0].error == "_Unprintable"
+
+
+def test_an_error_outside_collect_is_shown_and_the_loop_keeps_polling() -> None:
+    """The loop itself fails (here: delivering the first snapshot): the thread must not die
+    silently, leaving a header that never changes again."""
+    posted: list[Message] = []
+    failures = [RuntimeError("\x1b[2J message queue closed")]
+
+    def post(message: Message) -> None:
+        if isinstance(message, SnapshotReady) and failures:
+            raise failures.pop()
+        posted.append(message)
+
+    poller = Poller(SlowSource(0.0), interval=0.001, post=post)
+    poller.start()
+    wait_for(lambda: any(isinstance(m, SnapshotReady) for m in posted))
+    assert poller.alive
+    errors = [m.error for m in posted if isinstance(m, PollFailed)]
+    assert errors == ["poller error: RuntimeError: \x1b[2J message queue closed"]  # raw: the
+    poller.stop()  # header escapes it (test_hostile_tui shows it escaped on screen)
+    assert not poller.alive  # stop() joins the thread
+
+
+class _Blocking:
+    """collect() blocks until released: a poll stuck on a slow /proc read."""
+
+    name = "blocking"
+
+    def __init__(self) -> None:
+        self.entered = threading.Event()
+        self.release = threading.Event()
+
+    def collect(self) -> Snapshot:
+        self.entered.set()
+        self.release.wait(10)
+        return demo_snapshot()
+
+
+def test_stop_waits_for_a_poll_in_flight_only_up_to_its_timeout() -> None:
+    source = _Blocking()
+    poller = Poller(source, interval=3600, post=lambda m: None)
+    poller.start()
+    assert source.entered.wait(5)
+    poller.stop(timeout=0.05)  # returns although the poll is still blocked ...
+    assert poller.alive and not source.release.is_set()
+    source.release.set()
+    wait_for(lambda: not poller.alive)  # ... and the thread ends once the poll returns

@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 from portscope.core.model import PortStats
-from portscope.core.rows import NO_LISTENER, build_rows, no_listener_key, row_texts
+from portscope.core.rows import (
+    NO_LISTENER,
+    build_rows,
+    listening_count,
+    no_listener_key,
+    row_texts,
+)
 from portscope.tui.rows import RowFilter, parse_filter, sort_key
 from tui.tui_fakes import demo_snapshot, holder, snap, sock
 
@@ -47,3 +53,26 @@ def test_filter_by_port_or_name_and_bad_ports() -> None:
     assert parse_filter("70000") == "port must be 1-65535, got 70000"
     assert parse_filter(":http") == "not a port number: :http"
     assert not parse_filter("  ")  # empty: no filter, every row matches
+
+
+def test_filter_ports_are_ascii_digits_only_and_errors_quote_escaped() -> None:
+    superscript = parse_filter("²")  # "²".isdigit() is True, int("²") raises
+    assert isinstance(superscript, RowFilter) and superscript.port is None
+    fullwidth = parse_filter("\uff18\uff10\uff18\uff10")  # int() would read 8080
+    assert isinstance(fullwidth, RowFilter) and fullwidth.port is None
+    assert parse_filter(":²") == "not a port number: :²"
+    assert parse_filter(":[/]") == "not a port number: :[/]"
+    assert parse_filter(":\x1b[2J") == "not a port number: :\\x1b[2J"
+    huge = parse_filter("9" * 5000)  # past int()'s digit limit: still one clear line
+    assert isinstance(huge, str) and huge.startswith("port must be 1-65535")
+    markup = parse_filter("[b]x")
+    assert isinstance(markup, RowFilter) and markup.text == "[b]x" and markup.port is None
+
+
+def test_reuseport_siblings_are_one_row_with_every_holder_by_pid() -> None:
+    """Same key, two sockets (two processes with SO_REUSEPORT): one row, both holders."""
+    late, early = holder(900, "worker"), holder(300, "worker")
+    both = build_rows(snap([sock(8080, late), sock(8080, early), sock(8080, late)]))
+    assert len(both) == 1
+    assert [h.pid for h in both[0].holders] == [300, 900]  # each process once
+    assert listening_count(both) == 1

@@ -154,3 +154,43 @@ def static_text(static: object) -> str:
     console.print(static.content)
     out = console.file.getvalue()  # type: ignore[attr-defined]
     return "\n".join(line.rstrip() for line in out.splitlines())
+
+
+# A machine where a local user chose every string (tests/hostile.py): names, argv, cwd, a
+# user name, the parent's name, and a collector's note that quotes a path.
+HOSTILE_USER = "[@click=app.quit]u[/]"
+HOSTILE_NOTE = "could not read /proc/net/tcp6 \x1b[2J[/]: permission denied"
+# ~13,000 cells, and one 3,000-cell word: both must wrap in the details pane.
+LONG_ARGV = (*(f"--option-{i}=[b]{'x' * 30}[/b]" for i in range(300)), "y" * 3000)
+
+
+# PIDs above any pid_max (2**22 at most): a kill dialog opened on these finds no process.
+HOSTILE_PIDS = (9_999_998, 9_999_999)
+
+
+def hostile_holder(pid: int = HOSTILE_PIDS[0], *, long: bool = False) -> Holder:
+    from hostile import ARGS, ARGV0, COMM, CWD_NAME
+
+    argv = (ARGV0, *ARGS, *(LONG_ARGV if long else ()))
+    return Holder(
+        pid=pid, name=COMM, user=HOSTILE_USER, cmdline=argv, started=T0.timestamp() - 60,
+        cwd="/tmp/" + CWD_NAME, ppid=1,
+    )
+
+
+def hostile_snapshot() -> Snapshot:
+    """Two hostile listeners (one with a 13,000-cell command line) and one normal one."""
+    from dataclasses import replace
+
+    sockets = [
+        sock(4444, hostile_holder(HOSTILE_PIDS[0]), address="127.0.0.1"),
+        sock(4445, hostile_holder(HOSTILE_PIDS[1], long=True), address="127.0.0.1"),
+        sock(8000, _HTTP, address="127.0.0.1"),
+    ]
+    return replace(snap(sockets), notes=(HOSTILE_NOTE,))
+
+
+def hostile_relatives(h: Holder) -> Relatives:
+    from hostile import COMM
+
+    return Relatives(parent=f"1 {COMM}", children=(f"{h.pid + 1} [@click=app.quit]c[/]",))

@@ -1,13 +1,18 @@
-"""The rows a person reads: one per listening socket, one per blocked port without one.
+"""The rows a person reads: one per listening address, one per blocked port without one.
 
 Shared by `portscope list` and the TUI so both show the same picture. Client-side ports
 (a load-test's ephemeral ports) are left out unless asked for by port: the caller shows
 them as one aggregate line, which keeps the row count to what a person can read.
+
+Processes that listen on the same address and port with SO_REUSEPORT own one socket each,
+but a person asks "who holds :8080", so they share one row whose holders are all of them
+(keyed by the address, a row per socket would lose all but one under the same key).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
 from typing import NamedTuple
 
 from . import text
@@ -67,7 +72,7 @@ def build_rows(snap: Snapshot, port: int | None = None) -> list[TableRow]:
     stats = {p.port: p for p in snap.ports}
     rows: list[TableRow] = []
     with_listener: set[int] = set()
-    for s in snap.sockets:
+    for s in merged_sockets(snap.sockets):
         if port is not None and s.port != port:
             continue
         st = stats.get(s.port) if s.proto == "tcp" else None
@@ -81,6 +86,26 @@ def build_rows(snap: Snapshot, port: int | None = None) -> list[TableRow]:
             continue
         rows.append(TableRow(no_listener_key(st.port), st.port, "tcp", None, st.holders, None, st))
     return rows
+
+
+def merged_sockets(sockets: Iterable[Socket]) -> list[Socket]:
+    """One Socket per key, in first-seen order: SO_REUSEPORT siblings become one whose
+    holders are all of theirs (each process once, by PID)."""
+    merged: dict[str, Socket] = {}
+    for s in sockets:
+        first = merged.get(s.key)
+        if first is None:
+            merged[s.key] = s
+            continue
+        holders = {h.identity: h for h in (*first.holders, *s.holders)}
+        union = tuple(sorted(holders.values(), key=lambda h: (h.pid, h.started or 0.0)))
+        merged[s.key] = replace(first, holders=union)
+    return list(merged.values())
+
+
+def listening_count(rows: Iterable[TableRow]) -> int:
+    """Rows with a listener: what a header's "N listening" counts."""
+    return sum(row.socket is not None for row in rows)
 
 
 def row_texts(row: TableRow) -> RowTexts:

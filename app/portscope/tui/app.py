@@ -5,28 +5,32 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import tzinfo
 from functools import partial
+from pathlib import Path
 from typing import ClassVar
 
-from textual.app import App, SystemCommand
+from textual.app import SystemCommand
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
 
 from ..core.collect import Collector, default_collector
 from ..core.model import Snapshot
+from . import crash
+from ._textual_hacks import CaptureCrash
 from .main_screen import MainScreen, PauseChanged, PollRequested
 from .poller import Poller, PollFailed, SnapshotReady
 from .relatives import RelativesLookup, lookup_relatives
 from .rows import TableRow
 
 
-class PortscopeApp(App[None]):
+class PortscopeApp(CaptureCrash[None]):
     """Polls `source` every `interval` seconds off the UI thread and shows the result.
 
     `tz` and `relatives` exist for tests and screenshots: a fixed time zone and made-up
-    process relatives keep frozen data rendering the same on every machine.
+    process relatives keep frozen data rendering the same on every machine. An unhandled
+    exception ends the app with `crash` set (see run_app).
     """
 
-    CSS_PATH = "portscope.tcss"
+    CSS_PATH = Path(__file__).with_name("portscope.tcss")  # absolute: subclasses elsewhere
     TITLE = "portscope"
     BINDINGS: ClassVar[list[BindingType]] = [Binding("q", "quit", "Quit", id="app.quit")]
 
@@ -66,8 +70,12 @@ class PortscopeApp(App[None]):
         self.poll_now()
 
     def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
-        """The main screen's keys in the command palette too, from the same BINDINGS."""
+        """The main screen's keys in the command palette too, from the same BINDINGS; only
+        over the main screen (a kill started from the palette over the bind panel would
+        stack dialogs)."""
         yield from super().get_system_commands(screen)
+        if screen is not self.main:
+            return
         for binding in MainScreen.BINDINGS:
             if isinstance(binding, Binding) and binding.show:
                 key = binding.key_display or binding.key
@@ -86,6 +94,21 @@ class PortscopeApp(App[None]):
         self._poller.poll_now()
 
 
+def run_app(app: PortscopeApp, *, headless: bool = False) -> int:
+    """Run `app`; after a crash, one line on stderr, the traceback in a log file, and 1.
+
+    Textual has restored the terminal by the time run() returns, so the line is readable.
+    """
+    try:
+        app.run(headless=headless)
+    except Exception as exc:  # failed before Textual could catch it (e.g. no terminal)
+        crash.report(exc)
+        return 1
+    if app.crash is not None:
+        crash.report(app.crash)
+        return 1
+    return app.return_code or 0
+
+
 def run_tui(interval: float = 1.0) -> int:
-    PortscopeApp(default_collector(), interval=interval).run()
-    return 0
+    return run_app(PortscopeApp(default_collector(), interval=interval))

@@ -3,6 +3,9 @@
 The probe runs in a thread worker (it binds sockets and reads /proc, which can take a while
 on a busy machine) and comes back as one message; the screen never blocks. While TIME_WAIT
 alone blocks the port, a countdown runs and the port is probed again when it ends.
+
+Everything shown is Text built from escaped strings, never markup: the verdict quotes the
+holders' names and an error quotes what was typed (`[/]` in the port field).
 """
 
 from __future__ import annotations
@@ -19,14 +22,16 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
 from textual.screen import ModalScreen
-from textual.widgets import Input, Label, RadioButton, RadioSet, Static
+from textual.widgets import Footer, Input, Label, RadioButton, RadioSet, Static
 
+from ..core import inputs
 from ..core.diagnose import probe
 from ..core.diagnose.advice import endpoint, is_snippet
 from ..core.diagnose.bind_attempt import Attempt
 from ..core.diagnose.verdict import Verdict
 from ..core.model import Proto
 from ..core.text import seconds
+from ..core.untrusted import shown
 
 Diagnose = Callable[[int, str, Proto], Verdict]
 
@@ -41,8 +46,10 @@ def real_diagnose(port: int, address: str, proto: Proto) -> Verdict:
 class BindPanel(ModalScreen[None]):
     """Port, address and TCP/UDP in; both attempts, the verdict and the advice out."""
 
+    # q closes too, except in a text field, where Textual lets it type a "q" (and the
+    # footer, which lists only keys that work, drops it meanwhile).
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape", "dismiss", "Close", id="bind.close"),
+        Binding("escape,q", "dismiss", "Close", id="bind.close"),
         Binding("ctrl+r", "probe", "Probe again", id="bind.probe"),
     ]
 
@@ -115,15 +122,15 @@ class BindPanel(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         box = Vertical(id="bind-box")
-        box.border_title = "Bind test: would a server's bind() succeed?"
+        box.border_title = Text("Bind test: would a server's bind() succeed?")
         with box:
             with Horizontal(id="bind-form"):
-                yield Label("Port")
+                yield Label(Text("Port"))
                 yield Input(
                     "" if self._port is None else str(self._port), id="bind-port",
                     placeholder="8080", compact=True,
                 )
-                yield Label("Address")
+                yield Label(Text("Address"))
                 yield Input(
                     self._address, id="bind-address", placeholder="0.0.0.0", compact=True
                 )
@@ -134,17 +141,18 @@ class BindPanel(ModalScreen[None]):
                     yield RadioButton(
                         "UDP", value=self._proto == "udp", id="bind-udp", compact=True
                     )
-            yield Static("", id="bind-error")
+            yield Static(Text(), id="bind-error")
             with Horizontal(id="bind-attempts"):
-                yield Static("", id="bind-attempt-0", classes="bind-attempt")
-                yield Static("", id="bind-attempt-1", classes="bind-attempt")
-            yield Static("", id="bind-verdict")
-            yield Static("", id="bind-countdown")
+                yield Static(Text(), id="bind-attempt-0", classes="bind-attempt")
+                yield Static(Text(), id="bind-attempt-1", classes="bind-attempt")
+            yield Static(Text(), id="bind-verdict")
+            yield Static(Text(), id="bind-countdown")
             with VerticalScroll(id="bind-body"):  # what to do first: it is what users came for
-                yield Static("", id="bind-advice")
-                yield Static("", id="bind-why")
-            yield Static("Enter probes · Ctrl+R probes again · Tab moves · Esc closes",
+                yield Static(Text(), id="bind-advice")
+                yield Static(Text(), id="bind-why")
+            yield Static(Text("Enter probes · Ctrl+R probes again · Tab moves · Esc closes"),
                          id="bind-hint")
+        yield Footer()
 
     def on_mount(self) -> None:
         self.set_interval(1.0, self.tick)
@@ -170,7 +178,7 @@ class BindPanel(ModalScreen[None]):
         form = self._read_form()
         error = self.query_one("#bind-error", Static)
         if isinstance(form, str):
-            error.update(form)
+            error.update(Text(shown(form)))
             error.add_class("-shown")
             return
         error.remove_class("-shown")
@@ -179,9 +187,13 @@ class BindPanel(ModalScreen[None]):
         self._start_probe(port, address, self._proto)
 
     def _read_form(self) -> tuple[int, str] | str:
+        """(port, address), or the one-line message saying what is wrong (escaped by the
+        parsers: it quotes what was typed). Strict: ASCII digits only, so fullwidth digits
+        are an error rather than port 8080; "localhost" probes 127.0.0.1, where a server that
+        binds "localhost" lands first."""
         try:
-            port = probe.parse_port(self.query_one("#bind-port", Input).value)
-            address = probe.parse_address(self.query_one("#bind-address", Input).value)
+            port = inputs.parse_port(self.query_one("#bind-port", Input).value)
+            address = inputs.parse_host(self.query_one("#bind-address", Input).value)[0]
         except ValueError as exc:
             return str(exc)
         return port, address
@@ -209,7 +221,7 @@ class BindPanel(ModalScreen[None]):
         self._probing = False
         if message.verdict is None:
             error = self.query_one("#bind-error", Static)
-            error.update(f"probe failed: {message.error}")
+            error.update(Text(f"probe failed: {shown(message.error)}"))
             error.add_class("-shown")
             return
         previous = self.verdict
@@ -220,12 +232,12 @@ class BindPanel(ModalScreen[None]):
     def _show(self, v: Verdict, previous: Verdict | None) -> None:
         for index, box in enumerate(self.query(".bind-attempt").results(Static)):
             attempt = v.attempts[index] if index < len(v.attempts) else None
-            box.border_title = "" if attempt is None else self._title(attempt, v)
+            box.border_title = None if attempt is None else self._title(attempt, v)
             box.update(self._attempt_text(attempt))
             box.set_class(attempt is not None and attempt.ok, "-ok")
             box.set_class(attempt is not None and not attempt.ok, "-failed")
         verdict = self.query_one("#bind-verdict", Static)
-        verdict.update(v.sentence)
+        verdict.update(Text(shown(v.sentence)))  # it names the holders: never markup
         verdict.set_class(False, "-empty")
         verdict.set_class(v.free, "-free")
         verdict.set_class(v.kind == "time_wait", "-waiting")
@@ -250,9 +262,9 @@ class BindPanel(ModalScreen[None]):
         return f"Port {v.port} became free at {self._now():%H:%M:%S}{waited}."
 
     @staticmethod
-    def _title(a: Attempt, v: Verdict) -> str:
+    def _title(a: Attempt, v: Verdict) -> Text:
         steps = "bind + listen" if v.proto == "tcp" else "bind"
-        return f"{a.option} {steps}"
+        return Text(f"{shown(a.option)} {steps}")
 
     @staticmethod
     def _attempt_text(a: Attempt | None) -> Text:
@@ -260,10 +272,11 @@ class BindPanel(ModalScreen[None]):
             return Text("")
         if a.ok:
             return Text("ok: a server would start", style="bold green")
-        text = Text(f"{a.error or 'error'} (errno {a.errno})", style="bold red")
-        text.append(f"\n{a.message}" if a.message else "")
+        text = Text(f"{shown(a.error) or 'error'} (errno {a.errno})", style="bold red")
+        text.append(f"\n{shown(a.message)}" if a.message else "")
         if a.windows_code:
-            text.append(f"\nWindows: {a.windows_code[0]} {a.windows_code[1]}", style="dim")
+            code, name = a.windows_code
+            text.append(f"\nWindows: {code} {shown(name)}", style="dim")
         if a.step == "listen":
             text.append("\nfailed at listen()", style="dim")
         return text
@@ -273,7 +286,7 @@ class BindPanel(ModalScreen[None]):
         text = Text()
         text.append("Why", style="bold")
         for para in v.explanation:
-            text.append(f"\n• {para}")
+            text.append(f"\n• {shown(para)}")
         return text
 
     @staticmethod
@@ -285,10 +298,10 @@ class BindPanel(ModalScreen[None]):
         step = 0
         for line in v.advice:
             if is_snippet(line):
-                text.append(f"\n{INDENT * 4}{line}", style="cyan")
+                text.append(f"\n{INDENT * 4}{shown(line)}", style="cyan")
             else:
                 step += 1
-                text.append(f"\n{INDENT}{step}. {line}")
+                text.append(f"\n{INDENT}{step}. {shown(line)}")
         return text
 
     # -- countdown -----------------------------------------------------------------------
@@ -327,5 +340,5 @@ class BindPanel(ModalScreen[None]):
 
     def _set_text(self, selector: str, value: str) -> None:
         widget = self.query_one(selector, Static)
-        widget.update(value)
+        widget.update(Text(shown(value)))
         widget.set_class(not value, "-empty")

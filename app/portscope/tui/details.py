@@ -1,4 +1,9 @@
-"""The details pane: everything known about the selected row, every holder in full."""
+"""The details pane: everything known about the selected row, every holder in full.
+
+Names, users, command lines, directories and relatives' labels are chosen by whoever
+started the process: each is escaped and appended as plain Text (never markup), and long
+lines wrap inside the pane, so the full command line can always be read here.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +17,7 @@ from textual.widgets import Static
 
 from ..core import text
 from ..core.model import Holder
+from ..core.untrusted import shown
 from .clock import start_time
 from .relatives import Relatives
 from .rows import TableRow
@@ -23,7 +29,7 @@ class DetailsPane(VerticalScroll):
     def __init__(self, tz: tzinfo | None = None, *, id: str | None = None) -> None:
         super().__init__(id=id, can_focus=False)
         self._tz = tz
-        self._body = Static(id="details-body")
+        self._body = Static(Text(), id="details-body")
 
     def compose(self) -> ComposeResult:
         yield self._body
@@ -50,7 +56,7 @@ def render_details(
         out.append("No row selected.", style="dim")
         return out
     out.append(f":{row.port} ", style="bold")
-    out.append(f"{row.proto_label} {row.address_label}")
+    out.append(f"{row.proto_label} {shown(row.address_label)}")
     facts = _port_facts(row)
     if facts:
         out.append("  " + facts)
@@ -87,17 +93,17 @@ def _holder(
     out: Text, h: Holder, now: datetime | None, rel: Relatives | None, tz: tzinfo | None
 ) -> None:
     out.append(f"PID {h.pid} ", style="bold")
-    out.append(h.name, style="bold cyan")
-    out.append(f"  user {h.user or '?'}")
+    out.append(shown(h.name), style="bold cyan")
+    out.append(f"  user {shown(h.user) or '?'}")
     if h.started is not None and now is not None:
         out.append(f"  started {start_time(h.started, now, tz)}")
     out.append("\n  cmd  ", style="dim")
-    out.append(h.command)
+    out.append(shown(h.command))
     out.append("\n  cwd  ", style="dim")
-    out.append(h.cwd or "?")
+    out.append(shown(h.cwd) or "?")
     out.append("\n  parent ", style="dim")
     if rel is not None and rel.parent:
-        out.append(rel.parent)
+        out.append(shown(rel.parent))
     else:
         out.append(str(h.ppid) if h.ppid is not None else "?")
     out.append("  children ", style="dim")
@@ -107,6 +113,6 @@ def _holder(
         out.append("(process has exited)", style="yellow")
     elif rel.children:
         more = f", +{rel.more_children} more" if rel.more_children else ""
-        out.append(", ".join(rel.children) + more)
+        out.append(", ".join(shown(child) for child in rel.children) + more)
     else:
         out.append("none")

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.message import Message
 from textual.widgets import Input, Static
 
+from ..core.untrusted import shown
 from .rows import RowFilter, parse_filter
 
 
@@ -33,7 +35,7 @@ class FilterBar(Vertical):
         self.input = Input(
             placeholder="port (8080) or process name, Enter applies", id="filter-input"
         )
-        self._error = Static("", id="filter-error")
+        self._error = Static(Text(), id="filter-error")
 
     def compose(self) -> ComposeResult:
         yield self.input
@@ -69,5 +71,6 @@ class FilterBar(Vertical):
         self.post_message(self.Cleared())
 
     def _set_error(self, message: str) -> None:
-        self._error.update(message)
+        # Text, never markup: the message quotes what was typed (":[/]" would not parse).
+        self._error.update(Text(shown(message)))
         self._error.display = bool(message)

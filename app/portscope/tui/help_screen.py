@@ -9,7 +9,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Static
+from textual.widgets import Footer, Static
 
 COLUMNS_HELP = (
     ("PORT PROTO ADDRESS", "a listening TCP or bound UDP socket. \"(no listener)\": a port "
@@ -36,12 +36,14 @@ class HelpScreen(ModalScreen[None]):
             yield Static(self._keys_text(), id="help-keys")
             yield Static(self._columns_text(), id="help-columns")
             yield Static(Text("Esc, ? or q closes this.", style="dim"))
+        yield Footer()  # over the main screen's, whose keys do nothing while help is open
 
     def _keys_text(self) -> Text:
         out = Text("Keys\n", style="bold")
         keys = [("↑ ↓", "move between rows"), *self._keys, ("ctrl+p", "every command by name")]
+        width = max(len(key) for key, _ in keys) + 2
         for key, description in keys:
-            out.append(f"  {key:<6}", style="bold cyan")
+            out.append(f"  {key:<{width}}", style="bold cyan")
             out.append(f"{description}\n")
         return out
 

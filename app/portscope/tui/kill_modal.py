@@ -3,6 +3,11 @@ port now. Every step that touches processes runs in a thread worker, so the UI n
 
 The host pushes it with the targets captured from the selected row (PID, start time), never
 a row index; the planner re-checks each one, so a PID reused meanwhile is refused.
+
+Names, users and command lines are the target's own choice: each is escaped and set as plain
+Text. A command line longer than two lines is cut with "…" so the PID, user, uptime, what it
+holds and the answer keys stay in sight; the details pane has it in full. The keys are
+bound per stage (check_action), so the footer lists exactly the keys that do something now.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Static
+from textual.widgets import Footer, Static
 
 from ..core.kill import wording
 from ..core.kill.after import settle_after
@@ -28,9 +33,14 @@ from ..core.kill.plan import SIGNALS, After, Identity, KillPlan, KillResult
 from ..core.kill.session import DEFAULT_TIMEOUT, KillSession
 from ..core.kill.targets import plan_kill
 from ..core.model import Proto, Snapshot
+from ..core.untrusted import fit, shown
 
 Stage = Literal["planning", "confirm", "signalling", "escalate", "done", "closed"]
 Planner = Callable[..., KillPlan]
+
+FIELD_LINES = 2  # a value (a command line, the ports held) takes at most this many lines
+LABEL_CELLS = 8 + 2  # the widest label ("children") and the grid's padding
+FALLBACK_VALUE_CELLS = 68  # value width before the dialog has been laid out (84 wide)
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,9 +81,12 @@ class KillModal(ModalScreen[KillOutcome | None]):
     }
     """
 
+    # One key may mean different things by stage; check_action enables one action per key.
+    # key_display: the footer shows one key per action, whichever was bound first otherwise.
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("y,enter", "confirm", "Yes", id="kill.confirm"),
-        Binding("n,escape", "cancel", "No", id="kill.cancel"),
+        Binding("y,enter", "confirm", "Yes", key_display="y", id="kill.confirm"),
+        Binding("n,escape,q", "cancel", "No", key_display="n", id="kill.cancel"),
+        Binding("escape,enter,q,y", "close", "Close", key_display="esc", id="kill.close"),
     ]
 
     def __init__(
@@ -113,10 +126,11 @@ class KillModal(ModalScreen[KillOutcome | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="kill-box"):
-            yield Static(f"Stop what holds {self.proto} port {self.port}?", id="kill-title")
-            yield Static("", id="kill-keys")  # docked: the answer keys stay in sight
+            yield Static(Text(f"Stop what holds {self.proto} port {self.port}?"), id="kill-title")
+            yield Static(Text(), id="kill-keys")  # docked: the answer keys stay in sight
             with VerticalScroll(id="kill-scroll"):
                 yield Static(Text("Looking at the processes…"), id="kill-body")
+        yield Footer()
 
     def on_mount(self) -> None:
         self._in_thread(self._make_plan)
@@ -124,33 +138,51 @@ class KillModal(ModalScreen[KillOutcome | None]):
     # -- keys ---------------------------------------------------------------------------
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        # While signals are in flight there is nothing to answer: the keys do nothing.
+        """Which of confirm/cancel/close a key means now. While signals are in flight there
+        is nothing to answer: no key does anything, and the footer shows none."""
+        if action not in ("confirm", "cancel", "close"):
+            return True  # scrolling the body
+        return action in self._answers()
+
+    def _answers(self) -> tuple[str, ...]:
         if self.stage == "planning":
-            return action == "cancel"
-        return self.stage in ("confirm", "escalate", "done")
+            return ("cancel",)
+        if self.stage == "confirm":
+            signalable = self.plan is not None and bool(self.plan.targets)
+            return ("confirm", "cancel") if signalable else ("close",)
+        if self.stage == "escalate":
+            return ("confirm", "cancel")
+        if self.stage == "done":
+            return ("close",)
+        return ()
+
+    def _set_stage(self, stage: Stage) -> None:
+        self.stage = stage
+        self.refresh_bindings()  # the footer follows the stage
 
     def action_confirm(self) -> None:
-        if self.stage == "confirm":
-            if self.plan is None or not self.plan.targets:
-                self.dismiss(None)
-                return
+        if self.stage == "confirm" and self.plan is not None and self.plan.targets:
             self._session = self._new_session(self.plan)
             self._show_busy(f"Sending SIG{self.signal_name}…")
             self._in_thread(self._first_signal)
         elif self.stage == "escalate":
             self._show_busy("Sending SIGKILL…")
             self._in_thread(self._escalate)
-        elif self.stage == "done":
-            self.dismiss(self.outcome)
 
     def action_cancel(self) -> None:
         if self.stage in ("planning", "confirm"):
-            self.stage = "closed"
+            self._set_stage("closed")
             self.dismiss(None)  # nothing was signalled
         elif self.stage == "escalate":
             self._show_busy("Checking the port…")
             self._in_thread(self._finish)
+
+    def action_close(self) -> None:
+        if self.stage == "confirm":  # nothing could be signalled
+            self._set_stage("closed")
+            self.dismiss(None)
         elif self.stage == "done":
+            self._set_stage("closed")
             self.dismiss(self.outcome)
 
     # -- thread side: never touches widgets, hands results back with call_from_thread ----
@@ -209,13 +241,13 @@ class KillModal(ModalScreen[KillOutcome | None]):
         self._set("confirm", self._plan_text(plan))
         if plan.targets:
             sig = f"SIG{self.signal_name}"
-            self._keys(f"y/Enter: send {sig}    n/Esc: cancel")
+            self._keys(f"y/Enter: send {sig}    n/Esc/q: cancel")
         else:
-            self._keys("Nothing here can be signalled.    Enter/Esc: close")
+            self._keys("Nothing here can be signalled.    Enter/Esc/q: close")
 
     def _ask_escalation(self, survivors: tuple[int, ...]) -> None:
         assert self.plan is not None
-        names = {t.pid: t.name for t in self.plan.targets}
+        names = {t.pid: shown(t.name) for t in self.plan.targets}
         who = ", ".join(f"PID {p} ({names.get(p, '?')})" for p in survivors)
         body = Text()
         body.append(f"Still running {self.timeout:g} s after SIG{self.signal_name}: ")
@@ -225,46 +257,51 @@ class KillModal(ModalScreen[KillOutcome | None]):
             "to clean up (temporary files, locks, unsaved data)."
         )
         self._set("escalate", body)
-        self._keys("y/Enter: send SIGKILL    n/Esc: leave it running")
+        self._keys("y/Enter: send SIGKILL    n/Esc/q: leave it running")
 
     def _show_outcome(self, outcome: KillOutcome) -> None:
         self.outcome = outcome
-        body = Text("\n".join(wording.outcome_lines(outcome.result)))
+        lines = wording.outcome_lines(outcome.result)
+        body = Text("\n".join(shown(line) for line in lines))
         body.append("\n\n")
-        body.append(outcome.after.summary, style="bold green" if outcome.after.free else "bold")
-        self.query_one("#kill-title", Static).update(f"{self.proto} port {self.port}")
+        style = "bold green" if outcome.after.free else "bold"
+        body.append(shown(outcome.after.summary), style=style)
+        self.query_one("#kill-title", Static).update(Text(f"{self.proto} port {self.port}"))
         self._set("done", body)
-        self._keys("Enter/Esc: close")
+        self._keys("Enter/Esc/q: close")
 
     def _show_error(self, exc: Exception) -> None:
-        self._set("done", Text(f"kill failed: {exc}", style="bold red"))
-        self._keys("Enter/Esc: close")
+        message = shown(str(exc) or type(exc).__name__)
+        self._set("done", Text(f"kill failed: {message}", style="bold red"))
+        self._keys("Enter/Esc/q: close")
 
     def _show_busy(self, message: str) -> None:
-        self.stage = "signalling"
+        self._set_stage("signalling")
         self._keys(message)
 
     def _plan_text(self, plan: KillPlan) -> RenderableType:
         """One label/value grid per target (long command lines wrap under their value),
         then notes, refusals and the signal that y sends."""
         now = self._clock()
+        width = self._value_cells()
         parts: list[RenderableType] = []
         for target in plan.targets:
             grid = Table.grid(padding=(0, 2))
             grid.add_column(style="bold cyan", no_wrap=True)
             grid.add_column(overflow="fold")
             for label, value in wording.target_fields(target, now):
-                grid.add_row(label, value)
+                # Text, not str: a Rich table parses a str cell as markup.
+                grid.add_row(Text(label), self._field(shown(value), width))
             parts += [grid, Text()]
         notes = Text()
         for pid in plan.gone:
             notes.append(f"PID {pid} has already exited\n")
         note = wording.plan_note(plan)
         if note:
-            notes.append(f"{note}\n")
+            notes.append(f"{shown(note)}\n")
         for refusal in plan.refused:
             notes.append("not signalled: ", style="bold red")
-            notes.append(f"{refusal.reason}\n")
+            notes.append(f"{shown(refusal.reason)}\n")
         if plan.targets:
             gap = "\n" if notes.plain else ""
             notes.append(
@@ -278,12 +315,27 @@ class KillModal(ModalScreen[KillOutcome | None]):
             parts.append(Text("Nothing holds the port any more."))
         return Group(*parts)
 
+    def _field(self, value: str, width: int) -> Text:
+        """`value` wrapped as the grid would wrap it, kept to FIELD_LINES lines; the last
+        one ends in "…" when there was more."""
+        head = fit(value, (FIELD_LINES + 1) * width)  # wrap a bounded piece of 100 kB argv
+        lines = [line.plain for line in Text(head).wrap(self.app.console, width)]
+        if len(lines) <= FIELD_LINES:
+            return Text(value)
+        kept = [*lines[: FIELD_LINES - 1], fit(lines[FIELD_LINES - 1].rstrip() + "…", width)]
+        return Text("\n".join(kept), no_wrap=True, overflow="ellipsis")
+
+    def _value_cells(self) -> int:
+        """Cells a value column gets in the dialog as laid out now."""
+        width = self.query_one("#kill-body", Static).content_region.width
+        return width - LABEL_CELLS if width > LABEL_CELLS + 10 else FALLBACK_VALUE_CELLS
+
     def _set(self, stage: Stage, body: RenderableType) -> None:
-        self.stage = stage
+        self._set_stage(stage)
         self.query_one("#kill-body", Static).update(body)
 
     def _keys(self, hint: str) -> None:
-        self.query_one("#kill-keys", Static).update(hint)
+        self.query_one("#kill-keys", Static).update(Text(hint))
 
     def on_unmount(self) -> None:
         if self._session is not None:

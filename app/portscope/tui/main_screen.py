@@ -25,8 +25,8 @@ from .filter_bar import FilterBar
 from .kill_modal import KillModal, KillOutcome
 from .port_table import NARROW_WIDTH, PortTable
 from .relatives import Relatives, RelativesLookup
-from .rows import SORT_MODES, RowFilter, SortMode, TableRow, build_rows
-from .status_bar import Status, StatusBar
+from .rows import SORT_MODES, RowFilter, SortMode, TableRow, build_rows, listening_count
+from .status_bar import TINY_HEIGHT, Status, StatusBar
 
 
 class RelativesFound(Message):
@@ -50,7 +50,8 @@ class MainScreen(Screen[None]):
         Binding("escape", "clear_filter", "Clear filter", show=False, id="main.clear_filter"),
         Binding("question_mark", "help", "Help", key_display="?", id="main.help"),
     ]
-    VERTICAL_BREAKPOINTS = [(0, "-short"), (30, "-tall")]  # noqa: RUF012 (as Textual types it)
+    # -tiny: one header line and a small details pane, so the table keeps rows to read.
+    VERTICAL_BREAKPOINTS = [(0, "-tiny"), (TINY_HEIGHT, "-short"), (30, "-tall")]  # noqa: RUF012
 
     def __init__(self, tz: tzinfo | None, relatives: RelativesLookup) -> None:
         super().__init__(id="main")
@@ -95,6 +96,7 @@ class MainScreen(Screen[None]):
 
     def on_resize(self, event: events.Resize) -> None:
         self.table.set_columns(narrow=event.size.width < NARROW_WIDTH)
+        self._show_status()  # the header is one line on a short terminal
 
     # -- data -------------------------------------------------------------------------
 
@@ -128,7 +130,8 @@ class MainScreen(Screen[None]):
         visible = [r for r in rows if row_filter.matches(r)]
         self.table.show_rows(visible)
         self._status = replace(
-            self._status, snapshot=snap, rows_total=len(rows), rows_shown=len(visible)
+            self._status, snapshot=snap, rows_total=len(rows), rows_shown=len(visible),
+            listening=listening_count(rows),
         )
         self._show_status()
         self._show_details()
@@ -232,7 +235,7 @@ class MainScreen(Screen[None]):
         """
         row = self.selected_row()
         if row is None:
-            self.notify("Select a row first.", severity="warning")
+            self.notify("Select a row first.", severity="warning", markup=False)
             return
         targets = [h.identity for h in row.holders]
         self.app.push_screen(

@@ -3,10 +3,15 @@
 A single long-lived loop (not a worker per tick) means polls can never overlap, however
 slow one is: the next poll is scheduled only after the last one finished. Textual thread
 workers cannot be cancelled, so piling one up per tick would leak threads.
+
+A failed collect() is reported and the loop goes on. So is anything else that goes wrong
+in the loop itself (an exception whose str() raises, a post that fails): a poller that
+died silently would leave the header saying "polled 02:50:01" for ever.
 """
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Callable
@@ -15,6 +20,8 @@ from textual.message import Message
 
 from ..core.collect import Collector
 from ..core.model import Snapshot
+
+JOIN_TIMEOUT = 2.0  # seconds unmount waits for a poll in flight; the thread is a daemon
 
 
 class SnapshotReady(Message):
@@ -27,7 +34,8 @@ class SnapshotReady(Message):
 
 
 class PollFailed(Message):
-    """A poll raised; the UI shows `error` inline and keeps the last good snapshot."""
+    """A poll raised; the UI shows `error` (raw: the UI escapes it) and keeps the last good
+    snapshot."""
 
     def __init__(self, error: str) -> None:
         super().__init__()
@@ -51,9 +59,16 @@ class Poller:
     def start(self) -> None:
         self._thread.start()
 
-    def stop(self) -> None:
+    def stop(self, timeout: float = JOIN_TIMEOUT) -> None:
+        """Stop and wait (up to `timeout`) for a poll in flight to finish."""
         self._stopped.set()
         self._wake.set()
+        if self._thread.is_alive() and self._thread is not threading.current_thread():
+            self._thread.join(timeout)
+
+    @property
+    def alive(self) -> bool:
+        return self._thread.is_alive()
 
     def set_paused(self, paused: bool) -> None:
         self._paused = paused
@@ -66,8 +81,11 @@ class Poller:
 
     def _run(self) -> None:
         while not self._stopped.is_set():
-            if not self._paused:
-                self._poll_once()
+            try:
+                if not self._paused:
+                    self._poll_once()
+            except Exception as exc:  # the loop itself failed: say so, and try again
+                self._report(f"poller error: {_describe(exc)}")
             self._wake.wait(self._interval)
             self._wake.clear()
 
@@ -81,9 +99,19 @@ class Poller:
         if not self._stopped.is_set():
             self._post(SnapshotReady(snapshot, time.monotonic() - started))
 
+    def _report(self, error: str) -> None:
+        if self._stopped.is_set():
+            return
+        with contextlib.suppress(Exception):  # nowhere left to say it; the next poll tries
+            self._post(PollFailed(error))
+
 
 def _describe(exc: BaseException) -> str:
-    text = str(exc) or type(exc).__name__
+    name = type(exc).__name__
+    try:
+        text = str(exc)
+    except Exception:  # a broken __str__ must not take the poller down with it
+        text = ""
     if isinstance(exc, PermissionError):
-        return f"permission denied ({text}); run with sudo to see more"
-    return f"{type(exc).__name__}: {text}" if str(exc) else text
+        return f"permission denied ({text or name}); run with sudo to see more"
+    return f"{name}: {text}" if text else name

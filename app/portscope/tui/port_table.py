@@ -19,6 +19,7 @@ from typing import Any
 from rich.text import Text
 from textual.widgets import DataTable
 
+from ..core.untrusted import shown
 from .rows import SortMode, TableRow, row_texts, sort_key
 
 # (column key, label); the narrow set drops what a person can read in the details pane.
@@ -171,7 +172,10 @@ class PortTable(DataTable[Any]):
             elif column == "address" and row.socket is None:
                 cells.append(Text(texts[column], style="dim"))
             else:
-                cells.append(Text(texts[column]))  # Text: names like "[kthreadd]" are not markup
+                # Text, escaped: a name like "[kthreadd]" or "x[/]y" is not markup, and a
+                # control character in it must not reach the terminal. DataTable measures
+                # the escaped text's cells itself, so wide names keep their columns aligned.
+                cells.append(Text(shown(texts[column])))
         return tuple(cells)
 
 

@@ -6,7 +6,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from ..core.rows import TableRow, build_rows, row_texts
+from ..core.inputs import parse_port
+from ..core.rows import TableRow, build_rows, listening_count, row_texts
+from ..core.untrusted import fit, shown
 
 __all__ = [
     "SORT_MODES",
@@ -14,6 +16,7 @@ __all__ = [
     "SortMode",
     "TableRow",
     "build_rows",
+    "listening_count",
     "parse_filter",
     "row_texts",
     "sort_key",
@@ -50,7 +53,8 @@ def sort_key(mode: SortMode) -> Callable[[TableRow], tuple[Any, ...]]:
 
 @dataclass(frozen=True, slots=True)
 class RowFilter:
-    """A port number (exact) or a piece of a process name (case-insensitive)."""
+    """A port number (exact) or a piece of a process name (case-insensitive). The name is
+    matched as the process set it and as it is shown, so `\\x1b` finds what shows `\\x1b`."""
 
     text: str = ""
     port: int | None = None
@@ -64,18 +68,25 @@ class RowFilter:
         if self.port is not None:
             return row.port == self.port
         needle = self.text.lower()
-        return any(needle in h.name.lower() for h in row.holders)
+        return any(
+            needle in h.name.lower() or needle in shown(h.name).lower() for h in row.holders
+        )
 
 
 def parse_filter(raw: str) -> RowFilter | str:
-    """The filter for `raw`, or the one-line message saying what is wrong with it."""
+    """The filter for `raw`, or the one-line message saying what is wrong with it (escaped:
+    it quotes what was typed).
+
+    Only ASCII digits make a port: `"²".isdigit()` is True but int() refuses it, and
+    fullwidth digits are not what anyone meant to type; both are looked for as names.
+    """
     value = raw.strip()
     number = value[1:] if value.startswith(":") else value
-    if number.isdigit():
-        port = int(number)
-        if not 1 <= port <= 65535:
-            return f"port must be 1-65535, got {number}"
-        return RowFilter(value, port)
+    if number.isascii() and number.isdigit():
+        try:
+            return RowFilter(value, parse_port(number))
+        except ValueError as exc:
+            return str(exc)
     if value.startswith(":"):
-        return f"not a port number: {value}"
+        return f"not a port number: {fit(shown(value), 40)}"
     return RowFilter(value)

@@ -1,7 +1,10 @@
-"""The header lines: poll time or pause, counts, hidden owners, client TIME_WAIT, errors.
+"""The header lines: poll time or pause, counts, hidden owners, client TIME_WAIT, what the
+poll could not see, errors.
 
 Only poll times are shown (from the Snapshot), never the wall clock: a header that ticks
-by itself would make every screenshot different.
+by itself would make every screenshot different. Text that came from outside (the filter
+as typed, an error message, a collector's note) is escaped and appended as plain Text.
+On a very short terminal the header is one line, so the table keeps room for rows.
 """
 
 from __future__ import annotations
@@ -14,9 +17,13 @@ from textual.widgets import Static
 
 from ..core import text
 from ..core.model import Snapshot
+from ..core.untrusted import shown
 from .clock import clock_time
 from .port_table import NARROW_WIDTH
 from .rows import RowFilter, SortMode
+
+TINY_HEIGHT = 18  # terminals with fewer lines get a one-line header (and a smaller details pane)
+_BAR = " │ "
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,6 +36,7 @@ class Status:
     row_filter: RowFilter = field(default_factory=RowFilter)
     rows_total: int = 0
     rows_shown: int = 0
+    listening: int = 0  # rows with a listener (SO_REUSEPORT siblings are one row)
     error: str | None = None
 
 
@@ -40,34 +48,39 @@ class StatusBar(Static):
 
     def show(self, status: Status) -> None:
         self._status = status
-        self.update(render_status(status, self._tz, narrow=self.size.width < NARROW_WIDTH))
+        compact = 0 < self.screen.size.height < TINY_HEIGHT
+        narrow = self.size.width < NARROW_WIDTH
+        self.update(render_status(status, self._tz, narrow=narrow, compact=compact))
 
     def on_resize(self) -> None:
         self.show(self._status)
 
 
-def render_status(st: Status, tz: tzinfo | None, narrow: bool = False) -> Text:
+def render_status(
+    st: Status, tz: tzinfo | None, narrow: bool = False, compact: bool = False
+) -> Text:
+    if compact:
+        return _one_line(st, tz)
     out = Text(no_wrap=False, overflow="fold")
     snap = st.snapshot
+    out.append("portscope ", style="bold")
     if snap is None:
-        out.append("portscope ", style="bold")
         out.append("waiting for the first poll…")
     else:
-        out.append("portscope ", style="bold")
         when = clock_time(snap.taken_at, tz)
         if st.paused:
             out.append(" PAUSED ", style="bold reverse yellow")
             out.append(f" showing the poll of {when} (p resumes)")
         else:
             out.append(f"polled {when}")
-        out.append(" │ ", style="dim")
-        out.append(_counts(snap, st))
-        out.append(" │ ", style="dim")
+        out.append(_BAR, style="dim")
+        out.append(_counts(st))
+        out.append(_BAR, style="dim")
         out.append(f"sort {st.sort}")
     if st.row_filter:
         out.append("\n")
         out.append("filter ", style="bold")
-        out.append(repr(st.row_filter.text))
+        out.append(_quoted_filter(st.row_filter))
         out.append(f": {st.rows_shown} of {st.rows_total} rows (Esc clears)")
     if snap is not None:
         client = text.client_summary(snap.client_time_wait, short=narrow)
@@ -78,19 +91,54 @@ def render_status(st: Status, tz: tzinfo | None, narrow: bool = False) -> Text:
         if hidden:
             out.append("\n")
             out.append(hidden, style="yellow")
+        for note in snap.notes:
+            out.append("\n")
+            out.append(shown(note), style="yellow")
     if st.error:
         out.append("\n")
         out.append("last poll failed: ", style="bold red")
-        out.append(st.error, style="red")
+        out.append(shown(st.error), style="red")
         if snap is not None:
             out.append(f" (showing the poll of {clock_time(snap.taken_at, tz)})")
     return out
 
 
-def _counts(snap: Snapshot, st: Status) -> str:
-    listening = len(snap.sockets)
-    blocked = st.rows_total - listening
-    text_ = f"{listening} listening"
+def _one_line(st: Status, tz: tzinfo | None) -> Text:
+    """The header on a short terminal: what matters most first, cut with "…" at the edge."""
+    out = Text(no_wrap=True, overflow="ellipsis", end="")
+    snap = st.snapshot
+    if st.error:
+        out.append("poll failed: ", style="bold red")
+        out.append(shown(st.error), style="red")
+        out.append(_BAR, style="dim")
+    if snap is None:
+        out.append("waiting for the first poll…")
+    else:
+        if st.paused:
+            out.append("PAUSED", style="bold reverse yellow")
+            out.append(" ")
+        out.append(clock_time(snap.taken_at, tz))
+        out.append(_BAR, style="dim")
+        out.append(_counts(st))
+    if st.row_filter:
+        out.append(_BAR, style="dim")
+        out.append("filter ", style="bold")
+        out.append(_quoted_filter(st.row_filter))
+        out.append(f" {st.rows_shown}/{st.rows_total}")
+    if snap is not None:
+        for note in snap.notes:
+            out.append(_BAR, style="dim")
+            out.append(shown(note), style="yellow")
+    return out
+
+
+def _quoted_filter(row_filter: RowFilter) -> str:
+    return f"'{shown(row_filter.text)}'"
+
+
+def _counts(st: Status) -> str:
+    blocked = st.rows_total - st.listening
+    text_ = f"{st.listening} listening"
     if blocked > 0:
         text_ += f", {blocked} with no listener"
     return text_
