@@ -65,7 +65,10 @@ def run(args: argparse.Namespace) -> int:
     if wording.needs_confirmation(plan) and not args.yes and not _confirm(plan, args.signal):
         print("cancelled: nothing was signalled", file=sys.stderr)
         return 1
-    result = carry_out(plan, SIGNALS[args.signal], args.timeout, force=args.force)
+    result = carry_out(
+        plan, SIGNALS[args.signal], args.timeout, force=args.force,
+        on_graceful=lambda text: print(f"portscope: {text}", file=sys.stderr, flush=True),
+    )
     after = settle_after(result)
     if args.json:
         print_json(kill_json(result, after, args.signal))

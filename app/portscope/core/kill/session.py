@@ -15,6 +15,7 @@ from types import TracebackType
 import psutil
 
 from .container import Stopper, stop_container
+from .graceful import grace_period, in_flight, message
 from .handles import Opener, ProcessHandle, StaleProcess, open_handle, wait_exited
 from .plan import KillPlan, KillResult, Refusal, signal_name
 from .refusals import permission_denied, reused
@@ -84,12 +85,25 @@ class KillSession:
         handles = [self._handles[p] for p in self.running]
         for pid in sorted(wait_exited(handles, timeout)):
             self._gone(pid)
-        if not self.running:
-            left = max(0.0, deadline - time.monotonic())
-            waiting = [h for p, h in self._watch.items() if p not in self._exited]
-            for pid in sorted(wait_exited(waiting, left)):
-                self._exited.append(pid)
+        # Followers are waited for once their masters are gone, and always looked at: a
+        # worker that already exited must never be reported as still running.
+        left = max(0.0, deadline - time.monotonic()) if not self.running else 0.0
+        waiting = [h for p, h in self._watch.items() if p not in self._exited]
+        for pid in sorted(wait_exited(waiting, left)):
+            self._exited.append(pid)
         return self.still_running()
+
+    def graceful(self) -> tuple[int, float] | None:
+        """(requests in flight, grace period) while the still-running targets and their
+        followers finish requests after SIGTERM; None if nothing is in flight."""
+        if not self.running or "KILL" in self._signals.values():
+            return None
+        family = [*self.running, *(p for p in self._watch if p not in self._exited)]
+        requests = in_flight(family, self.plan.port)
+        if not requests:
+            return None
+        argv = next((t.cmdline for t in self.plan.targets if t.pid in self.running), ())
+        return requests, grace_period(argv)
 
     def still_running(self) -> tuple[int, ...]:
         followers = tuple(p for p in self._watch if p not in self._exited)
@@ -144,6 +158,7 @@ def carry_out(
     opener: Opener = open_handle,
     on_escalate: Callable[[tuple[int, ...]], bool] | None = None,
     stopper: Stopper | None = None,
+    on_graceful: Callable[[str], object] | None = None,
 ) -> KillResult:
     """The plan, whatever its kind: signals, a container stopped through the Docker API, or
     (for a service or a setting) nothing: the result then says what to run instead."""
@@ -151,7 +166,10 @@ def carry_out(
         return stop_container(plan) if stopper is None else stop_container(plan, stopper)
     if plan.how in ("service", "setting"):
         return KillResult(plan, {}, (), (), plan.refused)
-    return run_kill(plan, signum, timeout, force=force, opener=opener, on_escalate=on_escalate)
+    return run_kill(
+        plan, signum, timeout, force=force, opener=opener, on_escalate=on_escalate,
+        on_graceful=on_graceful,
+    )
 
 
 def process_clock() -> float:
@@ -173,12 +191,19 @@ def run_kill(
     force: bool = False,
     opener: Opener = open_handle,
     on_escalate: Callable[[tuple[int, ...]], bool] | None = None,
+    on_graceful: Callable[[str], object] | None = None,
 ) -> KillResult:
-    """The whole sequence without a person in the loop: signal, wait, and SIGKILL the
-    survivors if `force` (or `on_escalate(survivors)` says yes)."""
+    """The whole sequence without a person in the loop: signal, wait (longer while workers
+    finish requests in flight, which `on_graceful` is told), and SIGKILL the survivors if
+    `force` (or `on_escalate(survivors)` says yes)."""
     with KillSession(plan, opener) as session:
         session.send(signum)
         session.wait(timeout)
+        draining = session.graceful()
+        if draining is not None and not force:  # --force: the person chose not to wait
+            if on_graceful is not None:
+                on_graceful(message(*draining))
+            session.wait(draining[1])
         survivors = session.running
         if survivors and signum != signal.SIGKILL and (
             force or (on_escalate is not None and on_escalate(survivors))
