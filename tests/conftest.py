@@ -5,6 +5,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
+from real_servers import real_server  # noqa: F401  (the fixture, for every test file)
 from support import reap, spawn_python
 
 

@@ -29,6 +29,8 @@ from textual.widgets import Footer, Static
 
 from ..core.kill import wording
 from ..core.kill.after import settle_after
+from ..core.kill.container import stop_container
+from ..core.kill.graceful import message
 from ..core.kill.plan import SIGNALS, After, Identity, KillPlan, KillResult
 from ..core.kill.session import DEFAULT_TIMEOUT, KillSession
 from ..core.kill.targets import plan_kill
@@ -148,8 +150,8 @@ class KillModal(ModalScreen[KillOutcome | None]):
         if self.stage == "planning":
             return ("cancel",)
         if self.stage == "confirm":
-            signalable = self.plan is not None and bool(self.plan.targets)
-            return ("confirm", "cancel") if signalable else ("close",)
+            actionable = self.plan is not None and wording.needs_confirmation(self.plan)
+            return ("confirm", "cancel") if actionable else ("close",)
         if self.stage == "escalate":
             return ("confirm", "cancel")
         if self.stage == "done":
@@ -161,7 +163,11 @@ class KillModal(ModalScreen[KillOutcome | None]):
         self.refresh_bindings()  # the footer follows the stage
 
     def action_confirm(self) -> None:
-        if self.stage == "confirm" and self.plan is not None and self.plan.targets:
+        if self.stage == "confirm" and self.plan is not None and self.plan.how == "docker":
+            if wording.needs_confirmation(self.plan):
+                self._show_busy("Stopping the container…")
+                self._in_thread(self._stop_container)
+        elif self.stage == "confirm" and self.plan is not None and self.plan.targets:
             self._session = self._new_session(self.plan)
             self._show_busy(f"Sending SIG{self.signal_name}…")
             self._in_thread(self._first_signal)
@@ -200,11 +206,21 @@ class KillModal(ModalScreen[KillOutcome | None]):
         signum = SIGNALS[self.signal_name]
         session.send(signum)
         session.wait(self.timeout)
+        draining = session.graceful()
+        if draining is not None:  # workers finishing requests: wait, do not offer SIGKILL
+            self.app.call_from_thread(self._keys, message(*draining).capitalize() + "…")
+            session.wait(draining[1])
         survivors = session.running
         if survivors and signum != signal.SIGKILL:
             self.app.call_from_thread(self._ask_escalation, survivors)
         else:
             self._finish()
+
+    def _stop_container(self) -> None:
+        assert self.plan is not None
+        result = stop_container(self.plan)
+        after = self._check(result)
+        self.app.call_from_thread(self._show_outcome, KillOutcome(result, after))
 
     def _escalate(self) -> None:
         session = self._require_session()
@@ -239,7 +255,9 @@ class KillModal(ModalScreen[KillOutcome | None]):
             return
         self.plan = plan
         self._set("confirm", self._plan_text(plan))
-        if plan.targets:
+        if plan.how == "docker" and wording.needs_confirmation(plan):
+            self._keys("y/Enter: stop the container    n/Esc/q: cancel")
+        elif plan.targets:
             sig = f"SIG{self.signal_name}"
             self._keys(f"y/Enter: send {sig}    n/Esc/q: cancel")
         else:
@@ -294,6 +312,12 @@ class KillModal(ModalScreen[KillOutcome | None]):
                 grid.add_row(Text(label), self._field(shown(value), width))
             parts += [grid, Text()]
         notes = Text()
+        why = wording.plan_why(plan)
+        if why:
+            notes.append(f"{shown(why)}\n")
+        if plan.stop is not None and plan.how != "signal" and plan.stop.command:
+            notes.append("Run: " if plan.how != "docker" else "Same as: ", style="bold")
+            notes.append(f"{shown(plan.stop.command)}\n", style="bold cyan")
         for pid in plan.gone:
             notes.append(f"PID {pid} has already exited\n")
         note = wording.plan_note(plan)
@@ -302,6 +326,8 @@ class KillModal(ModalScreen[KillOutcome | None]):
         for refusal in plan.refused:
             notes.append("not signalled: ", style="bold red")
             notes.append(f"{shown(refusal.reason)}\n")
+        if plan.how == "docker" and wording.needs_confirmation(plan):
+            notes.append("\n" + shown(wording.question(plan, self.signal_name)))
         if plan.targets:
             gap = "\n" if notes.plain else ""
             notes.append(
