@@ -51,7 +51,7 @@ def cast_roles(
             return Cast(_ordered(roles), found)
     _fill_holders(infos, roles, view, port)
     if connections:
-        plan = _connection_plan(infos, roles, port, proto)
+        plan = _connection_plan(infos, roles, port, proto, view)
     else:
         plan = _signal_plan(infos, roles, port, proto, view)
         plan = _with_connection_children(plan, infos, roles, served, view, port, proto)
@@ -240,7 +240,7 @@ def _signal_plan(
     return StopPlan(
         how="signal",
         pids=tuple(targets),
-        command=_kill_command(targets, port, proto),
+        command=_kill_command(targets, view),
         why="; ".join(whys),
         followers=followers,
     )
@@ -270,7 +270,7 @@ def _with_connection_children(
     pids = (*plan.pids, *sorted(children))
     n = len(children)
     return StopPlan(
-        plan.how, pids, _kill_command(pids, port, proto),
+        plan.how, pids, _kill_command(pids, view),
         f"{plan.why}; then its {n} connection child{'ren' if n != 1 else ''}, which keep "
         "accepted connections (and so the port) open",
         plan.container, plan.unit, plan.followers,
@@ -278,7 +278,8 @@ def _with_connection_children(
 
 
 def _connection_plan(
-    infos: dict[int, ProcInfo], roles: dict[int, Role], port: int, proto: Proto
+    infos: dict[int, ProcInfo], roles: dict[int, Role], port: int, proto: Proto,
+    view: ProcessView,
 ) -> StopPlan:
     for pid in infos:
         role = roles[pid]
@@ -287,13 +288,16 @@ def _connection_plan(
     return StopPlan(
         how="signal",
         pids=pids,
-        command=_kill_command(pids, port, proto),
+        command=_kill_command(pids, view),
         why="nobody listens any more, but these processes keep connections accepted on the "
         "port open",
     )
 
 
-def _kill_command(pids: Iterable[int], port: int, proto: Proto) -> str:
+def _kill_command(pids: Iterable[int], view: ProcessView) -> str:
+    """What a person types on this platform: `kill 4180`, `taskkill /PID 4180`."""
+    if view.platform == "win32":
+        return "taskkill " + " ".join(f"/PID {p}" for p in pids)
     return "kill " + " ".join(str(p) for p in pids)
 
 

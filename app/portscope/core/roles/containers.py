@@ -18,6 +18,7 @@ from . import signatures as sig
 from .docker_api import Container, DockerUnavailable
 from .model import Role, StopPlan
 from .procs import ProcInfo
+from .services import systemd_unit
 
 # (host port, proto, container IP or None, container id prefix or None) -> the container,
 # None when no running container matches; raises DockerUnavailable without API access.
@@ -55,6 +56,8 @@ def container_plan(
     if not proxies and not inside and not podman:
         return None
     if podman and not proxies and not inside:
+        if any(systemd_unit(p.cgroup) for p in podman):
+            return None  # a Quadlet: the unit owns the container, stop the unit
         for p in podman:
             roles[p.pid] = Role(p.pid, "proxy", sig.server_name(p), True, p.ppid, p.started,
                                 "Podman's port forwarder")

@@ -9,6 +9,8 @@ same questions from JSON.
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
 import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -95,6 +97,36 @@ class LiveProcesses:
 
     def all_pids(self) -> tuple[int, ...]:
         return tuple(psutil.pids())
+
+    def list_sockets(self) -> list[tuple[str, str]]:
+        """(listen address, unit) from `systemctl list-sockets`, asked only when PID 1 is
+        systemd and holds a port: the one fact /proc does not give (socket activation)."""
+        info = self.get(1)
+        if info is None or info.name != "systemd" or shutil.which("systemctl") is None:
+            return []
+        try:
+            out = subprocess.run(
+                ["systemctl", "list-sockets", "--all", "--no-legend", "--no-pager"],
+                capture_output=True, text=True, timeout=2, check=False,
+            ).stdout
+        except (OSError, subprocess.SubprocessError):
+            return []
+        rows = []
+        for line in out.splitlines():
+            parts = line.split()
+            if len(parts) >= 2 and parts[0] != "LISTEN":
+                rows.append((parts[0], parts[1]))
+        return rows
+
+    def services(self, pid: int) -> tuple[str, ...]:
+        """Windows services hosted by `pid` (what `tasklist /svc` shows)."""
+        iterate = getattr(psutil, "win_service_iter", None)
+        if iterate is None:
+            return ()
+        try:
+            return tuple(s.name() for s in iterate() if s.pid() == pid)
+        except (psutil.Error, OSError):
+            return ()
 
 
 def _from_holder(h: Holder) -> ProcInfo:

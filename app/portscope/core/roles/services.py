@@ -22,12 +22,15 @@ def systemd_unit(cgroup: str | None) -> tuple[str, bool] | None:
     if not cgroup:
         return None
     parts = [p for p in cgroup.split("/") if p]
-    if not parts or not parts[-1].endswith(".service"):
-        return None
-    unit = parts[-1]
-    if unit.startswith("user@"):
-        return None
-    return unit, any(p.startswith("user@") for p in parts)
+    # The innermost service: a Quadlet's processes sit in "redis.service/runtime".
+    for unit in reversed(parts):
+        if unit.startswith("user@"):
+            return None  # the user's own manager: what runs below it is a scope or app
+        if unit.endswith(".service"):
+            return unit, any(p.startswith("user@") for p in parts)
+        if unit.endswith(".scope"):
+            return None  # a terminal, a login session, a podman run: not a service
+    return None
 
 
 def unit_plan(
@@ -36,10 +39,14 @@ def unit_plan(
 ) -> StopPlan | None:
     if 1 in infos and infos[1].name in ("systemd", "init"):
         sockets = socket_units(view, port)
-        unit = sockets[0] if sockets else None
+        services = _service_units(infos)
+        # Without `systemctl list-sockets`, the activated service names its socket unit:
+        # ssh.service is started by ssh.socket unless the unit says otherwise.
+        inferred = [s.removesuffix(".service") + ".socket" for s in services]
+        unit = sockets[0] if sockets else (inferred[0] if inferred else None)
         roles[1] = Role(1, "service", "systemd", True, 0, infos[1].started,
                         f"socket activation ({unit})" if unit else "socket activation")
-        units = [u for u in (unit, *_service_units(infos)) if u]
+        units = [u for u in (unit, *services) if u]
         command = f"sudo systemctl stop {' '.join(units)}" if unit else "systemctl list-sockets"
         return StopPlan(
             "service", (), command,
@@ -139,6 +146,21 @@ def platform_plan(
                 f"macOS's AirPlay Receiver (ControlCenter) listens on {port}: turn it off in "
                 "System Settings; killing ControlCenter does not help, it starts again at once",
             )
+        if view.platform == "darwin" and p.pid == 1:
+            roles[p.pid] = Role(1, "service", "launchd", True, 0, p.started,
+                                "on-demand service (socket activation)")
+            if port == 22:
+                return StopPlan(
+                    "setting", (), "System Settings > General > Sharing > Remote Login: off",
+                    "launchd holds port 22 for Remote Login (sshd starts on demand): turn it "
+                    "off in System Settings; PID 1 is never signalled",
+                )
+            return StopPlan(
+                "service", (), "sudo launchctl list",
+                f"launchd holds port {port} for an on-demand service and starts it on the "
+                "next connection: find the service and unload it with launchctl bootout; "
+                "PID 1 is never signalled",
+            )
         if view.platform == "win32" and p.pid == 4:
             roles[p.pid] = Role(4, "system", "System", True, 0, p.started, "http.sys")
             return StopPlan(
@@ -167,9 +189,9 @@ def platform_plan(
             names = services(p.pid)
             roles[p.pid] = Role(p.pid, "service", p.name, True, p.ppid, p.started,
                                 ", ".join(names))
-            target = names[0] if len(names) == 1 else "NAME"
+            listed = " or ".join(shown(n) for n in names) or "NAME"
             return StopPlan(
-                "service", (), f"net stop {shown(target)}",
+                "service", (), f"net stop {listed}",
                 f"svchost.exe (PID {p.pid}) hosts the Windows service(s) "
                 f"{shown(', '.join(names)) or '?'}: stop the service",
                 unit=names[0] if len(names) == 1 else None,

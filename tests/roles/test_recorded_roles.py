@@ -1,0 +1,126 @@
+"""The stop plan for what cannot run here, from recorded process trees and command output:
+systemd units and socket activation, podman, macOS and Windows (tests/recorded/)."""
+
+from __future__ import annotations
+
+import pytest
+
+from portscope.core.model import Proto
+from portscope.core.roles.cast import cast_roles
+from portscope.core.roles.docker_api import Container, DockerUnavailable
+from portscope.core.roles.model import Cast
+from recorded_views import RecordedView, macos, recorded_container, systemd, windows
+
+
+def cast(view: RecordedView, port: int, lookup: Container | None = None) -> Cast:
+    def containers(
+        port: int, proto: Proto, ip: str | None, cid: str | None
+    ) -> Container | None:
+        if lookup is None:
+            raise DockerUnavailable("no daemon in a recording")
+        return lookup
+
+    return cast_roles(view.holders(port), port, "tcp", view, is_root=True, containers=containers)
+
+
+def test_nginx_under_systemd_is_stopped_through_its_unit() -> None:
+    view, _ = systemd("nginx-systemd")
+    plan = cast(view, 80).plan
+    assert plan.how == "service" and plan.pids == ()
+    assert plan.unit == "nginx.service"
+    assert plan.command == "sudo systemctl stop nginx.service"
+    assert "restart" in plan.why
+
+
+def test_socket_activation_names_the_socket_unit_and_never_pid_1() -> None:
+    view, _ = systemd("ssh-socket-activated-idle")
+    c = cast(view, 22)
+    assert c.plan.how == "service" and c.plan.pids == ()
+    assert c.plan.unit == "ssh.socket"
+    assert c.plan.command == "sudo systemctl stop ssh.socket"
+    assert c.role(1) is not None and c.role(1).kind == "service"  # type: ignore[union-attr]
+
+
+def test_socket_activated_service_running_stops_socket_and_service() -> None:
+    view, _ = systemd("ssh-socket-activated-running")
+    plan = cast(view, 22).plan
+    assert plan.command == "sudo systemctl stop ssh.socket ssh.service"
+    assert plan.pids == ()
+
+
+def test_docker_under_systemd_stops_the_container_not_docker_service() -> None:
+    view, data = systemd("docker-systemd")
+    container = recorded_container(data)
+    c = cast(view, 8080, container)
+    assert c.plan.how == "docker" and c.plan.container == container
+    assert c.plan.command == "docker stop web"
+    assert {r.kind for r in c.holders} == {"proxy"}
+
+
+def test_docker_without_the_api_still_says_a_container_publishes_it() -> None:
+    view, _ = systemd("docker-systemd")
+    plan = cast(view, 8080).plan
+    assert plan.how == "docker" and plan.container is None
+    assert plan.command == "docker ps --filter publish=8080"
+    assert "Docker container publishes port 8080" in plan.why
+
+
+def test_podman_quadlet_is_stopped_through_its_user_unit() -> None:
+    view, _ = systemd("podman-rootless-quadlet")
+    plan = cast(view, 6379).plan
+    assert plan.how == "service"
+    assert plan.command == "systemctl --user stop redis.service"
+
+
+def test_podman_run_names_podman_and_how_to_find_the_container() -> None:
+    view, _ = systemd("podman-rootless-run")
+    plan = cast(view, 8080).plan
+    assert plan.how == "service" and plan.pids == ()
+    assert plan.command == "podman ps --filter publish=8080"
+    assert "Podman container" in plan.why
+
+
+@pytest.mark.parametrize("port", [5000, 7000])
+def test_macos_airplay_receiver_is_a_setting(port: int) -> None:
+    plan = cast(macos(), port).plan
+    assert plan.how == "setting" and plan.pids == ()
+    assert "AirPlay Receiver" in plan.command  # type: ignore[operator]
+
+
+def test_macos_launchd_on_22_is_remote_login() -> None:
+    plan = cast(macos(), 22).plan
+    assert plan.how == "setting" and "Remote Login" in plan.command  # type: ignore[operator]
+
+
+def test_macos_python_server_is_signalled() -> None:
+    plan = cast(macos(), 8000).plan
+    assert plan.how == "signal" and plan.pids == (41230,) and plan.command == "kill 41230"
+
+
+def test_windows_http_sys_points_at_netsh() -> None:
+    plan = cast(windows(), 80).plan
+    assert plan.how == "service" and plan.pids == ()
+    assert plan.command == "netsh http show servicestate view=requestq"
+
+
+def test_windows_svchost_names_its_services() -> None:
+    plan = cast(windows(), 135).plan
+    assert plan.how == "service"
+    assert plan.command == "net stop RpcEptMapper or RpcSs"
+
+
+def test_windows_docker_desktop_is_a_container_not_a_kill() -> None:
+    plan = cast(windows(), 8080).plan
+    assert plan.how == "docker" and plan.pids == ()
+    assert plan.command == "docker ps --filter publish=8080"
+
+
+def test_windows_wslrelay_points_inside_wsl() -> None:
+    plan = cast(windows(), 3000).plan
+    assert plan.how == "none" and "wsl" in plan.command  # type: ignore[operator]
+    assert "inside the Linux VM" in plan.why
+
+
+def test_windows_plain_process_gets_taskkill() -> None:
+    plan = cast(windows(), 5000).plan
+    assert plan.how == "signal" and plan.command == "taskkill /PID 20344"
