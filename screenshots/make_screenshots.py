@@ -30,6 +30,7 @@ sys.path.insert(0, str(HERE.parent / "tests"))
 from portscope.tui.app import PortscopeApp  # noqa: E402
 from portscope.tui.bind_panel import BindPanel  # noqa: E402
 from portscope.tui.kill_modal import KillModal  # noqa: E402
+from portscope.tui.stops import from_holders  # noqa: E402
 from tui.kill_fakes import frozen_modal  # noqa: E402
 from tui.test_bind_panel_fakes import (  # noqa: E402
     FROZEN_NOW,
@@ -69,7 +70,8 @@ def settled(screen: Screen[Any]) -> bool:
 
 async def shoot(name: str, size: tuple[int, int], port: int, dialog: Dialog | None) -> Path:
     app = PortscopeApp(
-        FakeSource([demo_snapshot()]), interval=3600, tz=timezone.utc, relatives=demo_relatives
+        FakeSource([demo_snapshot()]), interval=3600, tz=timezone.utc, relatives=demo_relatives,
+        stops=from_holders,
     )
     async with app.run_test(size=size) as pilot:
         await until(pilot, lambda: app.latest_snapshot is not None)

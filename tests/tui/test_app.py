@@ -19,13 +19,16 @@ from portscope.tui.app import PortscopeApp
 from portscope.tui.help_screen import HelpScreen
 from portscope.tui.port_table import PortTable
 from portscope.tui.status_bar import StatusBar
+from portscope.tui.stops import from_holders
 from tui.tui_fakes import T0, FakeSource, demo_snapshot, fake_relatives, holder, snap, sock, until
 
 
 def make_app(*snapshots: Snapshot, error: Exception | None = None) -> PortscopeApp:
     # A long interval: polls happen only when a test asks (poll_now), never on a timer.
     source = FakeSource(snapshots, error=error)
-    return PortscopeApp(source, interval=3600, tz=timezone.utc, relatives=fake_relatives)
+    return PortscopeApp(
+        source, interval=3600, tz=timezone.utc, relatives=fake_relatives, stops=from_holders
+    )
 
 
 async def started(app: PortscopeApp, pilot: Pilot[None]) -> None:

@@ -26,6 +26,7 @@ from portscope.tui.details import DetailsPane
 from portscope.tui.help_screen import HelpScreen
 from portscope.tui.kill_modal import KillModal, KillOutcome
 from portscope.tui.status_bar import StatusBar
+from portscope.tui.stops import from_holders
 from support import pid_alive, reap
 from tui.kill_fakes import NOW, HostileSession, frozen_check, hostile_plan
 from tui.screen_checks import assert_safe_screen
@@ -79,7 +80,9 @@ async def top(pilot: Pilot[None], kind: type[object]) -> None:
 
 async def test_every_screen_with_a_frozen_hostile_snapshot() -> None:
     source = FakeSource([hostile_snapshot()])
-    app = PortscopeApp(source, interval=3600, tz=timezone.utc, relatives=hostile_relatives)
+    app = PortscopeApp(
+        source, interval=3600, tz=timezone.utc, relatives=hostile_relatives, stops=from_holders
+    )
     async with app.run_test(size=(120, 36)) as pilot:
         await until(pilot, lambda: app.latest_snapshot is not None)
         await until(pilot, lambda: not app.main.looking_up)

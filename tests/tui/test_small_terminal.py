@@ -10,6 +10,7 @@ from textual.widgets import Static
 
 from portscope.tui.app import PortscopeApp
 from portscope.tui.status_bar import StatusBar
+from portscope.tui.stops import from_holders
 from tui.screen_checks import assert_safe_screen
 from tui.tui_fakes import FakeSource, demo_relatives, demo_snapshot, until
 
@@ -22,7 +23,9 @@ def table_rows_on_screen(app: PortscopeApp) -> int:
 
 async def test_40x12_keeps_three_rows_and_a_one_line_header() -> None:
     source = FakeSource([demo_snapshot()])
-    app = PortscopeApp(source, interval=3600, tz=timezone.utc, relatives=demo_relatives)
+    app = PortscopeApp(
+        source, interval=3600, tz=timezone.utc, relatives=demo_relatives, stops=from_holders
+    )
     async with app.run_test(size=(40, 12)) as pilot:
         await until(pilot, lambda: app.latest_snapshot is not None)
         await pilot.pause()

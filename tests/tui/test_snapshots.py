@@ -12,6 +12,7 @@ from datetime import timezone
 from textual.pilot import Pilot
 
 from portscope.tui.app import PortscopeApp
+from portscope.tui.stops import from_holders
 from tui.tui_fakes import FakeSource, demo_relatives, demo_snapshot, until
 
 SnapCompare = Callable[..., bool]
@@ -19,7 +20,9 @@ SnapCompare = Callable[..., bool]
 
 def demo_app() -> PortscopeApp:
     source = FakeSource([demo_snapshot()])
-    return PortscopeApp(source, interval=3600, tz=timezone.utc, relatives=demo_relatives)
+    return PortscopeApp(
+        source, interval=3600, tz=timezone.utc, relatives=demo_relatives, stops=from_holders
+    )
 
 
 def settled(*keys: str) -> Callable[[Pilot[None]], Awaitable[None]]:

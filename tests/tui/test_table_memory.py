@@ -10,6 +10,7 @@ from textual.pilot import Pilot
 
 from portscope.core.model import PortStats, Snapshot
 from portscope.tui.app import PortscopeApp
+from portscope.tui.stops import from_holders
 from tui.tui_fakes import T0, FakeSource, fake_relatives, holder, snap, sock, until
 
 ROWS = 12  # per poll; the 120x36 screen shows all of them
@@ -34,7 +35,9 @@ async def show(app: PortscopeApp, pilot: Pilot[None], source: FakeSource, new: S
 
 async def test_many_polls_with_changing_rows_keep_the_table_bounded() -> None:
     source = FakeSource([churned(0)])
-    app = PortscopeApp(source, interval=3600, tz=timezone.utc, relatives=fake_relatives)
+    app = PortscopeApp(
+        source, interval=3600, tz=timezone.utc, relatives=fake_relatives, stops=from_holders
+    )
     async with app.run_test(size=(120, 36)) as pilot:
         await until(pilot, lambda: app.latest_snapshot is not None)
         table = app.main.table

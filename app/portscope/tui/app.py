@@ -20,6 +20,7 @@ from .main_screen import MainScreen, PauseChanged, PollRequested
 from .poller import Poller, PollFailed, SnapshotReady
 from .relatives import RelativesLookup, lookup_relatives
 from .rows import TableRow
+from .stops import StopLookup, live_stop
 
 
 class PortscopeApp(CaptureCrash[None]):
@@ -41,12 +42,13 @@ class PortscopeApp(CaptureCrash[None]):
         *,
         tz: tzinfo | None = None,
         relatives: RelativesLookup = lookup_relatives,
+        stops: StopLookup = live_stop,
     ) -> None:
         super().__init__()
         self.source = source
         self.interval = interval
         self.latest_snapshot: Snapshot | None = None
-        self.main = MainScreen(tz, relatives)
+        self.main = MainScreen(tz, relatives, stops)
         self._poller = Poller(source, interval, self.post_message)
 
     def on_mount(self) -> None:

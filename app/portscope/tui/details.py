@@ -17,6 +17,7 @@ from textual.widgets import Static
 
 from ..core import text
 from ..core.model import Holder
+from ..core.roles.model import Cast, Role
 from ..core.untrusted import shown
 from .clock import start_time
 from .relatives import Relatives
@@ -40,8 +41,9 @@ class DetailsPane(VerticalScroll):
         now: datetime | None,
         relatives: Mapping[int, Relatives],
         is_root: bool = False,
+        cast: Cast | None = None,
     ) -> None:
-        self._body.update(render_details(row, now, relatives, self._tz, is_root))
+        self._body.update(render_details(row, now, relatives, self._tz, is_root, cast))
 
 
 def render_details(
@@ -50,6 +52,7 @@ def render_details(
     relatives: Mapping[int, Relatives],
     tz: tzinfo | None,
     is_root: bool = False,
+    cast: Cast | None = None,
 ) -> Text:
     out = Text()
     if row is None:
@@ -72,10 +75,29 @@ def render_details(
             out.append("No visible owner: another network namespace or the kernel holds it.")
         else:
             out.append("Owner hidden from this user: run with sudo to see it.", style="yellow")
+    if cast is not None and row.holders:
+        _plan(out, cast)
     for holder in row.holders:
         out.append("\n")
-        _holder(out, holder, now, relatives.get(holder.pid), tz)
+        role = cast.role(holder.pid) if cast is not None else None
+        _holder(out, holder, now, relatives.get(holder.pid), tz, role)
     return out
+
+
+def _plan(out: Text, cast: Cast) -> None:
+    """Who controls the server (a loop, a reloader, a container) and what stops it."""
+    for role in cast.roles:
+        if not role.holds and role.kind in ("supervisor", "reloader"):
+            out.append("\n  run by ", style="dim")
+            out.append(f"PID {role.pid} {shown(role.name)} ({shown(role.note or role.kind)})")
+    plan = cast.plan
+    if plan.command:
+        out.append("\n  stop   ", style="dim")
+        out.append(shown(plan.command), style="bold")
+        out.append(f"  ({plan.how})", style="dim")
+    if plan.why:
+        out.append("\n  why    ", style="dim")
+        out.append(shown(plan.why))
 
 
 def _port_facts(row: TableRow) -> str:
@@ -90,10 +112,17 @@ def _port_facts(row: TableRow) -> str:
 
 
 def _holder(
-    out: Text, h: Holder, now: datetime | None, rel: Relatives | None, tz: tzinfo | None
+    out: Text,
+    h: Holder,
+    now: datetime | None,
+    rel: Relatives | None,
+    tz: tzinfo | None,
+    role: Role | None = None,
 ) -> None:
     out.append(f"PID {h.pid} ", style="bold")
     out.append(shown(h.name), style="bold cyan")
+    if role is not None and role.kind != "server":
+        out.append(f" {role.kind}", style="magenta")
     out.append(f"  user {shown(h.user) or '?'}")
     if h.started is not None and now is not None:
         out.append(f"  started {start_time(h.started, now, tz)}")

@@ -19,6 +19,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer
 
 from ..core.model import Snapshot
+from ..core.roles.model import Cast
 from .bind_panel import BindPanel
 from .details import DetailsPane
 from .filter_bar import FilterBar
@@ -27,15 +28,17 @@ from .port_table import NARROW_WIDTH, PortTable
 from .relatives import Relatives, RelativesLookup
 from .rows import SORT_MODES, RowFilter, SortMode, TableRow, build_rows, listening_count
 from .status_bar import TINY_HEIGHT, Status, StatusBar
+from .stops import StopLookup, from_holders
 
 
 class RelativesFound(Message):
     """Posted from a worker thread: parents and children of the selected row's holders."""
 
-    def __init__(self, row_key: str, found: dict[int, Relatives]) -> None:
+    def __init__(self, row_key: str, found: dict[int, Relatives], cast: Cast | None) -> None:
         super().__init__()
         self.row_key = row_key
         self.found = found
+        self.cast = cast
 
 
 class MainScreen(Screen[None]):
@@ -53,11 +56,15 @@ class MainScreen(Screen[None]):
     # -tiny: one header line and a small details pane, so the table keeps rows to read.
     VERTICAL_BREAKPOINTS = [(0, "-tiny"), (TINY_HEIGHT, "-short"), (30, "-tall")]  # noqa: RUF012
 
-    def __init__(self, tz: tzinfo | None, relatives: RelativesLookup) -> None:
+    def __init__(
+        self, tz: tzinfo | None, relatives: RelativesLookup, stops: StopLookup = from_holders
+    ) -> None:
         super().__init__(id="main")
         self._status = Status()
         self._tz = tz
         self._lookup = relatives
+        self._stops = stops
+        self._cast: Cast | None = None  # roles and stop plan of the selected row
         self._shown: Snapshot | None = None  # what the table shows
         self._pending: Snapshot | None = None  # newer, held while paused or under a dialog
         self._relatives: dict[int, Relatives] = {}
@@ -156,7 +163,7 @@ class MainScreen(Screen[None]):
         now = shown.taken_at if shown is not None else None
         is_root = shown.is_root if shown is not None else False
         if self._live:
-            self._details.show(row, now, self._relatives, is_root)
+            self._details.show(row, now, self._relatives, is_root, self._cast)
 
     def _want_relatives(self, row: TableRow | None) -> None:
         """Look parents and children up once per selected row and set of holders."""
@@ -167,18 +174,22 @@ class MainScreen(Screen[None]):
             return
         self._relatives_for = wanted
         self._relatives = {}
+        self._cast = None
         holders = row.holders
         lookup = self._lookup
+        stops, snapshot = self._stops, self._shown
 
         def work() -> None:
             found = {h.pid: lookup(h) for h in holders[:32]}
-            self.post_message(RelativesFound(row.key, found))
+            cast = stops(snapshot, row) if snapshot is not None else None
+            self.post_message(RelativesFound(row.key, found, cast))
 
         self.run_worker(work, thread=True, group="relatives", exit_on_error=False)
 
     def on_relatives_found(self, message: RelativesFound) -> None:
         if self._relatives_for is not None and message.row_key == self._relatives_for[0]:
             self._relatives = message.found
+            self._cast = message.cast
             self._show_details()
 
     # -- actions --------------------------------------------------------------------------

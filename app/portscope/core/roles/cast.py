@@ -68,6 +68,11 @@ def holder_kinds(holders: Iterable[Holder]) -> dict[int, RoleKind]:
     return {pid: role.kind for pid, role in roles.items()}
 
 
+def holders_only() -> ProcessView:
+    """A view that knows only what the snapshot says about its holders (frozen data)."""
+    return _HoldersOnly()
+
+
 class _HoldersOnly:
     platform = "recorded"
 

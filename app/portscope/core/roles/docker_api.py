@@ -8,12 +8,14 @@ call has a short timeout: a hung daemon must not hang `check`.
 
 from __future__ import annotations
 
-import http.client
 import json
 import os
 import socket
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import http.client
 
 DEFAULT_SOCKET = "/var/run/docker.sock"
 TIMEOUT = 2.0
@@ -45,25 +47,29 @@ def socket_path() -> str:
     return DEFAULT_SOCKET
 
 
-class _UnixConnection(http.client.HTTPConnection):
-    def __init__(self, path: str, timeout: float) -> None:
-        super().__init__("localhost", timeout=timeout)
-        self._path = path
+def _connection(path: str, timeout: float) -> http.client.HTTPConnection:
+    """HTTP over the unix socket. http.client is imported here, not at the top: every
+    `list` and `check` imports this module (30-50 ms for http.client and the email
+    parser), few of them talk to Docker."""
+    import http.client
 
-    def connect(self) -> None:
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        sock.settimeout(self.timeout)
-        try:
-            sock.connect(self._path)
-        except OSError:
-            sock.close()
-            raise
-        self.sock = sock
+    class _UnixConnection(http.client.HTTPConnection):
+        def connect(self) -> None:
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            sock.settimeout(self.timeout)
+            try:
+                sock.connect(path)
+            except OSError:
+                sock.close()
+                raise
+            self.sock = sock
+
+    return _UnixConnection("localhost", timeout=timeout)
 
 
 def request(method: str, path: str, timeout: float = TIMEOUT) -> tuple[int, Any]:
     """(status, decoded JSON body or None); DockerUnavailable if the daemon cannot be asked."""
-    conn = _UnixConnection(socket_path(), timeout)
+    conn = _connection(socket_path(), timeout)
     try:
         conn.request(method, path, headers={"Host": "docker"})
         response = conn.getresponse()
