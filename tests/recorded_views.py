@@ -24,6 +24,7 @@ class RecordedView:
     listeners: dict[int, set[int]] = field(default_factory=dict)  # port -> holder PIDs
     socket_listing: str = ""  # `systemctl list-sockets` as recorded
     service_names: dict[int, tuple[str, ...]] = field(default_factory=dict)  # tasklist /svc
+    environments: dict[int, dict[str, str]] = field(default_factory=dict)
 
     def get(self, pid: int) -> ProcInfo | None:
         return self.procs.get(pid)
@@ -32,7 +33,7 @@ class RecordedView:
         return tuple(sorted(p for p, info in self.procs.items() if info.ppid == pid))
 
     def environ(self, pid: int, key: str) -> str | None:
-        return None  # not recorded: other users' environments are unreadable anyway
+        return self.environments.get(pid, {}).get(key)
 
     def all_pids(self) -> tuple[int, ...]:
         return tuple(sorted(self.procs))

@@ -9,6 +9,7 @@ from portscope.core.model import Proto
 from portscope.core.roles.cast import cast_roles
 from portscope.core.roles.docker_api import Container, DockerUnavailable
 from portscope.core.roles.model import Cast
+from portscope.core.roles.procs import ProcInfo
 from recorded_views import RecordedView, macos, recorded_container, systemd, windows
 
 
@@ -124,3 +125,35 @@ def test_windows_wslrelay_points_inside_wsl() -> None:
 def test_windows_plain_process_gets_taskkill() -> None:
     plan = cast(windows(), 5000).plan
     assert plan.how == "signal" and plan.command == "taskkill /PID 20344"
+
+
+def managed(manager: ProcInfo, env: dict[str, str] | None = None) -> RecordedView:
+    """A server (PID 300, port 9000) run by a process manager (PID 200) under init."""
+    server = ProcInfo(300, 200, "node", ("node", "server.js"), 1_700_000_100.0)
+    view = RecordedView("linux", {1: INIT, 200: manager, 300: server}, {9000: {300}})
+    view.environments = {300: env or {}}
+    return view
+
+
+INIT = ProcInfo(1, 0, "systemd", ("/sbin/init",), 1_700_000_000.0, cgroup="/init.scope")
+
+
+@pytest.mark.parametrize(
+    ("manager", "env", "command"),
+    [
+        (ProcInfo(200, 1, "supervisord", ("/usr/bin/python3", "/usr/bin/supervisord", "-n"),
+                  1_700_000_050.0), {"SUPERVISOR_PROCESS_NAME": "api"}, "supervisorctl stop api"),
+        (ProcInfo(200, 1, "PM2 v5.4.2: God", ("PM2 v5.4.2: God Daemon (/root/.pm2)",),
+                  1_700_000_050.0), {"name": "api"}, "pm2 stop api"),
+        (ProcInfo(200, 1, "runsv", ("runsv", "api"), 1_700_000_050.0), {}, "sv down api"),
+        (ProcInfo(200, 1, "s6-supervise", ("s6-supervise", "api"), 1_700_000_050.0), {},
+         "s6-svc -d api"),
+    ],
+)
+def test_process_managers_are_stopped_through_the_manager(
+    manager: ProcInfo, env: dict[str, str], command: str
+) -> None:
+    c = cast(managed(manager, env), 9000)
+    assert c.plan.how == "service" and c.plan.pids == ()
+    assert c.plan.command == command
+    assert c.role(200) is not None and c.role(200).kind == "supervisor"  # type: ignore[union-attr]
