@@ -29,7 +29,9 @@ sys.path.insert(0, str(HERE.parent / "tests"))
 
 from portscope.tui.app import PortscopeApp  # noqa: E402
 from portscope.tui.bind_panel import BindPanel  # noqa: E402
+from portscope.tui.event_log import EventLogScreen  # noqa: E402
 from portscope.tui.kill_modal import KillModal  # noqa: E402
+from portscope.tui.rows import RowFilter  # noqa: E402
 from portscope.tui.stops import from_holders  # noqa: E402
 from tui.kill_fakes import frozen_modal  # noqa: E402
 from tui.test_bind_panel_fakes import (  # noqa: E402
@@ -38,12 +40,27 @@ from tui.test_bind_panel_fakes import (  # noqa: E402
     ScriptedDiagnose,
     frozen_verdict,
 )
-from tui.tui_fakes import FakeSource, demo_relatives, demo_snapshot, until  # noqa: E402
+from tui.tui_fakes import (  # noqa: E402
+    FakeSource,
+    demo_history,
+    demo_relatives,
+    demo_snapshot,
+    until,
+)
 
-Dialog = Callable[[], Screen[Any]]
+Dialog = Callable[[PortscopeApp], Screen[Any]]
 
 
-def bind_panel() -> BindPanel:
+def events(app: PortscopeApp) -> EventLogScreen:
+    """`e`: the last ten minutes' listener events (a stray server, a restart)."""
+    return EventLogScreen(app.history.events, RowFilter(), timezone.utc)
+
+
+def kill_dialog(app: PortscopeApp) -> Screen[Any]:
+    return frozen_modal()
+
+
+def bind_panel(app: PortscopeApp) -> BindPanel:
     """`b` on port 9000: nobody listens, 37 TIME_WAIT left by a server without SO_REUSEADDR."""
     verdict = frozen_verdict("time_wait", 9000, expires_in=41.2, count=37)
     return BindPanel(
@@ -56,7 +73,8 @@ SHOTS: tuple[tuple[str, tuple[int, int], int, Dialog | None], ...] = (
     ("main.svg", (120, 36), 8080, None),  # the pre-fork row: details show every holder
     ("main-80x24.svg", (80, 24), 8080, None),
     ("bind-panel.svg", (120, 36), 9000, bind_panel),
-    ("kill-dialog.svg", (120, 36), 8080, frozen_modal),
+    ("kill-dialog.svg", (120, 36), 8080, kill_dialog),
+    ("events.svg", (120, 36), 8080, events),
 )
 
 
@@ -71,7 +89,7 @@ def settled(screen: Screen[Any]) -> bool:
 async def shoot(name: str, size: tuple[int, int], port: int, dialog: Dialog | None) -> Path:
     app = PortscopeApp(
         FakeSource([demo_snapshot()]), interval=3600, tz=timezone.utc, relatives=demo_relatives,
-        stops=from_holders,
+        stops=from_holders, history=demo_history(),
     )
     async with app.run_test(size=size) as pilot:
         await until(pilot, lambda: app.latest_snapshot is not None)
@@ -82,7 +100,7 @@ async def shoot(name: str, size: tuple[int, int], port: int, dialog: Dialog | No
             await pilot.press("down")
         await until(pilot, lambda: not app.main.looking_up)
         if dialog is not None:
-            app.push_screen(dialog())
+            app.push_screen(dialog(app))
             await until(pilot, lambda: settled(app.screen))
         await pilot.pause()
         path = HERE / name

@@ -10,8 +10,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from portscope.core.model import Holder
-from portscope.core.roles.docker_api import Container
+from portscope.core.model import Container, Holder
 from portscope.core.roles.procs import ProcInfo, cgroup_path
 
 RECORDED = Path(__file__).resolve().parent / "recorded"

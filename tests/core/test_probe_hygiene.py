@@ -127,7 +127,9 @@ def test_verdict_json_is_the_check_contract() -> None:
         make_server_time_wait(sock, 1)
     waiting = verdict_json(diagnose(port))
     keys = {"port", "proto", "address", "verdict", "attempts", "holders", "time_wait",
-            "advice", "suggested_port", "stop"}
+            "advice", "suggested_port", "stop",
+            # issue 11 (tested in tests/core/test_precision*.py)
+            "can_bind", "others", "other_proto", "server_bind", "excluded_range"}
     for data in (listening, waiting):
         assert set(data) == keys
         assert data["port"] == port and data["proto"] == "tcp" and data["address"] == "0.0.0.0"

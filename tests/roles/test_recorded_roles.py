@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from portscope.core.model import Proto
+from portscope.core.model import Container, Proto
 from portscope.core.roles.cast import cast_roles
-from portscope.core.roles.docker_api import Container, DockerUnavailable
+from portscope.core.roles.docker_api import DockerUnavailable
 from portscope.core.roles.model import Cast
 from portscope.core.roles.procs import ProcInfo
 from recorded_views import RecordedView, macos, recorded_container, systemd, windows

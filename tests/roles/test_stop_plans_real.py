@@ -70,6 +70,9 @@ def test_check_advises_what_kill_does_and_the_port_stays_free(
     # The advice's first step is the plan's command.
     advice = json.loads(checked.stdout)["advice"]
     assert stop["command"] in advice[0]
+    # A reloader's child, a worker or a connection child runs the same command as its
+    # relative by design: none of them is "an earlier copy of your own program".
+    assert not any("earlier copy" in line for line in advice), advice
 
     killed = portscope("kill", port, "--json", "--yes")
     assert killed.returncode == 0, killed.stdout + killed.stderr

@@ -289,7 +289,8 @@ async def test_narrow_terminal_drops_columns_and_keeps_the_cursor() -> None:
         await started(app, pilot)
         await pilot.press("down", "down")
         picked = app.selected_row()
-        assert [str(c.label) for c in table(app).columns.values()][-2:] == ["TIME_WAIT", "OTHER"]
+        labels = [str(c.label) for c in table(app).columns.values()]
+        assert labels[-3:] == ["TIME_WAIT", "TREND", "OTHER"]
         await pilot.resize_terminal(80, 24)
         await until(pilot, lambda: table(app).narrow)
         labels = [str(c.label) for c in table(app).columns.values()]

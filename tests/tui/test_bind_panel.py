@@ -286,3 +286,30 @@ async def test_an_older_answer_never_overwrites_a_newer_one() -> None:
         await pilot.pause()  # the stale answer was posted before its worker finished
         after = current(app.panel)
         assert after is not None and after.port == 9090 and after.free
+
+
+@linux_only
+async def test_wait_for_so_reuseaddr_answers_for_the_bind_the_server_does() -> None:
+    """TIME_WAIT left by a server that set SO_REUSEADDR blocks a plain bind for up to 60 s,
+    not a SO_REUSEADDR one: ticking the box answers for the server that sets it."""
+    with tcp_listener(reuseaddr=True) as sock:
+        port = sock.getsockname()[1]
+        make_server_time_wait(sock, 2)
+    app = Host(BindPanel(port))
+    async with app.run_test(size=(120, 36)) as pilot:
+        await until(pilot, lambda: app.panel.verdict is not None)
+        panel = app.panel
+        verdict = panel.query_one("#bind-verdict", Static)
+        assert panel.verdict is not None and panel.verdict.kind == "time_wait"
+        assert verdict.has_class("-waiting") and "TIME_WAIT clears in" in shown(
+            panel, "#bind-countdown"
+        )
+        panel.query_one("#bind-reuse").focus()
+        await pilot.press("space")
+        await until(pilot, lambda: panel.bind == "reuseaddr")
+        assert verdict.has_class("-free") and not verdict.has_class("-waiting")
+        assert "A server that sets SO_REUSEADDR can bind 0.0.0.0:" in shown(panel, "#bind-verdict")
+        assert shown(panel, "#bind-countdown") == ""
+        await pilot.press("space")  # back to a plain bind: TIME_WAIT blocks it again
+        await until(pilot, lambda: panel.bind == "plain")
+        assert verdict.has_class("-waiting")

@@ -13,15 +13,17 @@ from textual.pilot import Pilot
 
 from portscope.tui.app import PortscopeApp
 from portscope.tui.stops import from_holders
-from tui.tui_fakes import FakeSource, demo_relatives, demo_snapshot, until
+from tui.tui_fakes import FakeSource, demo_history, demo_relatives, demo_snapshot, until
 
 SnapCompare = Callable[..., bool]
 
 
 def demo_app() -> PortscopeApp:
+    """The demo machine, with ten minutes of frozen history behind it (trends, events)."""
     source = FakeSource([demo_snapshot()])
     return PortscopeApp(
-        source, interval=3600, tz=timezone.utc, relatives=demo_relatives, stops=from_holders
+        source, interval=3600, tz=timezone.utc, relatives=demo_relatives, stops=from_holders,
+        history=demo_history(),
     )
 
 
@@ -55,3 +57,14 @@ def test_filtered_and_sorted_120x36(snap_compare: SnapCompare) -> None:
 
 def test_help_80x24(snap_compare: SnapCompare) -> None:
     assert snap_compare(demo_app(), terminal_size=(80, 24), run_before=settled("question_mark"))
+
+
+def test_event_log_120x36(snap_compare: SnapCompare) -> None:
+    """`e`: a stray server on 9000 came and went, 8000 was restarted by its shell loop."""
+    assert snap_compare(demo_app(), terminal_size=(120, 36), run_before=settled("e"))
+
+
+def test_trend_of_8080_in_the_details_120x36(snap_compare: SnapCompare) -> None:
+    """8080's TIME_WAIT climbed under a load test; 9000's climbed and drained."""
+    run_before = settled("down", "down", "down", "down", "down")
+    assert snap_compare(demo_app(), terminal_size=(120, 36), run_before=run_before)

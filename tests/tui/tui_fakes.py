@@ -7,8 +7,11 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Sequence
-from datetime import datetime, timezone
+from dataclasses import replace
+from datetime import datetime, timedelta, timezone
 
+from portscope.core.history.events import Restarter
+from portscope.core.history.recorder import History
 from portscope.core.model import ClientTimeWait, Holder, PortStats, Snapshot, Socket
 from portscope.tui.relatives import Relatives
 
@@ -194,3 +197,49 @@ def hostile_relatives(h: Holder) -> Relatives:
     from hostile import COMM
 
     return Relatives(parent=f"1 {COMM}", children=(f"{h.pid + 1} [@click=app.quit]c[/]",))
+
+
+# -- ten minutes of history for the demo machine (screenshots, event-log pictures) --------
+
+_HTTP_BEFORE = holder(31300, "python3", "python3 -m http.server 8000", age=400, ppid=4242)
+_STRAY = holder(4000, "python3", "python3 -m http.server 9000", age=400, ppid=3100)
+
+
+def _demo_at(second: int) -> Snapshot:
+    """The demo machine `second` seconds into the last ten minutes (599: demo_snapshot).
+
+    8080's TIME_WAIT climbs under a load test to 214; a stray server on 9000 listened for
+    four minutes and its 37 TIME_WAIT drain; the server on 8000 came back under a new PID,
+    started again by its shell loop."""
+    final = demo_snapshot()
+    at = T0 - timedelta(seconds=599 - second)
+    sockets = [s for s in final.sockets if s.port not in (8000,)]
+    http = replace(_HTTP, ppid=4242) if second >= 480 else _HTTP_BEFORE
+    sockets.append(sock(8000, http, address="127.0.0.1"))
+    if 240 <= second < 500:
+        sockets.append(sock(9000, _STRAY, address="0.0.0.0"))
+    sockets.sort(key=lambda s: (s.port, s.proto))
+    load = min(214, max(0, (second - 380) * 2))
+    drain = 0 if second < 300 else min(160, (second - 300) * 2) if second < 500 else max(
+        37, 160 - (second - 500) * 2
+    )
+    ports = [p for p in final.ports if p.port not in (8000, 8080, 9000)]
+    ports.append(replace(final.port_stats(8080), time_wait=load))  # type: ignore[arg-type]
+    # 8000 serves a trickle: a few TIME_WAIT come and go (3 at the end, as demo_snapshot).
+    trickle = 3 if second == 599 else (second // 60 * 5) % 7
+    ports.append(replace(final.port_stats(8000), time_wait=trickle))  # type: ignore[arg-type]
+    ports.append(PortStats(9000, time_wait=drain, time_wait_last=41.2 if drain else None))
+    return snap(sockets, sorted(ports, key=lambda p: p.port), at=at, hidden=1,
+                client=final.client_time_wait)
+
+
+def demo_restarter(h: Holder) -> Restarter | None:
+    return Restarter(4242, "bash", "shell loop") if h.ppid == 4242 else None
+
+
+def demo_history() -> History:
+    """What the monitor would have seen over the last ten minutes, frozen."""
+    history = History(interval=1.0, find_restarter=demo_restarter)
+    for second in range(600):
+        history.update(_demo_at(second))
+    return history

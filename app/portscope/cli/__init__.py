@@ -2,20 +2,34 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
 from collections.abc import Mapping, Sequence
 
 from .. import __version__
-from . import check_cmd, kill_cmd, list_cmd, wait_cmd
-from .argparser import Parser
+from .argparser import BadValue, Parser
 from .common import duration_arg, fail
 
-# Each module adds its subparser and sets `func`; adding a command is one line here.
-COMMANDS = (list_cmd, check_cmd, wait_cmd, kill_cmd)
+# name -> (module, the line `portscope --help` shows). Only the module of the command given
+# is imported: the others' imports (psutil, the probe, the role model) would cost a
+# `portscope --version` or a `list` tens of milliseconds for nothing. Adding a command is
+# one line here; a test checks each line against the help its module gives.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "list": ("list_cmd", "listening sockets, their processes, TIME_WAIT per port"),
+    "check": ("check_cmd", "test-bind a port and explain why bind() would fail"),
+    "wait": ("wait_cmd", "block until the port can be bound (exit 0), or time out"),
+    "kill": (
+        "kill_cmd",
+        "stop the process holding a port (confirms, SIGTERM, waits, reports the port)",
+    ),
+    "watch": ("watch_cmd", "print listeners appearing, stopping, changing, restarting"),
+}
 
 
-def build_parser() -> Parser:
+def build_parser(command: str | None = None) -> Parser:
+    """The parser with `command`'s arguments; every other command is a stub that only
+    names itself, so its module stays unimported."""
     parser = Parser(
         prog="portscope",
         description="Who holds a port, why bind() fails, and when the port frees itself. "
@@ -30,13 +44,29 @@ def build_parser() -> Parser:
         help="TUI refresh period in seconds, 0.1 to 3600 (default 1)",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")  # Parsers too
-    for command in COMMANDS:
-        command.add_parser(sub)
+    for name, (module, line) in COMMANDS.items():
+        if name == command:
+            importlib.import_module(f"{__package__}.{module}").add_parser(sub)
+        else:
+            sub.add_parser(name, help=line, add_help=False)
     return parser
 
 
+def chosen_command(argv: Sequence[str]) -> str | None:
+    """The command named in `argv`, found with stubs only: `--version`, `--help` and bad
+    top-level options are answered here, before any command module is imported."""
+    parser = build_parser()
+    try:
+        args, _ = parser.parse_known_args(argv)
+    except BadValue as exc:
+        parser.die(str(exc))
+    command: str | None = args.command
+    return command
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = build_parser(chosen_command(argv)).parse(argv)
     if args.command is None:
         refusal = no_monitor_here(sys.stdin.isatty(), sys.stdout.isatty(), os.environ)
         if refusal:

@@ -1,8 +1,10 @@
 """`portscope check PORT`: would a server's bind() succeed here, and if not, why and what now.
 
-Exit codes: 0 the port is free, 1 any other verdict, 2 bad input (one line on stderr).
-`--host localhost` probes 127.0.0.1 and ::1, since a server that binds "localhost" may end up
-on either or both, and reports the worse of the two.
+Exit codes: 0 the port is free (with --reuseaddr: a server that sets SO_REUSEADDR can bind
+it), 1 any other verdict, 2 bad input (one line on stderr). `--host localhost` probes
+127.0.0.1 and ::1, since a server that binds "localhost" may end up on either or both, and
+reports the worse of the two. With no --host the verdict is that of 0.0.0.0, and the other
+addresses servers commonly bind (::, 127.0.0.1, ::1) are probed too and named when taken.
 """
 
 from __future__ import annotations
@@ -13,7 +15,9 @@ import textwrap
 from collections.abc import Sequence
 from typing import Any
 
-from ..core.diagnose.advice import attempt_line, endpoint, is_snippet
+from ..core.collect import default_collector
+from ..core.diagnose.advice import attempt_line, bind_sentence, endpoint, is_snippet
+from ..core.diagnose.bind_attempt import Bind
 from ..core.diagnose.probe import diagnose
 from ..core.diagnose.verdict import Verdict
 from ..core.model import Proto
@@ -32,46 +36,68 @@ def add_parser(sub: Any) -> None:
 
 
 def add_target_arguments(p: argparse.ArgumentParser) -> None:
-    """PORT, --host and --udp: what `check` and `wait` both probe."""
+    """PORT, --host, --udp and --reuseaddr: what `check` and `wait` both probe."""
     p.add_argument("port", type=port_arg, metavar="PORT")
     p.add_argument(
-        "--host", type=host_arg, default=("0.0.0.0",), metavar="ADDR",
+        "--host", type=host_arg, default=None, metavar="ADDR",
         help="address to bind (default 0.0.0.0; ::, [::1], any literal address, and "
         "localhost for both 127.0.0.1 and ::1)",
     )
     p.add_argument("--udp", action="store_true", help="the UDP port, not the TCP one")
+    p.add_argument(
+        "--reuseaddr", action="store_true",
+        help="the bind of a server that sets SO_REUSEADDR (gunicorn, uvicorn, node and most "
+        "frameworks do), which TIME_WAIT left by a server that set it too does not block",
+    )
 
 
 def proto_of(args: argparse.Namespace) -> Proto:
     return "udp" if args.udp else "tcp"
 
 
+def bind_of(args: argparse.Namespace) -> Bind:
+    return "reuseaddr" if args.reuseaddr else "plain"
+
+
+def hosts_of(args: argparse.Namespace) -> tuple[str, ...]:
+    hosts: tuple[str, ...] = args.host or ("0.0.0.0",)
+    return hosts
+
+
 def run(args: argparse.Namespace) -> int:
-    verdicts = [diagnose(args.port, address, proto_of(args)) for address in args.host]
-    verdict = worst(verdicts)
+    bind = bind_of(args)
+    survey = args.host is None  # no address asked: say what the usual others meet
+    collector = default_collector()  # one for all addresses: the second asks it warm
+    verdicts = [
+        diagnose(args.port, address, proto_of(args), survey=survey, collector=collector)
+        for address in hosts_of(args)
+    ]
+    verdict = worst(verdicts, bind)
     if args.json:
         print_json(verdict_json(verdict))
     else:
         width = columns(sys.stdout)
-        head = [addresses_line(verdicts), ""] if len(verdicts) > 1 else []
+        head = [addresses_line(verdicts, bind), ""] if len(verdicts) > 1 else []
+        if bind == "reuseaddr":
+            head += [*textwrap.wrap(shown(bind_sentence(verdict, bind)), _width(width)), ""]
         print("\n".join([*head, render(verdict, width)]))
-    return 0 if verdict.free else 1
+    return 0 if verdict.can_bind(bind) else 1
 
 
-def worst(verdicts: Sequence[Verdict]) -> Verdict:
-    """The verdict a server binding all these addresses meets: the first one not free.
+def worst(verdicts: Sequence[Verdict], bind: Bind = "plain") -> Verdict:
+    """The verdict a server binding all these addresses meets: the first one it cannot bind.
 
     An address this machine does not have (::1 with IPv6 turned off) counts only when none of
     the others exists: a server binding "localhost" then simply uses the other one.
     """
     present = [v for v in verdicts if v.kind != UNAVAILABLE] or list(verdicts)
-    return next((v for v in present if not v.free), present[0])
+    return next((v for v in present if not v.can_bind(bind)), present[0])
 
 
-def addresses_line(verdicts: Sequence[Verdict]) -> str:
+def addresses_line(verdicts: Sequence[Verdict], bind: Bind = "plain") -> str:
     """"localhost: in use on ::1, free on 127.0.0.1": which of the addresses is taken."""
-    taken = [v.address for v in verdicts if not v.free and v.kind != UNAVAILABLE]
-    free = [v.address for v in verdicts if v.free]
+    taken = [v.address for v in verdicts if not v.can_bind(bind) and v.kind != UNAVAILABLE]
+    free = [v.address for v in verdicts if v.can_bind(bind)]
     missing = [v.address for v in verdicts if v.kind == UNAVAILABLE]
     parts = [
         f"{label} {' and '.join(addresses)}"
@@ -89,7 +115,7 @@ def render(v: Verdict, columns: int = 100) -> str:
     Every line that can quote a process (its name, user, command line) is escaped here too,
     so nothing a process chose reaches the terminal raw whoever wrote the sentence.
     """
-    width = max(40, min(columns, 100))
+    width = _width(columns)
     out = [*textwrap.wrap(shown(v.sentence), width), ""]
     steps = "bind() + listen()" if v.proto == "tcp" else "bind()"
     out.append(f"Test {steps} on {endpoint(v.address, v.port)}/{v.proto}:")
@@ -113,3 +139,7 @@ def render(v: Verdict, columns: int = 100) -> str:
                 shown(line), width, initial_indent=f"  {step}. ", subsequent_indent="     "
             )
     return "\n".join(out)
+
+
+def _width(columns: int) -> int:
+    return max(40, min(columns, 100))

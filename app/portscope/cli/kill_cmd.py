@@ -104,10 +104,7 @@ def render(result: KillResult, after: After, force: bool) -> str:
     plan = result.plan
     quiet = not plan.targets and not result.refused and not plan.gone
     if quiet and plan.how == "none":
-        lines = [
-            f"nothing holds {plan.proto} port {plan.port}" if after.free
-            else f"nothing to stop on {plan.proto} port {plan.port}"
-        ]
+        lines = [shown(line) for line in wording.nothing_to_stop(plan, after)]
     else:
         lines = [shown(line) for line in wording.outcome_lines(result)]
     if result.escalated:

@@ -6,9 +6,9 @@ import argparse
 from typing import Any
 
 from ..core import text
-from ..core.collect import default_collector
+from ..core.collect import default_collector, snapshot_for
 from ..core.model import Snapshot
-from ..core.rows import build_rows, row_texts
+from ..core.rows import TableRow, build_rows, row_texts
 from ..core.serialize import snapshot_json
 from ..core.untrusted import cells, pad, shown
 from .common import port_arg, print_json
@@ -24,7 +24,12 @@ def add_parser(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    snap = default_collector().collect()
+    # With --port, only that port is built: its TIME_WAIT alone is read from the kernel,
+    # its holders alone described.
+    snap = snapshot_for(default_collector(), args.port)
+    from ..core.roles.published import PublishedContainers  # only for docker-proxy rows
+
+    snap = PublishedContainers().annotate(snap)
     if args.json:
         print_json(snapshot_json(snap, args.port))
     else:
@@ -35,14 +40,23 @@ def run(args: argparse.Namespace) -> int:
 def render(snap: Snapshot, port: int | None = None) -> str:
     """The same rows as the TUI, every cell escaped, columns padded by terminal cells (a
     CJK process name takes two cells a character; ljust would shift the columns after it)."""
+    shown_rows = build_rows(snap, port)
     rows: list[tuple[str, ...]] = [HEADER]
-    rows.extend(tuple(shown(c) for c in row_texts(r)) for r in build_rows(snap, port))
+    rows.extend(tuple(shown(c) for c in row_texts(r)) for r in shown_rows)
     widths = [max(cells(r[i]) for r in rows) for i in range(len(HEADER))]
     lines = ["  ".join(pad(c, w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
+    # With --port the hidden-owner count is of the rows shown, not of the whole machine.
+    hidden = snap.hidden_owners if port is None else hidden_in(shown_rows)
+    client = snap.client_time_wait
     for extra in (
-        text.client_summary(snap.client_time_wait) if port is None else "",
-        text.hidden_summary(snap.hidden_owners, snap.is_root),
+        *((text.client_pressure(client), *text.client_warnings(client)) if port is None else ()),
+        text.hidden_summary(hidden, snap.is_root),
     ):
         if extra:
             lines.append(shown(extra))
     return "\n".join(lines)
+
+
+def hidden_in(rows: list[TableRow]) -> int:
+    """Listening sockets among `rows` whose owner cannot be seen."""
+    return sum(1 for r in rows if r.socket is not None and r.socket.owner_hidden)

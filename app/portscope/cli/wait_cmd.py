@@ -1,4 +1,6 @@
-"""`portscope wait PORT`: block until a server's plain bind() would succeed.
+"""`portscope wait PORT`: block until a server's plain bind() would succeed (with
+`--reuseaddr`: the bind of a server that sets SO_REUSEADDR, which TIME_WAIT left by a
+SO_REUSEADDR server does not block, so a restart need not wait for it).
 
 Scripts call it between stopping and starting a server. Progress (what still blocks the
 port, the TIME_WAIT countdown) goes to stderr; the final "is free" line goes to stdout.
@@ -15,18 +17,18 @@ import sys
 import time
 from typing import Any, TextIO
 
-from ..core.diagnose.bind_attempt import try_bind
-from ..core.diagnose.probe import diagnose
+from ..core.diagnose.bind_attempt import Bind
+from ..core.diagnose.probe import diagnose, first_blocked
 from ..core.diagnose.verdict import Verdict
 from ..core.model import Proto
 from ..core.text import seconds
 from ..core.untrusted import fit, shown
-from .check_cmd import UNAVAILABLE, add_target_arguments, proto_of
+from .check_cmd import UNAVAILABLE, add_target_arguments, bind_of, hosts_of, proto_of
 from .common import TIMEOUT_MAX, columns, duration_arg, fail
 
 POLL = 0.1  # seconds between plain binds: cheap, and quick to notice the port freeing
 DESCRIBE_EVERY = 1.0  # seconds between full diagnoses (a snapshot can cost 100 ms or more)
-HOPELESS = ("permission_denied", UNAVAILABLE)
+HOPELESS = ("permission_denied", UNAVAILABLE, "excluded_range")
 
 
 def add_parser(sub: Any) -> None:
@@ -40,13 +42,20 @@ def add_parser(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    return wait_free(args.port, args.host, proto_of(args), args.timeout, sys.stderr)
+    return wait_free(
+        args.port, hosts_of(args), proto_of(args), args.timeout, sys.stderr, bind_of(args)
+    )
 
 
 def wait_free(
-    port: int, addresses: tuple[str, ...], proto: Proto, timeout: float | None, out: TextIO
+    port: int,
+    addresses: tuple[str, ...],
+    proto: Proto,
+    timeout: float | None,
+    out: TextIO,
+    bind: Bind = "plain",
 ) -> int:
-    """Poll plain binds until all succeed; describe what blocks them about once a second."""
+    """Poll `bind` binds until all succeed; describe what blocks them about once a second."""
     start = time.monotonic()
     deadline = None if timeout is None else start + timeout
     progress = Progress(out)
@@ -54,11 +63,12 @@ def wait_free(
     described = -math.inf
     while True:
         now = time.monotonic()
-        blocked = next((a for a in addresses if not try_bind(port, a, proto, "plain").ok), None)
+        blocked = first_blocked(port, addresses, proto, bind)
         if blocked is None:
             progress.done("")
             where = " and ".join(addresses)
-            print(f"port {port}/{proto} is free on {where} (waited {now - start:.1f} s)")
+            free = "is free" if bind == "plain" else "can be bound with SO_REUSEADDR"
+            print(f"port {port}/{proto} {free} on {where} (waited {now - start:.1f} s)")
             return 0
         if now - described >= DESCRIBE_EVERY or (verdict and verdict.address != blocked):
             verdict = diagnose(port, blocked, proto, suggest=False)
@@ -72,8 +82,8 @@ def wait_free(
                 progress.done("")
                 return fail(f"waiting will not help: {verdict.sentence}", 1)
         on = f" on {blocked}" if len(addresses) > 1 else ""
-        if verdict is not None and not verdict.free:
-            progress.show(status(verdict, time.monotonic() - described, on))
+        if verdict is not None and not verdict.can_bind(bind):
+            progress.show(status(verdict, time.monotonic() - described, on, bind))
         if deadline is not None and time.monotonic() >= deadline:
             held = verdict.sentence if verdict is not None else "it is still in use"
             progress.done("")
@@ -82,13 +92,15 @@ def wait_free(
         time.sleep(pause)
 
 
-def status(v: Verdict, age: float, on: str = "") -> str:
+def status(v: Verdict, age: float, on: str = "", bind: Bind = "plain") -> str:
     """One line: what blocks the port now, with the TIME_WAIT countdown. Escaped: the
     sentence names the holding process."""
     tw = v.time_wait
     if v.kind == "time_wait" and tw is not None:
         left = None if tw.expires_in is None else tw.expires_in - age
-        return f"waiting{on}: {tw.count} TIME_WAIT on {v.port}, clears in {seconds(left)}"
+        # SO_REUSEADDR was asked for and still fails: the old server had not set it.
+        why = "" if bind == "plain" else " (the old server did not set SO_REUSEADDR)"
+        return f"waiting{on}: {tw.count} TIME_WAIT on {v.port}{why}, clears in {seconds(left)}"
     return f"waiting{on}: {shown(v.sentence)}"
 
 

@@ -16,7 +16,6 @@ import ipaddress
 import math
 import re
 
-from .kill.plan import SIGNALS
 from .untrusted import shown
 
 QUOTE_LIMIT = 40  # characters of bad input echoed back; enough to recognise it
@@ -111,6 +110,8 @@ def parse_duration(text: str, *, low: float, high: float, name: str) -> float:
 
 def parse_signal(text: str) -> str:
     """TERM, SIGTERM, term or 15 (and the same for INT/2, KILL/9) -> "TERM", "INT", "KILL"."""
+    from .kill.plan import SIGNALS  # here: the kill model is not every command's to load
+
     raw = _strip(text)
     numbers = {str(int(num)): name for name, num in SIGNALS.items()}
     if raw.isascii():

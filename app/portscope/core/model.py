@@ -57,6 +57,17 @@ class Holder:
 
 
 @dataclass(frozen=True, slots=True)
+class Container:
+    """A Docker container that publishes a port (through docker-proxy)."""
+
+    id: str
+    name: str
+    image: str
+    compose_project: str | None = None
+    compose_service: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Socket:
     """A listening TCP socket or a bound UDP socket."""
 
@@ -67,6 +78,13 @@ class Socket:
     holders: tuple[Holder, ...] = ()
     inode: int | None = None  # Linux only; 0/None when the platform does not say
     uid: int | None = None  # owning uid as the kernel reports it, even when holders are hidden
+    # IPV6_V6ONLY of an IPv6 socket, from sock_diag; None where unknown (/proc/net has no
+    # such column, psutil does not say) or not IPv6. A `[::]` listener with it set does not
+    # block IPv4 binds.
+    v6only: bool | None = None
+    # The container this socket publishes, when docker-proxy holds it and the Docker API
+    # said which (core/roles/published.py); None otherwise.
+    container: Container | None = None
 
     @property
     def key(self) -> str:
@@ -117,6 +135,19 @@ class ClientTimeWait:
     # (remote port, count), largest first
     by_remote_port: tuple[tuple[int, int], ...] = ()
     last_expiry: float | None = None
+    # (remote address, remote port, count), largest first: connect() picks a free local port
+    # per destination, so the ephemeral range runs out for one destination at a time.
+    by_destination: tuple[tuple[str, int, int], ...] = ()
+    ephemeral: tuple[int, int] | None = None  # the range client ports come from
+    tw_reuse: int | None = None  # net.ipv4.tcp_tw_reuse (Linux); None where unknown
+
+    @property
+    def ephemeral_ports(self) -> int:
+        """How many local ports connect() can pick from (0 if unknown)."""
+        if self.ephemeral is None:
+            return 0
+        low, high = self.ephemeral
+        return max(0, high - low + 1)
 
 
 @dataclass(frozen=True, slots=True)

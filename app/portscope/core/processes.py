@@ -3,14 +3,26 @@
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable
-from typing import TypeVar
-
-import psutil
+from dataclasses import replace
+from typing import TYPE_CHECKING, NamedTuple, TypeVar
 
 from .model import Holder
 
+if TYPE_CHECKING:
+    import psutil
+
 T = TypeVar("T")
+
+
+class Described(NamedTuple):
+    """A Holder as another run may take it over: valid while the PID's start time is
+    `start`, and for `max_age` seconds after `at` (ProcessTable.seed)."""
+
+    start: int
+    at: float  # owners.clock() when it was read
+    holder: Holder
 
 
 class ProcessTable:
@@ -21,16 +33,25 @@ class ProcessTable:
     workers hold every one of its listeners, so the same PIDs come up again and again.
     """
 
-    def __init__(self) -> None:
-        self._cache: dict[int, tuple[object, Holder]] = {}  # pid -> (start key, holder)
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        # pid -> (start key, holder, when described)
+        self._cache: dict[int, tuple[object, Holder, float]] = {}
         self._this_poll: dict[int, Holder | None] = {}
+        self._asked: set[int] = set()  # PIDs asked about since the last whole poll began
+        self._clock = clock
+        self.described = 0  # processes read with psutil: what a cache saves
+        self.changed = False  # descriptions added or dropped since the last export
 
-    def begin_poll(self) -> None:
-        """Forget what the last poll checked; drop processes it no longer asked about, so
-        the cache follows what is on screen and cannot grow forever."""
-        if self._this_poll:
-            for pid in [p for p in self._cache if p not in self._this_poll]:
-                del self._cache[pid]
+    def begin_poll(self, whole: bool = True) -> None:
+        """Forget what the last poll checked. A whole poll also drops processes no poll
+        asked about since the last whole one, so the cache follows what is on screen and
+        cannot grow forever; a partial one (a single port's) keeps them for the next."""
+        if whole:
+            if self._asked:
+                for pid in [p for p in self._cache if p not in self._asked]:
+                    del self._cache[pid]
+                    self.changed = True
+            self._asked = set()
         self._this_poll = {}
 
     def trust(self, pids: set[int]) -> None:
@@ -40,56 +61,110 @@ class ProcessTable:
             cached = self._cache.get(pid)
             if cached is not None and pid not in self._this_poll:
                 self._this_poll[pid] = cached[1]
+                self._asked.add(pid)
 
     def holder(self, pid: int) -> Holder | None:
         if pid in self._this_poll:
             return self._this_poll[pid]
         found = self._lookup(pid)
         self._this_poll[pid] = found
+        self._asked.add(pid)
         return found
 
     def _lookup(self, pid: int) -> Holder | None:
-        key = _start_key(pid)
-        if key is None:
-            self._cache.pop(pid, None)
+        found = _identity(pid)
+        if found is None:
+            if self._cache.pop(pid, None) is not None:
+                self.changed = True
             return None
+        key, ppid = found
         cached = self._cache.get(pid)
         if cached is not None and cached[0] == key:
-            return cached[1]
+            known = cached[1]
+            if ppid is not None and known.ppid != ppid:
+                # Its parent exited: the same process, adopted (a worker whose master died).
+                known = replace(known, ppid=ppid)
+                self._cache[pid] = (key, known, cached[2])
+                self.changed = True
+            return known
         holder = describe(pid)
+        self.described += 1
+        self.changed = True
         if holder is None:
             self._cache.pop(pid, None)
         else:
-            self._cache[pid] = (key, holder)
+            self._cache[pid] = (key, holder, self._clock())
         return holder
 
     def holders(self, pids: tuple[int, ...] | list[int]) -> tuple[Holder, ...]:
         found = (self.holder(pid) for pid in sorted(set(pids)))
         return tuple(h for h in found if h is not None)
 
+    def export(self) -> dict[int, Described]:
+        """The descriptions this table holds, for the next run; clears `changed`."""
+        self.changed = False
+        return {
+            pid: Described(key, at, holder)
+            for pid, (key, holder, at) in self._cache.items()
+            if isinstance(key, int)
+        }
 
-def _start_key(pid: int) -> object | None:
-    """Something that changes when a PID is reused; None if the process is gone."""
-    if _HAS_PROC_STAT:
-        try:
-            fd = os.open(f"/proc/{pid}/stat", os.O_RDONLY)
-        except OSError:
-            return None
-        try:
-            stat = os.read(fd, 1024)
-        except OSError:
-            return None
-        finally:
-            os.close(fd)
-        # Field 22 (starttime), counted after the ")" that ends the command name.
-        fields = stat.rpartition(b")")[2].split()
-        return fields[19] if len(fields) > 19 and fields[0] != b"Z" else None
+    def seed(
+        self, saved: dict[int, Described], max_age: float, stats: dict[int, tuple[int, int]]
+    ) -> None:
+        """Take another run's descriptions that are younger than `max_age` seconds and
+        whose PID has the same start time now; the parent is refreshed (an orphan is
+        adopted without running). `stats`: (start, parent) already read, by PID."""
+        now = self._clock()
+        for pid, entry in saved.items():
+            if pid in self._cache or not 0 <= now - entry.at < max_age:
+                continue
+            stat = stats.get(pid) or read_stat(pid)
+            if stat is None or stat[0] != entry.start:
+                continue
+            holder = entry.holder
+            if holder.ppid != stat[1]:
+                holder = replace(holder, ppid=stat[1])
+            self._cache[pid] = (entry.start, holder, entry.at)
+
+
+def read_stat(pid: int, proc: str = "/proc") -> tuple[int, int] | None:
+    """(start time in clock ticks after boot, parent PID) from /proc/PID/stat; None if the
+    process is gone, a zombie, or the file unreadable."""
     try:
-        return psutil.Process(pid).create_time()
+        fd = os.open(f"{proc}/{pid}/stat", os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        stat = os.read(fd, 1024)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+    # Fields 3 (state), 4 (ppid) and 22 (starttime), counted after the ")" that ends the
+    # command name (which may itself hold ")" and spaces).
+    fields = stat.rpartition(b")")[2].split()
+    if len(fields) <= 19 or fields[0] == b"Z":
+        return None
+    try:
+        return int(fields[19]), int(fields[1])
+    except ValueError:
+        return None
+
+
+def _identity(pid: int) -> tuple[object, int | None] | None:
+    """(something that changes when a PID is reused, the parent PID if read on the way);
+    None if the process is gone."""
+    if _HAS_PROC_STAT:
+        return read_stat(pid)
+    import psutil
+
+    try:
+        return psutil.Process(pid).create_time(), None
     except (psutil.NoSuchProcess, psutil.ZombieProcess):
         return None
     except psutil.AccessDenied:
-        return "?"
+        return "?", None
 
 
 _HAS_PROC_STAT = os.path.exists("/proc/self/stat")
@@ -97,6 +172,8 @@ _HAS_PROC_STAT = os.path.exists("/proc/self/stat")
 
 def describe(pid: int, proc: psutil.Process | None = None) -> Holder | None:
     """Read what a person needs to recognise a process; fields we may not read become None."""
+    import psutil  # here: a run whose processes all come from the owner store needs none
+
     try:
         proc = proc or psutil.Process(pid)
         with proc.oneshot():
@@ -117,6 +194,8 @@ def describe(pid: int, proc: psutil.Process | None = None) -> Holder | None:
 
 
 def _safe(getter: Callable[[], T]) -> T | None:
+    import psutil
+
     try:
         return getter()
     except (psutil.AccessDenied, psutil.ZombieProcess, OSError, KeyError):
@@ -127,3 +206,4 @@ def _safe(getter: Callable[[], T]) -> T | None:
 def is_root() -> bool:
     geteuid = getattr(os, "geteuid", None)
     return bool(geteuid and geteuid() == 0)
+

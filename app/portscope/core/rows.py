@@ -17,6 +17,7 @@ from typing import NamedTuple
 
 from . import text
 from .model import Family, Holder, PortStats, Proto, Snapshot, Socket
+from .untrusted import shown
 
 NO_LISTENER = "(no listener)"
 
@@ -42,7 +43,7 @@ class TableRow:
     def address_label(self) -> str:
         if self.socket is None:
             return NO_LISTENER
-        return text.address_cell(self.socket)
+        return text.address_label(self.socket)
 
     @property
     def time_wait(self) -> int:
@@ -108,6 +109,14 @@ def listening_count(rows: Iterable[TableRow]) -> int:
     return sum(row.socket is not None for row in rows)
 
 
+def _process(row: TableRow) -> str:
+    """"docker web (nginx:1.27)" for a port a container publishes, else the holders."""
+    container = row.socket.container if row.socket is not None else None
+    if container is not None:
+        return f"docker {shown(container.name)} ({shown(container.image)})"
+    return text.process_cell(row.holders)
+
+
 def row_texts(row: TableRow) -> RowTexts:
     no_listener = row.socket is None
     return RowTexts(
@@ -115,7 +124,7 @@ def row_texts(row: TableRow) -> RowTexts:
         proto=row.proto_label,
         address=row.address_label,
         pids=text.pids_cell(row.holders),
-        process="-" if no_listener and not row.holders else text.process_cell(row.holders),
+        process="-" if no_listener and not row.holders else _process(row),
         user=text.user_cell(row.holders, row.socket.uid if row.socket else None),
         time_wait=text.time_wait_cell(row.stats),
         other=text.live_cell(row.stats),

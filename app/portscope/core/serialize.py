@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .diagnose.verdict import Verdict
-from .kill.plan import After, KillResult
-from .model import Holder, PortStats, Snapshot, Socket
+from .model import Container, Holder, PortStats, Snapshot, Socket
 from .roles.cast import holder_kinds
-from .roles.docker_api import Container
-from .roles.model import StopPlan
+from .text import user_of
+
+if TYPE_CHECKING:  # types only: `list --json` need not import the probe and the killer
+    from .diagnose.excluded import PortRange
+    from .diagnose.verdict import OtherAddress, ServerBind, Verdict
+    from .kill.plan import After, KillResult
+    from .roles.model import RoleKind, StopPlan
+
+# One JSON object per process and role, shared by every socket it holds: 300 workers
+# sharing 200 listeners are 300 objects, not 60,000, and the writer encodes each once.
+# Keyed (id of a Holder, role), and (id of a holders tuple, None) for its whole list.
+_Made = dict[tuple[int, "str | None"], Any]
 
 
 def holder_json(h: Holder, role: str | None = None) -> dict[str, Any]:
@@ -24,15 +32,59 @@ def holder_json(h: Holder, role: str | None = None) -> dict[str, Any]:
     }
 
 
-def socket_json(s: Socket) -> dict[str, Any]:
-    kinds = holder_kinds(s.holders)
+def socket_json(
+    s: Socket,
+    made: _Made | None = None,
+    kinds_of: dict[tuple[int, ...], dict[int, RoleKind]] | None = None,
+    users: dict[int, str | None] | None = None,
+) -> dict[str, Any]:
+    """`made`, `kinds_of` and `users`: caches shared across one snapshot's sockets (the same
+    holders recur on every listener of a pre-fork server; their roles are worked out once).
+
+    "uid"/"user" are the kernel's owner of the socket, raw: all there is to say about a
+    hidden owner (no processes). "v6only": IPV6_V6ONLY, null where not reported."""
+    made = {} if made is None else made
+    kinds_of = {} if kinds_of is None else kinds_of
+    users = {} if users is None else users
+    # By ids: the snapshot keeps every object alive while we write. Sockets the collector
+    # gave one holders tuple share one list; one poll shares each Holder.
+    processes = made.get((id(s.holders), None))
+    if processes is None:
+        group = tuple(map(id, s.holders))
+        kinds = kinds_of.get(group)
+        if kinds is None:
+            kinds = kinds_of[group] = holder_kinds(s.holders)
+        processes = []
+        for h in s.holders:
+            role = kinds.get(h.pid)
+            found = made.get((id(h), role))
+            if found is None:
+                found = made[(id(h), role)] = holder_json(h, role)
+            processes.append(found)
+        made[(id(s.holders), None)] = processes
     return {
         "proto": s.proto,
         "family": s.family,
         "address": s.address,
         "port": s.port,
-        "processes": [holder_json(h, kinds.get(h.pid)) for h in s.holders],
+        "processes": processes,
+        "uid": s.uid,
+        "user": _socket_user(s, users),
+        "v6only": s.v6only,
+        # Only where docker-proxy holds it and the Docker API named the container.
+        **({"container": container_json(s.container)} if s.container is not None else {}),
     }
+
+
+def _socket_user(s: Socket, users: dict[int, str | None]) -> str | None:
+    """The uid's account name (looked up once per uid); where the collector gives no uid
+    (psutil), the holders' one user if they share one."""
+    if s.uid is not None:
+        if s.uid not in users:
+            users[s.uid] = user_of(s.uid)
+        return users[s.uid]
+    names = {h.user for h in s.holders}
+    return names.pop() if len(names) == 1 else None
 
 
 def container_json(c: Container | None) -> dict[str, Any] | None:
@@ -70,12 +122,15 @@ def port_json(p: PortStats) -> dict[str, Any]:
 
 
 def snapshot_json(snap: Snapshot, port: int | None = None) -> dict[str, Any]:
+    made: _Made = {}
+    kinds_of: dict[tuple[int, ...], dict[int, RoleKind]] = {}
+    users: dict[int, str | None] = {}
     sockets = [s for s in snap.sockets if port is None or s.port == port]
     ports = [p for p in snap.ports if port is None or p.port == port]
     return {
         "taken_at": snap.taken_at.isoformat(),
         "hidden_owners": snap.hidden_owners,
-        "sockets": [socket_json(s) for s in sockets],
+        "sockets": [socket_json(s, made, kinds_of, users) for s in sockets],
         "ports": [port_json(p) for p in ports],
     }
 
@@ -84,8 +139,41 @@ def _round(value: float | None) -> float | None:
     return None if value is None else round(value, 2)
 
 
+def other_json(o: OtherAddress) -> dict[str, Any]:
+    return {
+        "address": o.address,
+        "verdict": o.kind,
+        "holders": [_verdict_holder(h, None) for h in o.holders],
+    }
+
+
+def server_bind_json(b: ServerBind | None) -> dict[str, Any] | None:
+    if b is None:
+        return None
+    return {
+        "option": "SO_REUSEADDR" if b.reuseaddr else "plain",
+        "program": b.program,
+        "from": b.source,
+    }
+
+
+def range_json(r: PortRange | None) -> dict[str, Any] | None:
+    if r is None:
+        return None
+    return {"start": r.start, "end": r.end, "administered": r.administered}
+
+
+def _verdict_holder(h: Holder, role: str | None) -> dict[str, Any]:
+    return {"pid": h.pid, "name": h.name, "user": h.user, "cmdline": list(h.cmdline),
+            "ppid": h.ppid, "started": h.started, "role": role}
+
+
 def verdict_json(v: Verdict) -> dict[str, Any]:
-    """The `portscope check --json` contract (issue 3); keys and types are fixed."""
+    """The `portscope check --json` contract (issue 3); keys and types are fixed. Issue 11
+    added "can_bind" (would a plain / a SO_REUSEADDR server start now), "others" (the other
+    common addresses, [] unless surveyed), "other_proto" (the other protocol's sockets on
+    this port), "server_bind" (which bind the port's server does, when shown) and
+    "excluded_range" (Windows)."""
     tw = v.time_wait
     roles = {r.pid: r.kind for r in v.roles}
     return {
@@ -98,11 +186,7 @@ def verdict_json(v: Verdict) -> dict[str, Any]:
              "message": a.message}
             for a in v.attempts
         ],
-        "holders": [
-            {"pid": h.pid, "name": h.name, "user": h.user, "cmdline": list(h.cmdline),
-             "ppid": h.ppid, "started": h.started, "role": roles.get(h.pid)}
-            for h in v.holders
-        ],
+        "holders": [_verdict_holder(h, roles.get(h.pid)) for h in v.holders],
         "stop": stop_json(v.stop),
         "time_wait": None if tw is None else {
             "count": tw.count,
@@ -111,6 +195,11 @@ def verdict_json(v: Verdict) -> dict[str, Any]:
         },
         "advice": list(v.advice),
         "suggested_port": v.suggested_port,
+        "can_bind": {"plain": v.can_bind("plain"), "reuseaddr": v.can_bind("reuseaddr")},
+        "others": [other_json(o) for o in v.others],
+        "other_proto": [socket_json(s) for s in v.other_proto],
+        "server_bind": server_bind_json(v.server_bind),
+        "excluded_range": range_json(v.excluded),
     }
 
 

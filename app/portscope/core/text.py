@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import ipaddress
+
 from .model import ClientTimeWait, Holder, PortStats, Socket
 from .roles.cast import holder_kinds
 from .roles.procs import ProcInfo
 from .roles.signatures import server_name
 from .untrusted import shown
+
+# Share of the ephemeral range in TIME_WAIT to one destination above which connect() to it
+# is close to failing with EADDRNOTAVAIL: warn while there is still room to act.
+PRESSURE_WARN = 0.7
 
 
 def seconds(value: float | None) -> str:
@@ -68,16 +74,38 @@ def user_cell(holders: tuple[Holder, ...], uid: int | None = None) -> str:
 
 
 def user_name(uid: int) -> str:
+    name = user_of(uid)
+    return str(uid) if name is None else shown(name)
+
+
+def user_of(uid: int | None) -> str | None:
+    """The account name of a uid, raw (for JSON; escape it to show); None if unknown."""
+    if uid is None:
+        return None
     try:
         import pwd  # not on Windows, where the kernel does not give us a uid anyway
 
-        return shown(pwd.getpwuid(uid).pw_name)
+        return pwd.getpwuid(uid).pw_name
     except (ImportError, KeyError):
-        return str(uid)
+        return None
 
 
 def address_cell(sock: Socket) -> str:
     return f"[{sock.address}]" if sock.family == "ipv6" else sock.address
+
+
+def address_label(sock: Socket) -> str:
+    """The ADDRESS cell, saying for a `[::]` socket whether it also takes IPv4: "[::] (dual)"
+    blocks 0.0.0.0, "[::] v6only" does not; plain "[::]" where the collector cannot tell
+    (the /proc/net text tables and psutil do not report IPV6_V6ONLY)."""
+    cell = address_cell(sock)
+    if sock.address == "::" and sock.v6only is not None:
+        return f"{cell} v6only" if sock.v6only else f"{cell} (dual)"
+    return cell
+
+
+def destination(address: str, port: int) -> str:
+    return f"[{address}]:{port}" if ":" in address else f"{address}:{port}"
 
 
 def client_summary(client: ClientTimeWait, *, short: bool = False) -> str:
@@ -95,6 +123,77 @@ def client_summary(client: ClientTimeWait, *, short: bool = False) -> str:
     if client.last_expiry is not None:
         text += f"{',' if short else ';'} all clear in {seconds(client.last_expiry)}"
     return text
+
+
+def client_pressure(client: ClientTimeWait, *, short: bool = False) -> str:
+    """client_summary with the share of the ephemeral range the busiest destination uses:
+    "12,004 client TIME_WAIT on 12,004 ephemeral ports, 11,990 of 28,232 ports to
+    127.0.0.1:5432; all clear in 60 s"; `short` (80 columns): "12,004 client TIME_WAIT
+    (11,990/28,232 ports to 127.0.0.1:5432), all clear in 60 s". Without destinations (a
+    collector that does not tally them) it is client_summary."""
+    if not client.count:
+        return ""
+    total = client.ephemeral_ports
+    if not client.by_destination or not total:
+        return client_summary(client, short=short)
+    address, port, n = client.by_destination[0]
+    to = destination(address, port)
+    text = f"{client.count:,} client TIME_WAIT"
+    if short:
+        text += f" ({n:,}/{total:,} ports to {to})"
+    else:
+        text += f" on {client.ports:,} ephemeral ports, {n:,} of {total:,} ports to {to}"
+    if client.last_expiry is not None:
+        text += f"{',' if short else ';'} all clear in {seconds(client.last_expiry)}"
+    return text
+
+
+def client_warnings(
+    client: ClientTimeWait, *, short: bool = False, threshold: float = PRESSURE_WARN
+) -> tuple[str, ...]:
+    """One warning per destination whose TIME_WAIT uses `threshold` or more of the
+    ephemeral range: connect() picks a free local port per destination, and fails with
+    EADDRNOTAVAIL once none is left."""
+    total = client.ephemeral_ports
+    if not total or client.ephemeral is None:
+        return ()
+    low, high = client.ephemeral
+    found = []
+    for address, port, n in client.by_destination:
+        share = n / total
+        if share < threshold:
+            break  # largest first
+        to = destination(address, port)
+        if short:
+            found.append(f"{share:.0%} of ephemeral ports to {to} in TIME_WAIT: near EADDRNOTAVAIL")
+            continue
+        line = (
+            f"{share:.0%} of the ephemeral ports ({low}-{high}) are in TIME_WAIT to {to}: "
+            f"connect() to it fails with EADDRNOTAVAIL (Cannot assign requested address) "
+            f"once all {total:,} are taken"
+        )
+        reuse = _tw_reuse_for(client.tw_reuse, address)
+        if reuse:
+            line += f", unless it reuses them ({reuse})"
+        found.append(line)
+    return tuple(found)
+
+
+def _tw_reuse_for(tw_reuse: int | None, address: str) -> str:
+    """Linux's tcp_tw_reuse lets connect() take over a TIME_WAIT port older than 1 s: for
+    every destination (1), or only loopback ones (2, the default)."""
+    if tw_reuse == 1:
+        return "tcp_tw_reuse=1 lets connect() take over TIME_WAIT ports older than 1 s"
+    if tw_reuse == 2:
+        try:
+            ip = ipaddress.ip_address(address)
+        except ValueError:
+            return ""
+        if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+            ip = ip.ipv4_mapped
+        if ip.is_loopback:
+            return "tcp_tw_reuse=2 lets connect() take over loopback TIME_WAIT ports older than 1 s"
+    return ""
 
 
 def hidden_summary(hidden: int, is_root: bool) -> str:

@@ -13,7 +13,9 @@ from textual.binding import Binding, BindingType
 from textual.screen import Screen
 
 from ..core.collect import Collector, default_collector
+from ..core.history.recorder import History
 from ..core.model import Snapshot
+from ..core.roles.published import WithContainers
 from . import crash
 from ._textual_hacks import CaptureCrash
 from .main_screen import MainScreen, PauseChanged, PollRequested
@@ -43,12 +45,15 @@ class PortscopeApp(CaptureCrash[None]):
         tz: tzinfo | None = None,
         relatives: RelativesLookup = lookup_relatives,
         stops: StopLookup = live_stop,
+        history: History | None = None,
     ) -> None:
         super().__init__()
         self.source = source
         self.interval = interval
         self.latest_snapshot: Snapshot | None = None
-        self.main = MainScreen(tz, relatives, stops)
+        # Trends and listener events: fed by every poll, also while a dialog holds the table.
+        self.history = history or History(interval=interval)
+        self.main = MainScreen(tz, relatives, stops, self.history)
         self._poller = Poller(source, interval, self.post_message)
 
     def on_mount(self) -> None:
@@ -60,6 +65,7 @@ class PortscopeApp(CaptureCrash[None]):
 
     def on_snapshot_ready(self, message: SnapshotReady) -> None:
         self.latest_snapshot = message.snapshot
+        self.history.update(message.snapshot)
         self.main.receive(message.snapshot)
 
     def on_poll_failed(self, message: PollFailed) -> None:
@@ -113,4 +119,5 @@ def run_app(app: PortscopeApp, *, headless: bool = False) -> int:
 
 
 def run_tui(interval: float = 1.0) -> int:
-    return run_app(PortscopeApp(default_collector(), interval=interval))
+    source = WithContainers(default_collector())  # "docker web (nginx:1.27)" in the table
+    return run_app(PortscopeApp(source, interval=interval))

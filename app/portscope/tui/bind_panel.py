@@ -22,12 +22,12 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
 from textual.screen import ModalScreen
-from textual.widgets import Footer, Input, Label, RadioButton, RadioSet, Static
+from textual.widgets import Checkbox, Footer, Input, Label, RadioButton, RadioSet, Static
 
 from ..core import inputs
 from ..core.diagnose import probe
-from ..core.diagnose.advice import endpoint, is_snippet
-from ..core.diagnose.bind_attempt import Attempt
+from ..core.diagnose.advice import bind_sentence, endpoint, is_snippet
+from ..core.diagnose.bind_attempt import Attempt, Bind
 from ..core.diagnose.verdict import Verdict
 from ..core.model import Proto
 from ..core.text import seconds
@@ -40,7 +40,9 @@ UNKNOWN_EXPIRY_RETRY = 5.0  # seconds between re-probes when the platform gives 
 
 
 def real_diagnose(port: int, address: str, proto: Proto) -> Verdict:
-    return probe.diagnose(port, address, proto)
+    # Left at the default address, the panel also names which of ::, 127.0.0.1, ::1 are
+    # taken (a server binding localhost or :: meets those), as `check` does.
+    return probe.diagnose(port, address, proto, survey=address == "0.0.0.0")
 
 
 class BindPanel(ModalScreen[None]):
@@ -65,6 +67,7 @@ class BindPanel(ModalScreen[None]):
     #bind-form Input { margin-right: 2; background: $boost; }
     #bind-port { width: 8; }
     #bind-address { width: 1fr; max-width: 28; }
+    #bind-reuse { width: auto; margin-left: 1; }
     #bind-proto { layout: horizontal; width: auto; height: 1; }
     #bind-proto RadioButton { width: auto; margin-right: 1; }
     #bind-error { color: $error; height: auto; display: none; }
@@ -119,6 +122,7 @@ class BindPanel(ModalScreen[None]):
         self._received_at = 0.0
         self._blocked_since: float | None = None
         self.probes = 0  # how many probes started: tests read it
+        self._bind: Bind = "plain"
 
     def compose(self) -> ComposeResult:
         box = Vertical(id="bind-box")
@@ -141,6 +145,9 @@ class BindPanel(ModalScreen[None]):
                     yield RadioButton(
                         "UDP", value=self._proto == "udp", id="bind-udp", compact=True
                     )
+                # Which bind to wait for: most frameworks set SO_REUSEADDR, and for them
+                # TIME_WAIT left by an old copy that set it too is no obstacle.
+                yield Checkbox("SO_REUSEADDR", id="bind-reuse", compact=True)
             yield Static(Text(), id="bind-error")
             with Horizontal(id="bind-attempts"):
                 yield Static(Text(), id="bind-attempt-0", classes="bind-attempt")
@@ -167,6 +174,17 @@ class BindPanel(ModalScreen[None]):
     @on(Input.Submitted)
     def _submitted(self) -> None:
         self.action_probe()
+
+    @property
+    def bind(self) -> Bind:
+        """The bind the verdict and the countdown are about (the form's choice)."""
+        return self._bind
+
+    @on(Checkbox.Changed, "#bind-reuse")
+    def _bind_changed(self, event: Checkbox.Changed) -> None:
+        self._bind = "reuseaddr" if event.value else "plain"
+        if self.verdict is not None:  # the same answer, read for the other bind
+            self._show(self.verdict, self.verdict)
 
     @on(RadioSet.Changed)
     def _proto_changed(self, event: RadioSet.Changed) -> None:
@@ -237,11 +255,15 @@ class BindPanel(ModalScreen[None]):
             box.set_class(attempt is not None and attempt.ok, "-ok")
             box.set_class(attempt is not None and not attempt.ok, "-failed")
         verdict = self.query_one("#bind-verdict", Static)
-        verdict.update(Text(shown(v.sentence)))  # it names the holders: never markup
+        ok = v.can_bind(self._bind)
+        words = v.sentence if self._bind == "plain" else (
+            f"{bind_sentence(v, self._bind)}\n{v.sentence}"
+        )
+        verdict.update(Text(shown(words)))  # it names the holders: never markup
         verdict.set_class(False, "-empty")
-        verdict.set_class(v.free, "-free")
-        verdict.set_class(v.kind == "time_wait", "-waiting")
-        verdict.set_class(not v.free and v.kind != "time_wait", "-blocked")
+        verdict.set_class(ok, "-free")
+        verdict.set_class(not ok and v.kind == "time_wait", "-waiting")
+        verdict.set_class(not ok and v.kind != "time_wait", "-blocked")
         self._set_text("#bind-countdown", self._freed_note(v, previous) or self._countdown_text())
         self.query_one("#bind-why", Static).update(self._why_text(v))
         self.query_one("#bind-advice", Static).update(self._advice_text(v))
@@ -309,7 +331,7 @@ class BindPanel(ModalScreen[None]):
     def tick(self) -> None:
         """Once a second: update the TIME_WAIT countdown; re-probe when it has run out."""
         v = self.verdict
-        if v is None or v.kind != "time_wait" or self._probing:
+        if v is None or v.kind != "time_wait" or self._probing or v.can_bind(self._bind):
             return
         left = self._time_left()
         if left is None:
@@ -331,7 +353,7 @@ class BindPanel(ModalScreen[None]):
 
     def _countdown_text(self) -> str:
         v = self.verdict
-        if v is None or v.kind != "time_wait":
+        if v is None or v.kind != "time_wait" or v.can_bind(self._bind):
             return ""
         left = self._time_left()
         if left is None:

@@ -16,6 +16,8 @@ from textual.containers import VerticalScroll
 from textual.widgets import Static
 
 from ..core import text
+from ..core.history.trends import PortTrend
+from ..core.history.wording import trend_summary
 from ..core.model import Holder
 from ..core.roles.model import Cast, Role
 from ..core.untrusted import shown
@@ -42,8 +44,12 @@ class DetailsPane(VerticalScroll):
         relatives: Mapping[int, Relatives],
         is_root: bool = False,
         cast: Cast | None = None,
+        trend: PortTrend | None = None,
+        chart: str = "",
     ) -> None:
-        self._body.update(render_details(row, now, relatives, self._tz, is_root, cast))
+        self._body.update(
+            render_details(row, now, relatives, self._tz, is_root, cast, trend, chart)
+        )
 
 
 def render_details(
@@ -53,6 +59,8 @@ def render_details(
     tz: tzinfo | None,
     is_root: bool = False,
     cast: Cast | None = None,
+    trend: PortTrend | None = None,
+    chart: str = "",
 ) -> Text:
     out = Text()
     if row is None:
@@ -75,6 +83,11 @@ def render_details(
             out.append("No visible owner: another network namespace or the kernel holds it.")
         else:
             out.append("Owner hidden from this user: run with sudo to see it.", style="yellow")
+    if trend is not None and (trend.peak_time_wait or trend.peak_live):
+        out.append("\n  trend  ", style="dim")
+        out.append(chart.rstrip() or "-", style="cyan")
+        out.append("\n         ")
+        out.append(trend_summary(trend), style="dim")
     if cast is not None and row.holders:
         _plan(out, cast)
     for holder in row.holders:

@@ -100,6 +100,7 @@ class KillModal(ModalScreen[KillOutcome | None]):
         signal_name: str = "TERM",
         timeout: float = DEFAULT_TIMEOUT,
         all_holders: bool = False,
+        owner_hidden: bool | None = None,
         snapshot: Snapshot | None = None,
         planner: Planner = plan_kill,
         session: Callable[[KillPlan], KillSession] = KillSession,
@@ -116,6 +117,9 @@ class KillModal(ModalScreen[KillOutcome | None]):
         self.signal_name = signal_name
         self.timeout = timeout
         self.all_holders = all_holders
+        # None: no targets means a hidden owner (how the dialog was first used); the main
+        # screen says which, since a TIME_WAIT-only port has no targets and no owner either.
+        self.owner_hidden = not self.identities if owner_hidden is None else owner_hidden
         self._snapshot = snapshot
         self._planner = planner
         self._new_session = session
@@ -196,7 +200,7 @@ class KillModal(ModalScreen[KillOutcome | None]):
     def _make_plan(self) -> None:
         plan = self._planner(
             self.identities, self.port, self.proto,
-            all_holders=self.all_holders, owner_hidden=not self.identities,
+            all_holders=self.all_holders, owner_hidden=self.owner_hidden,
             snapshot=self._snapshot,
         )
         self.app.call_from_thread(self._show_plan, plan)

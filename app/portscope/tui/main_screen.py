@@ -18,8 +18,10 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer
 
+from ..core.history.recorder import History
 from ..core.model import Snapshot
 from ..core.roles.model import Cast
+from ..core.roles.port import hidden_owner
 from .bind_panel import BindPanel
 from .details import DetailsPane
 from .filter_bar import FilterBar
@@ -29,6 +31,9 @@ from .relatives import Relatives, RelativesLookup
 from .rows import SORT_MODES, RowFilter, SortMode, TableRow, build_rows, listening_count
 from .status_bar import TINY_HEIGHT, Status, StatusBar
 from .stops import StopLookup, from_holders
+
+CHART_CELLS = 60  # the details pane's trend: the same window as the table's, finer
+TREND_CELLS = 8  # the table's TREND column: a whole 120-column row still fits
 
 
 class RelativesFound(Message):
@@ -50,6 +55,7 @@ class MainScreen(Screen[None]):
         Binding("p", "toggle_pause", "Pause", id="main.pause"),
         Binding("b", "bind_test", "Bind test", id="main.bind_test"),
         Binding("k", "kill", "Kill", id="main.kill"),
+        Binding("e", "events", "Events", id="main.events"),
         Binding("escape", "clear_filter", "Clear filter", show=False, id="main.clear_filter"),
         Binding("question_mark", "help", "Help", key_display="?", id="main.help"),
     ]
@@ -57,13 +63,18 @@ class MainScreen(Screen[None]):
     VERTICAL_BREAKPOINTS = [(0, "-tiny"), (TINY_HEIGHT, "-short"), (30, "-tall")]  # noqa: RUF012
 
     def __init__(
-        self, tz: tzinfo | None, relatives: RelativesLookup, stops: StopLookup = from_holders
+        self,
+        tz: tzinfo | None,
+        relatives: RelativesLookup,
+        stops: StopLookup = from_holders,
+        history: History | None = None,
     ) -> None:
         super().__init__(id="main")
         self._status = Status()
         self._tz = tz
         self._lookup = relatives
         self._stops = stops
+        self._history = history or History()
         self._cast: Cast | None = None  # roles and stop plan of the selected row
         self._shown: Snapshot | None = None  # what the table shows
         self._pending: Snapshot | None = None  # newer, held while paused or under a dialog
@@ -71,7 +82,11 @@ class MainScreen(Screen[None]):
         self._relatives_for: tuple[str, tuple[tuple[int, float | None], ...]] | None = None
         # Kept by reference: a poll can land while the app shuts down and its widgets are
         # already gone, and that must be a no-op, not a NoMatches traceback.
-        self._table = PortTable(id="ports")
+        trends = self._history.trends
+        self._table = PortTable(
+            id="ports",
+            trend=lambda row: trends.sparkline(row.port, TREND_CELLS) if row.proto == "tcp" else "",
+        )
         self._status_bar = StatusBar(self._tz, id="status")
         self._details = DetailsPane(self._tz, id="details")
         self._filter = FilterBar(id="filter")
@@ -163,7 +178,10 @@ class MainScreen(Screen[None]):
         now = shown.taken_at if shown is not None else None
         is_root = shown.is_root if shown is not None else False
         if self._live:
-            self._details.show(row, now, self._relatives, is_root, self._cast)
+            trends = self._history.trends
+            trend = trends.trend(row.port) if row is not None and row.proto == "tcp" else None
+            chart = trends.sparkline(trend.port, CHART_CELLS) if trend is not None else ""
+            self._details.show(row, now, self._relatives, is_root, self._cast, trend, chart)
 
     def _want_relatives(self, row: TableRow | None) -> None:
         """Look parents and children up once per selected row and set of holders."""
@@ -250,13 +268,25 @@ class MainScreen(Screen[None]):
             return
         targets = [h.identity for h in row.holders]
         self.app.push_screen(
-            KillModal(targets, row.port, row.proto, snapshot=self._shown),
+            KillModal(
+                targets, row.port, row.proto, snapshot=self._shown,
+                owner_hidden=self._shown is not None
+                and hidden_owner(self._shown, row.port, row.proto),
+            ),
             callback=self._killed,
         )
 
     def _killed(self, outcome: KillOutcome | None) -> None:
         if outcome is not None:
             self.post_message(PollRequested())
+
+    def action_events(self) -> None:
+        """The listener events so far, filtered like the table."""
+        from .event_log import EventLogScreen
+
+        self.app.push_screen(
+            EventLogScreen(self._history.events, self._status.row_filter, self._tz)
+        )
 
     def action_help(self) -> None:
         from .help_screen import HelpScreen

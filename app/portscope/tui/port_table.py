@@ -13,7 +13,7 @@ them whenever the counter moved, so they hold one screen's worth of live renders
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from rich.text import Text
@@ -31,10 +31,11 @@ WIDE_COLUMNS: tuple[tuple[str, str], ...] = (
     ("process", "PROCESS"),
     ("user", "USER"),
     ("time_wait", "TIME_WAIT"),
+    ("trend", "TREND"),
     ("other", "OTHER"),
 )
 NARROW_COLUMNS: tuple[tuple[str, str], ...] = tuple(
-    c for c in WIDE_COLUMNS if c[0] not in ("user", "other")
+    c for c in WIDE_COLUMNS if c[0] not in ("user", "other", "trend")
 )
 NARROW_WIDTH = 100  # below this many cells the narrow columns are used
 
@@ -45,8 +46,12 @@ _RENDER_CACHES = ("_cell_render_cache", "_row_render_cache", "_row_renderable_ca
 class PortTable(DataTable[Any]):
     """A DataTable that knows its rows as TableRows and refreshes them by key."""
 
-    def __init__(self, *, id: str | None = None) -> None:
+    def __init__(
+        self, *, id: str | None = None, trend: Callable[[TableRow], str] | None = None
+    ) -> None:
         super().__init__(id=id, cursor_type="row", zebra_stripes=True)
+        # The TIME_WAIT sparkline of a row (core/history); blank without a history.
+        self._trend = trend or (lambda row: "")
         self._rows: dict[str, TableRow] = {}
         self._cells: dict[str, tuple[Any, ...]] = {}
         self._sort: SortMode = "port"
@@ -169,6 +174,8 @@ class PortTable(DataTable[Any]):
         for column, _ in self._columns:
             if column == "port":
                 cells.append(row.port)  # an int, so the cell compares and sorts as a number
+            elif column == "trend":
+                cells.append(Text(self._trend(row), style="cyan"))
             elif column == "address" and row.socket is None:
                 cells.append(Text(texts[column], style="dim"))
             else:

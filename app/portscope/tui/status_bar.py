@@ -83,10 +83,14 @@ def render_status(
         out.append(_quoted_filter(st.row_filter))
         out.append(f": {st.rows_shown} of {st.rows_total} rows (Esc clears)")
     if snap is not None:
-        client = text.client_summary(snap.client_time_wait, short=narrow)
+        client = text.client_pressure(snap.client_time_wait, short=narrow)
         if client:
             out.append("\n")
-            out.append(client, style="cyan")
+            out.append(shown(client), style="cyan")
+        warnings = text.client_warnings(snap.client_time_wait, short=narrow)
+        if warnings:  # the busiest destination first: connect() is about to fail there
+            out.append("\n")
+            out.append(shown(warnings[0]), style="bold yellow")
         hidden = text.hidden_summary(snap.hidden_owners, snap.is_root)
         if hidden:
             out.append("\n")

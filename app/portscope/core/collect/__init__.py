@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from typing import Protocol
+from typing import Protocol, cast
 
 from ..model import Snapshot
 
@@ -14,17 +14,46 @@ class Collector(Protocol):
     def collect(self) -> Snapshot: ...
 
 
+class FocusedCollector(Collector, Protocol):
+    """A collector that can answer a narrower question for less (both real ones can, and
+    say so with `narrows = True`)."""
+
+    narrows: bool
+
+    def collect(self, port: int | None = None, *, owners: bool | None = True) -> Snapshot: ...
+
+
+def snapshot_for(
+    collector: Collector, port: int | None = None, *, owners: bool | None = True
+) -> Snapshot:
+    """What a question about `port` needs, from a collector that can narrow its poll; a
+    whole snapshot from one that cannot (a test's fake), which answers the same question.
+
+    `owners`: True, look processes up; False, none; None, only if `port` has a socket a
+    process can hold (a listener or a live connection; TIME_WAIT belongs to nobody), so a
+    free port costs no /proc walk.
+    """
+    # Asked of the class: a wrapper that forwards attributes (tui's WithContainers) but
+    # not collect's arguments must get the plain call.
+    if getattr(type(collector), "narrows", False):
+        return cast(FocusedCollector, collector).collect(port, owners=owners)
+    return collector.collect()
+
+
 def default_collector() -> Collector:
     """The fastest collector this platform has; psutil everywhere else.
 
     Never raises, and reads nothing: a collector says what it could not read in each
     Snapshot's notes. On Linux the /proc one copes with netlink or /proc/net refused, and
-    psutil reads the very same /proc files, so falling back to it would gain nothing.
+    psutil reads the very same /proc files, so falling back to it would gain nothing. It
+    keeps what it learns about owners in the user's owner store (owner_store.py), so the
+    next command, or the monitor, starts warm.
     """
     if sys.platform.startswith("linux"):
+        from .owner_store import OwnerStore
         from .proc_collector import ProcNetCollector
 
-        return ProcNetCollector()
+        return ProcNetCollector(store=OwnerStore())
     from .psutil_collector import PsutilCollector
 
     return PsutilCollector()

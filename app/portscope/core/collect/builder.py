@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import heapq
+from collections import Counter
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
-from ..model import ClientTimeWait, Family, PortStats, Proto, Snapshot, Socket
+from ..model import ClientTimeWait, Family, Holder, PortStats, Proto, Snapshot, Socket
 from ..processes import ProcessTable, is_root
+from .system import tcp_tw_reuse
+from .tables import SHARED_MAX, ClientPorts
+
+DESTINATIONS = 20  # client destinations kept, busiest first: the words name the top ones
 
 
 @dataclass(slots=True)
@@ -28,15 +34,28 @@ class SnapshotBuilder:
     """
 
     def __init__(
-        self, processes: ProcessTable, ephemeral: tuple[int, int], source: str
+        self,
+        processes: ProcessTable,
+        ephemeral: tuple[int, int],
+        source: str,
+        *,
+        whole: bool = True,
     ) -> None:
+        """`whole`: False for a poll that asks about part of the machine (one port), so the
+        process cache keeps what the last whole poll needed."""
         self._processes = processes
-        processes.begin_poll()
+        processes.begin_poll(whole)
         self._ephemeral = ephemeral
         self._source = source
         self._sockets: list[Socket] = []
+        # PIDs -> their holders, once: 200 listeners of one pre-fork server share 300
+        # holders, so they share one tuple (and serialize writes its processes once).
+        self._groups: dict[tuple[int, ...], tuple[Holder, ...]] = {}
         self._ports: dict[int, _PortAcc] = {}
         self._hidden = 0
+        self._destinations: Counter[tuple[str, int]] = Counter()
+        # (local port, remote address, remote port) of TIME_WAIT given one by one (psutil)
+        self._loose: list[tuple[int, str, int]] = []
 
     def listener(
         self,
@@ -47,14 +66,26 @@ class SnapshotBuilder:
         pids: Iterable[int],
         inode: int | None = None,
         uid: int | None = None,
+        v6only: bool | None = None,
     ) -> None:
-        holders = self._processes.holders(list(pids))
+        group = tuple(pids)
+        holders = self._groups.get(group)
+        if holders is None:
+            holders = self._groups[group] = self._processes.holders(group)
         if not holders:
             self._hidden += 1
-        self._sockets.append(Socket(proto, family, address, port, holders, inode, uid))
+        self._sockets.append(
+            Socket(proto, family, address, port, holders, inode, uid, v6only=v6only)
+        )
 
-    def time_wait(self, port: int, remote_port: int, expires: float | None) -> None:
+    def time_wait(
+        self, port: int, remote_port: int, expires: float | None, remote_address: str | None = None
+    ) -> None:
+        """One TIME_WAIT socket; with its remote address, it counts toward its destination
+        when it is a client's (decided in build(), once the listening ports are known)."""
         acc = self._acc(port, remote_port)
+        if remote_address is not None:
+            self._loose.append((port, remote_address, remote_port))
         acc.time_wait += 1
         if expires is not None:
             if acc.first is None or expires < acc.first:
@@ -74,6 +105,11 @@ class SnapshotBuilder:
         if last is not None and (acc.last is None or last > acc.last):
             acc.last = last
 
+    def client_destinations(self, counts: Mapping[tuple[str, int], int]) -> None:
+        """Client TIME_WAIT per (remote address, remote port), tallied in bulk by a
+        collector that already told clients from servers (tables.ClientPorts)."""
+        self._destinations.update(counts)
+
     def live(self, port: int, remote_port: int, state: str, pids: Iterable[int]) -> None:
         acc = self._acc(port, remote_port)
         acc.states[state] = acc.states.get(state, 0) + 1
@@ -87,9 +123,11 @@ class SnapshotBuilder:
             acc.remote_port = -2
         return acc
 
-    def build(self, notes: Iterable[str] = ()) -> Snapshot:
-        """`notes`: what this poll could not see and why, one sentence each."""
-        listening = {s.port for s in self._sockets if s.proto == "tcp"}
+    def build(self, notes: Iterable[str] = (), listening: Iterable[int] = ()) -> Snapshot:
+        """`notes`: what this poll could not see and why, one sentence each. `listening`:
+        TCP ports listened on that were left out of a partial poll (they still tell a
+        client's port from a server's)."""
+        listening = {s.port for s in self._sockets if s.proto == "tcp"} | set(listening)
         ports: list[PortStats] = []
         client = _ClientSum()
         for port in sorted(self._ports):
@@ -114,11 +152,26 @@ class SnapshotBuilder:
             sockets=tuple(sockets),
             ports=tuple(ports),
             hidden_owners=self._hidden,
-            client_time_wait=client.freeze(),
+            client_time_wait=client.freeze(
+                self._client_destinations(listening), self._ephemeral, tcp_tw_reuse()
+            ),
             source=self._source,
             is_root=is_root(),
             notes=tuple(notes),
         )
+
+    def _client_destinations(self, listening: set[int]) -> Counter[tuple[str, int]]:
+        found = Counter(self._destinations)
+        if self._loose:
+            low, high = self._ephemeral
+            crowded = (p for p, acc in self._ports.items() if acc.time_wait > SHARED_MAX)
+            clients = ClientPorts(range(low, high + 1), frozenset(listening), frozenset(crowded))
+            found.update(
+                (address, remote)
+                for local, address, remote in self._loose
+                if clients.local(local) and clients.server(remote)
+            )
+        return found
 
     def _is_client_port(self, port: int, acc: _PortAcc, listening: set[int]) -> bool:
         """An ephemeral local port whose sockets all talk to one remote port is a client's.
@@ -157,8 +210,22 @@ class _ClientSum:
         ):
             self.last = stats.time_wait_last
 
-    def freeze(self) -> ClientTimeWait:
+    def freeze(
+        self,
+        by_destination: Mapping[tuple[str, int], int],
+        ephemeral: tuple[int, int],
+        tw_reuse: int | None,
+    ) -> ClientTimeWait:
         ranked = sorted(self.by_remote.items(), key=lambda kv: (-kv[1], kv[0]))
-        return ClientTimeWait(self.count, self.ports, tuple(ranked), self.last)
+        # nlargest, not a sort: a stopped server's clients can make thousands of entries.
+        destinations = heapq.nlargest(
+            DESTINATIONS,
+            ((address, port, n) for (address, port), n in by_destination.items()),
+            key=lambda d: (d[2], -d[1]),
+        )
+        return ClientTimeWait(
+            self.count, self.ports, tuple(ranked), self.last,
+            by_destination=tuple(destinations), ephemeral=ephemeral, tw_reuse=tw_reuse,
+        )
 
 

@@ -2,7 +2,7 @@
 
 A full walk of /proc/*/fd (list each fd directory, readlink every fd) costs ~500 ms with 300
 pre-fork workers holding 250 fds each, and almost nothing in it changes from one second to
-the next. So each process's fd table is remembered (fd number -> live socket inode, 0 for
+the next. So each process's fd table is remembered (fd number -> socket inode, 0 for
 anything else), with two cheap witnesses of change:
 
 - its CPU time in ns (/proc/PID/schedstat): any syscall that could touch the fd table
@@ -14,14 +14,21 @@ Per poll, each ~5 us per process touched:
 
 - new PIDs (a forked child inherits its parent's sockets): read in full;
 - holders of live sockets: an idle one is confirmed by its CPU time alone; a busy one by
-  one readlink per socket it held; a mismatch re-reads it incrementally (only fd numbers
-  that are new or pointed at a socket that died);
+  one readlink per live socket it held; a mismatch re-reads it incrementally (only fd
+  numbers that are new or pointed at a socket not live now);
 - a socket with no known holder: processes whose fd count moved are re-read, then those
   that ran since their last full read (incrementally, then in full: a number that held a
   pipe may hold the socket now); one still without a holder (another user's, as non-root,
   or closed since the dump) is remembered so it costs no search per poll;
 - every `full_every` seconds, a full walk bounds what the shortcuts cannot see (a socket
   passed to a process that already holds another copy of it, say).
+
+The tables outlive the process (`export`, `restore`; owner_store keeps them in the user's
+own file), so a one-shot command starts where the last one or the monitor left off. A
+restored table is the same process's only while its start time matches, and is believed
+only while that process has not run (CPU time) nor changed its fd count since the table was
+read whole; any other is read again, whole, before anything is answered. Idle processes
+(nearly all of them) cost two small reads, and the answer is what a full walk would give.
 """
 
 from __future__ import annotations
@@ -33,6 +40,8 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import NamedTuple
 
+from ..processes import read_stat
+
 
 class _Activity(NamedTuple):
     ns: int  # CPU time of all threads, -1 if unreadable
@@ -42,13 +51,42 @@ class _Activity(NamedTuple):
 _UNKNOWN = _Activity(-1, False)
 
 
+def clock() -> float:
+    """Seconds on a clock every process on this boot shares, suspend included, so a full
+    walk stored by one process can be aged by the next."""
+    return time.clock_gettime(_CLOCK)
+
+
+_CLOCK = getattr(time, "CLOCK_BOOTTIME", time.CLOCK_MONOTONIC)
+
+
 @dataclass(slots=True)
 class _FdTable:
     count: int  # fd count when read (st_size of the fd directory), 0 if the kernel hides it
     ran: _Activity  # at the last whole read: what "has it run since?" compares against
     checked: _Activity  # at the last confirmation or read
-    fds: dict[str, int]  # fd number -> live inet socket inode when read, or 0
+    fds: dict[str, int]  # fd number -> socket inode when read (any socket), or 0
     held: dict[int, str]  # inode -> one fd number holding it: what a confirmation re-reads
+    start: int = -1  # start time (clock ticks after boot) when read: the PID's identity
+
+
+class TableState(NamedTuple):
+    """One process's fd table as another run may restore it (never shared while in use:
+    every read makes new dicts, so restored tables may share them)."""
+
+    start: int
+    fd_count: int
+    ran: tuple[int, bool]
+    checked: tuple[int, bool]
+    fds: dict[str, int]
+
+
+class IndexState(NamedTuple):
+    full_walk: float  # clock() of the full walk these tables rest on
+    tables: dict[int, TableState]
+    # Live sockets no visible process held after a search: not searched for again until
+    # the next full walk, in the next run as in the monitor.
+    nobody: frozenset[int] = frozenset()
 
 
 class OwnerIndex:
@@ -59,6 +97,11 @@ class OwnerIndex:
         self._nobody: set[int] = set()  # live sockets that no visible process holds
         self._last_full = float("-inf")
         self.full_walks = 0  # for tests and the benchmark: how often the slow path ran
+        self.reads = 0  # fd directories read (whole or in part): what a cache saves
+        self.changed = False  # tables read or dropped since the last export
+        # Tables another run read (restore): believed only while their process has not run
+        # since they were read whole, the first time this index meets them.
+        self._inherited: set[int] = set()
         # PIDs that did not run since the last poll: the same process, so ProcessTable
         # may skip its start-time check.
         self.idle: set[int] = set()
@@ -72,11 +115,15 @@ class OwnerIndex:
         pids = self._pids()
         for gone in self._tables.keys() - pids:
             del self._tables[gone]
-        if time.monotonic() - self._last_full >= self._full_every:
+            self.changed = True
+        if not 0 <= clock() - self._last_full < self._full_every:
             return self._full(pids, live)
         for pid in pids - self._tables.keys():
             self._refresh(pid, live, whole=True)
+        self._settle_inherited(live)
         for pid, table in list(self._tables.items()):
+            if pid in self.idle:
+                continue  # settled just now: confirmed by its CPU time
             if any(inode in live for inode in table.held) and not self._confirmed(
                 pid, table, live
             ):
@@ -102,16 +149,36 @@ class OwnerIndex:
         # Whatever is left has no holder we can see (closed since the dump, another user's
         # process): remember that, so it costs no more searching until the next full walk.
         self._nobody |= live - owners.keys()
+        self.changed = True
         return owners
+
+    def _settle_inherited(self, live: set[int]) -> None:
+        """Another run's table is this process's fd table only if the process has not run
+        since that table was read whole: else it is read again, whole. The shortcuts below
+        (confirming by held sockets, searching only for sockets nobody holds) cannot see a
+        socket that joined a process which another holder of it already answers for (a
+        master that listened after our last read, while its workers are read fresh); the
+        monitor bounds that with its full walk, and a one-shot command has no second
+        poll, so for it the table must be exact."""
+        for pid in self._inherited & self._tables.keys():
+            table = self._tables[pid]
+            # Not run: its fd table cannot have changed (the count need not be asked).
+            if self._ran_since(pid, table.ran):
+                self._refresh(pid, live, whole=True)
+            else:
+                table.checked = table.ran
+                self.idle.add(pid)
+        self._inherited.clear()
 
     def _unknown(self, owners: dict[int, list[int]], live: set[int]) -> bool:
         return bool(live - owners.keys() - self._nobody)
 
     def _full(self, pids: set[int], live: set[int]) -> dict[int, list[int]]:
         self._tables.clear()
+        self._inherited.clear()
         for pid in pids:
             self._refresh(pid, live, whole=True)
-        self._last_full = time.monotonic()
+        self._last_full = clock()
         self.full_walks += 1
         owners = self._owners(live)
         self._nobody = live - owners.keys()
@@ -156,50 +223,116 @@ class OwnerIndex:
         return True
 
     def _refresh(self, pid: int, live: set[int], whole: bool = False) -> None:
-        fd_dir = f"{self._proc}/{pid}/fd"
-        # Both taken before the read, so a change during or after it shows next time.
+        # All taken before the read, so a change during or after it shows next time.
         count = self._count(pid)
         now = _activity(self._proc, pid, None)
+        stat = read_stat(pid, self._proc)
         old = None if whole else self._tables.get(pid)
+        self.reads += 1
+        self.changed = True
         try:
-            names = os.listdir(fd_dir)
+            # Names relative to the open directory: the kernel resolves one component per
+            # readlink instead of four.
+            dir_fd = os.open(f"{self._proc}/{pid}/fd", os.O_RDONLY | os.O_DIRECTORY)
         except OSError:  # gone, or not ours to read: its sockets stay ownerless
             self._tables.pop(pid, None)
             return
-        cached = old.fds if old is not None else {}
-        fds: dict[str, int] = {}
-        held: dict[int, str] = {}
-        for name in map(sys.intern, names):  # "0".."N" once for all processes, not per table
-            inode = cached.get(name)
-            if inode is None or (inode and inode not in live):
-                inode = _socket_inode(f"{fd_dir}/{name}", live)
-            fds[name] = inode
-            if inode:
-                held.setdefault(inode, name)
+        try:
+            names = os.listdir(dir_fd)
+            cached = old.fds if old is not None else {}
+            fds: dict[str, int] = {}
+            held: dict[int, str] = {}
+            for name in map(sys.intern, names):  # "0".."N" once for all, not per table
+                inode = cached.get(name)
+                if inode is None or (inode and inode not in live):
+                    inode = _socket_inode(name, dir_fd)
+                fds[name] = inode
+                if inode:
+                    held.setdefault(inode, name)
+        except OSError:
+            self._tables.pop(pid, None)
+            return
+        finally:
+            os.close(dir_fd)
         # Only a whole read moves `ran`: an incremental one leaves fds it kept unverified.
         ran = now if old is None else old.ran
-        self._tables[pid] = _FdTable(count, ran, now, fds, held)
+        start = stat[0] if stat is not None else -1
+        self._tables[pid] = _FdTable(count, ran, now, fds, held, start)
+
+    def export(self) -> IndexState:
+        """What this index learned, for the next run (see `restore`); clears `changed`."""
+        self.changed = False
+        return IndexState(
+            self._last_full,
+            {
+                pid: TableState(t.start, t.count, t.ran, t.checked, t.fds)
+                for pid, t in self._tables.items()
+                if t.start >= 0
+            },
+            frozenset(self._nobody),
+        )
+
+    def restore(self, state: IndexState) -> dict[int, tuple[int, int]]:
+        """Start from another run's tables, if the full walk they rest on is recent enough;
+        each table only while its PID's start time is unchanged (else it is another
+        process). Call before the first `holders`. Returns what it read of each PID's
+        stat (start time, parent): a ProcessTable may check its own entries against it."""
+        stats: dict[int, tuple[int, int]] = {}
+        if not 0 <= clock() - state.full_walk < self._full_every:
+            return stats
+        derived: dict[int, dict[int, str]] = {}  # tables shared by forked workers: once
+        for pid, saved in state.tables.items():
+            stat = read_stat(pid, self._proc)
+            if stat is None:
+                continue
+            stats[pid] = stat
+            if stat[0] != saved.start:
+                continue
+            held = derived.get(id(saved.fds))
+            if held is None:
+                held = derived[id(saved.fds)] = {}
+                for name, inode in saved.fds.items():
+                    if inode:
+                        held.setdefault(inode, name)
+            self._tables[pid] = _FdTable(
+                saved.fd_count, _Activity(*saved.ran), _Activity(*saved.checked), saved.fds,
+                held, saved.start,
+            )
+            self._inherited.add(pid)
+        self._last_full = state.full_walk
+        self._nobody = set(state.nobody)
+        return stats
 
     def _owners(self, live: set[int]) -> dict[int, list[int]]:
         owners: dict[int, list[int]] = defaultdict(list)
+        # Restored tables of forked workers share one `held`: intersect it once.
+        mine: dict[int, list[int]] = {}
         for pid in sorted(self._tables):
-            for inode in self._tables[pid].held.keys() & live:
+            held = self._tables[pid].held
+            found = mine.get(id(held))
+            if found is None:
+                found = mine[id(held)] = [inode for inode in held if inode in live]
+            for inode in found:
                 owners[inode].append(pid)
         return owners
 
 
-def _socket_inode(path: str, live: set[int]) -> int:
-    """The fd's inode if it is one of the live inet sockets, else 0 ("not one of ours")."""
+def _socket_inode(name: str, dir_fd: int) -> int:
+    """The fd's socket inode, else 0 ("not a socket").
+
+    Any socket, not only those of the dump just read: a socket created but not yet bound
+    or listening is in no dump, and its process may never run again once it listens
+    (blocked in accept), so no witness would ever send us back to find it. Recorded now,
+    it is found as soon as a dump shows it."""
     try:
-        link = os.readlink(path)
+        link = os.readlink(name, dir_fd=dir_fd)
     except OSError:
         return 0
     if link.startswith("socket:["):
         try:
-            inode = int(link[8:-1])
+            return int(link[8:-1])
         except ValueError:  # not the kernel's "socket:[INODE]" (a stand-in /proc, say)
             return 0
-        return inode if inode in live else 0
     return 0
 
 

@@ -6,28 +6,54 @@ changed. TIME_WAIT sockets belong to no process and never enter the owner lookup
 
 Permission and missing-file problems never raise: what could not be read is skipped and
 said in the Snapshot's notes (a refused netlink, an unreadable table, an unlistable /proc).
+
+A one-shot question asks for less (`collect(port=..., owners=...)`): one port's sockets
+and TIME_WAIT, and no process lookups at all where the answer needs none (a free port).
+With an OwnerStore, owners start from what the last run learned (owner_store.py says why
+that cannot make an answer wrong) and what this one learned is stored for the next.
+`collect` is thread-safe: the TUI's probes share the poller's collector, warm, under its
+lock, rather than building a cold one.
 """
 
 from __future__ import annotations
+
+import _thread
 
 from ..model import TCP_STATES, Snapshot
 from ..processes import ProcessTable
 from . import proc_net, sock_diag
 from .builder import SnapshotBuilder
-from .owners import OwnerIndex
+from .owner_store import Learned, OwnerStore
+from .owners import OwnerIndex, clock
 from .system import ephemeral_range
 from .tables import CLOSE, LISTEN, Tables, reason
+
+FULL_EVERY = 30.0  # seconds between full /proc/*/fd walks, and the oldest a stored one may be
+SAVE_EVERY = 5.0  # seconds between two writes of the owner store by one collector
 
 
 class ProcNetCollector:
     """Reads the kernel's socket tables directly; owners are every holder of a socket."""
 
     name = "proc"
+    narrows = True  # collect(port=..., owners=...): see collect.snapshot_for
 
-    def __init__(self, proc_root: str = "/proc", netlink: bool | None = None) -> None:
+    def __init__(
+        self,
+        proc_root: str = "/proc",
+        netlink: bool | None = None,
+        store: OwnerStore | None = None,
+        full_every: float = FULL_EVERY,
+    ) -> None:
         self._proc_root = proc_root
-        self._processes = ProcessTable()
-        self._owners = OwnerIndex(proc_root)
+        self._processes = ProcessTable(clock)
+        self._owners = OwnerIndex(proc_root, full_every)
+        self._full_every = full_every
+        # Another /proc root is another machine's picture: it is never stored.
+        self._store = store if proc_root == "/proc" else None
+        self._restored = False
+        self._saved_at = float("-inf")
+        self._lock = _thread.allocate_lock()  # threading's Lock, without importing threading
         # Netlink answers for this kernel only, so another /proc root means text tables.
         self._netlink = proc_root == "/proc" if netlink is None else netlink
         self._udp_netlink: bool | None = None
@@ -38,37 +64,98 @@ class ProcNetCollector:
         """How many times owners needed a full /proc/*/fd walk (the slow path)."""
         return self._owners.full_walks
 
-    def collect(self) -> Snapshot:
-        tables = self._read_tables()
-        builder = SnapshotBuilder(self._processes, ephemeral_range(), self.name)
-        for port, tally in tables.time_wait.items():
-            builder.time_wait_tally(port, tally.count, tally.remote_port, tally.first, tally.last)
-        live = {row.inode for row in tables.rows if row.inode}
-        owners = self._owners.holders(live)
-        # Idle since the last poll means the same process: no start-time check needed.
-        self._processes.trust(self._owners.idle)
+    @property
+    def fd_reads(self) -> int:
+        """/proc/PID/fd directories read so far, whole or in part (tests, benchmark)."""
+        return self._owners.reads
+
+    @property
+    def described(self) -> int:
+        """Processes described with psutil so far (tests, benchmark)."""
+        return self._processes.described
+
+    def collect(self, port: int | None = None, *, owners: bool | None = True) -> Snapshot:
+        """The machine's sockets; with `port`, only that port's (its listeners, stats and
+        TIME_WAIT; the owner index still follows every live socket, so it stays whole for
+        the next poll). `owners=False`: no process is looked up, so sockets carry no
+        holders (a note says so); None: looked up only if a socket on `port` can have
+        one (collect.snapshot_for)."""
+        with self._lock:
+            return self._collect(port, owners)
+
+    def _collect(self, port: int | None, want: bool | None) -> Snapshot:
+        tables = self._read_tables(port)
+        owners = want is not False and (
+            want or port is None or any(row.port == port for row in tables.rows)
+        )
+        builder = SnapshotBuilder(
+            self._processes, ephemeral_range(), self.name, whole=port is None and owners
+        )
+        for port_, tally in tables.time_wait.items():
+            if port is not None and port_ != port:
+                continue  # /proc/net reads them all; netlink sent only this port's
+            builder.time_wait_tally(port_, tally.count, tally.remote_port, tally.first, tally.last)
+        builder.client_destinations(tables.destinations)
+        found: dict[int, list[int]] = {}
+        if owners:
+            self._restore()
+            found = self._owners.holders({row.inode for row in tables.rows if row.inode})
+            # Idle since the last poll means the same process: no start-time check needed.
+            self._processes.trust(self._owners.idle)
+        left_out: set[int] = set()
         for row in tables.rows:
-            pids = owners.get(row.inode, ()) if row.inode else ()
             listening = LISTEN if row.proto == "tcp" else CLOSE  # bound UDP shows CLOSE
+            if port is not None and row.port != port:
+                if row.proto == "tcp" and row.state == LISTEN:
+                    left_out.add(row.port)
+                continue
+            pids = found.get(row.inode, ()) if row.inode else ()
             if row.state == listening:
                 builder.listener(
-                    row.proto, row.family, row.address, row.port, pids, row.inode, row.uid
+                    row.proto, row.family, row.address, row.port, pids, row.inode, row.uid,
+                    row.v6only,
                 )
             elif row.proto == "tcp":
                 state = TCP_STATES.get(row.state, f"{row.state:02X}")
                 builder.live(row.port, row.remote_port, state, pids)
         notes = tables.notes
-        if self._owners.unlisted is not None:
+        if not owners:
+            notes.append("processes were not looked up: the question did not need them")
+        elif self._owners.unlisted is not None:
             notes.append(
                 f"cannot list {self._proc_root} ({reason(self._owners.unlisted)}): "
                 "no socket shows its processes"
             )
-        return builder.build(notes)
+        snapshot = builder.build(notes, left_out)
+        if owners:
+            self._keep()
+        return snapshot
 
-    def _read_tables(self) -> Tables:
+    def _restore(self) -> None:
+        """Start from the stored owners, once, before the first lookup."""
+        if self._restored or self._store is None:
+            return
+        self._restored = True
+        learned = self._store.load()
+        if learned is not None:
+            stats = self._owners.restore(learned.owners)
+            self._processes.seed(learned.described, self._full_every, stats)
+
+    def _keep(self) -> None:
+        """Store what changed: at once the first time (a one-shot command has no second),
+        then at most every SAVE_EVERY seconds (the monitor polls every second)."""
+        if self._store is None or not (self._owners.changed or self._processes.changed):
+            return
+        now = clock()
+        if now - self._saved_at < SAVE_EVERY:
+            return
+        self._saved_at = now
+        self._store.save(Learned(self._owners.export(), self._processes.export()))
+
+    def _read_tables(self, port: int | None = None) -> Tables:
         if self._netlink:
             try:
-                return self._read_netlink()
+                return self._read_netlink(port)
             except OSError as exc:  # not allowed here (sandbox, seccomp, old kernel)
                 self._netlink = False
                 self._netlink_note = (
@@ -80,19 +167,27 @@ class ProcNetCollector:
             tables.notes.insert(0, self._netlink_note)
         return tables
 
-    def _read_netlink(self) -> Tables:
-        """TCP over netlink; UDP too where udp_diag answers, else from the text tables."""
+    def _read_netlink(self, port: int | None) -> Tables:
+        """TCP over netlink; UDP too where udp_diag answers, else from the text tables.
+        With `port`, TIME_WAIT only on that port (the kernel filters it)."""
         if self._udp_netlink is None:
             self._udp_netlink = sock_diag.udp_available()
         if self._udp_netlink:
             try:
-                return sock_diag.read_tables(with_udp=True)
+                return _netlink_tables(True, port)
             except OSError:
                 # Maybe only the UDP dump is refused (udp_diag unloaded since): TCP alone
                 # decides whether netlink is usable, so try it without UDP before giving up.
                 self._udp_netlink = False
-        tables = sock_diag.read_tables(with_udp=False)
+        tables = _netlink_tables(False, port)
         udp = proc_net.read_tables(f"{self._proc_root}/net", with_tcp=False)
         tables.rows.extend(udp.rows)
         tables.notes.extend(udp.notes)
         return tables
+
+
+def _netlink_tables(with_udp: bool, port: int | None) -> Tables:
+    """A whole read, or one whose TIME_WAIT is only `port`'s (sock_diag.read_tables)."""
+    if port is None:
+        return sock_diag.read_tables(with_udp=with_udp)
+    return sock_diag.read_tables(with_udp=with_udp, time_wait_port=port)

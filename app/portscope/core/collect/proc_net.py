@@ -13,7 +13,8 @@ import sys
 from collections.abc import Iterator
 
 from ..model import Family, Proto
-from .tables import TIME_WAIT, SocketRow, Tables, reason
+from .system import ephemeral_range
+from .tables import TIME_WAIT, ClientPorts, SocketRow, Tables, reason
 
 TABLES: tuple[tuple[str, Proto, Family], ...] = (
     ("tcp", "tcp", "ipv4"),
@@ -36,17 +37,29 @@ def read_tables(root: str = "/proc/net", with_tcp: bool = True) -> Tables:
     """
     tables = Tables()
     wanted = TABLES if with_tcp else tuple(t for t in TABLES if t[1] == "udp")
+    # Client TIME_WAIT are counted per destination once the listeners are known; only those
+    # on an ephemeral local port are kept aside, each remote address decoded once.
+    low, high = ephemeral_range()
+    remotes: dict[bytes, str] = {}
     for proto, family, f in iter_rows(root, wanted, tables.notes):
         state = int(f[3], 16)
         port, remote = int(f[1][-4:], 16), int(f[2][-4:], 16)
         if proto == "tcp" and state == TIME_WAIT:
             expires = timer_seconds(f[5].decode())
             tables.tally(port).add(1, remote, expires, expires)
+            if low <= port <= high:
+                raw = f[2][:-5]
+                peer = remotes.get(raw)
+                if peer is None:
+                    peer = remotes[raw] = decode_address(raw.decode())
+                tables.loose.append((port, peer, remote))
             continue
         address = decode_address(f[1][:-5].decode())
+        # The text tables have no IPV6_V6ONLY column: v6only stays None (unknown).
         tables.rows.append(
             SocketRow(proto, family, state, address, port, remote, int(f[7]), int(f[9]))
         )
+    tables.count_loose(ClientPorts.of(tables.rows, (low, high), tables.time_wait))
     return tables
 
 

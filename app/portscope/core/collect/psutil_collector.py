@@ -33,11 +33,15 @@ HIDDEN_WITHOUT_ROOT = (
 
 class PsutilCollector:
     name = "psutil"
+    narrows = True  # collect(port=..., owners=...): see collect.snapshot_for
 
     def __init__(self) -> None:
         self._processes = ProcessTable()
 
-    def collect(self) -> Snapshot:
+    def collect(self, port: int | None = None, *, owners: bool | None = True) -> Snapshot:
+        """With `port`, only that port's sockets; `owners=False`: no process described
+        (psutil has read the PIDs anyway; describing them is what costs); None: described
+        if any socket on `port` other than TIME_WAIT has one."""
         notes: list[str] = []
         found: Iterable[tuple[_Conn, set[int]]]
         try:
@@ -51,27 +55,43 @@ class PsutilCollector:
                 f"cannot list the system's sockets ({reason(exc)}): showing only those of "
                 "processes portscope may inspect, and no TIME_WAIT"
             )
-        builder = SnapshotBuilder(self._processes, ephemeral_range(), self.name)
+        found = list(found)
+        if owners is None:
+            owners = port is None or any(
+                conn.laddr and conn.laddr.port == port and conn.status != psutil.CONN_TIME_WAIT
+                for conn, _ in found
+            )
+        builder = SnapshotBuilder(
+            self._processes, ephemeral_range(), self.name, whole=port is None and owners
+        )
         listeners: dict[_Key, set[int]] = defaultdict(set)
-        for conn, pids in found:
+        left_out: set[int] = set()
+        for conn, found_pids in found:
             if not conn.laddr:
+                continue
+            pids = found_pids if owners else set()
+            if port is not None and conn.laddr.port != port:
+                if conn.type == socket.SOCK_STREAM and conn.status == psutil.CONN_LISTEN:
+                    left_out.add(conn.laddr.port)
                 continue
             proto: Proto = "tcp" if conn.type == socket.SOCK_STREAM else "udp"
             family: Family = "ipv6" if conn.family == socket.AF_INET6 else "ipv4"
-            address, port = conn.laddr.ip, conn.laddr.port
+            address, local = conn.laddr.ip, conn.laddr.port
             remote_port = conn.raddr.port if conn.raddr else 0
             if proto == "udp":
                 if not conn.raddr:
-                    listeners[(proto, family, address, port)].update(pids)
+                    listeners[(proto, family, address, local)].update(pids)
             elif conn.status == psutil.CONN_LISTEN:
-                listeners[(proto, family, address, port)].update(pids)
+                listeners[(proto, family, address, local)].update(pids)
             elif conn.status == psutil.CONN_TIME_WAIT:
-                builder.time_wait(port, remote_port, None)
+                builder.time_wait(local, remote_port, None, conn.raddr.ip if conn.raddr else None)
             else:
-                builder.live(port, remote_port, _state_name(conn.status), pids)
-        for (proto, family, address, port), pids in listeners.items():
-            builder.listener(proto, family, address, port, pids)
-        return builder.build(notes)
+                builder.live(local, remote_port, _state_name(conn.status), pids)
+        for (proto, family, address, local), pids in listeners.items():
+            builder.listener(proto, family, address, local, pids)
+        if not owners:
+            notes.append("processes were not looked up: the question did not need them")
+        return builder.build(notes, left_out)
 
 
 def _system_wide(conns: list[Any]) -> Iterator[tuple[_Conn, set[int]]]:

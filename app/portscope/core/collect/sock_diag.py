@@ -12,12 +12,15 @@ from __future__ import annotations
 import socket
 import struct
 import sys
+from array import array
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Hashable, Iterable, Iterator
+from functools import lru_cache
 from itertools import compress
 
 from ..model import Family, Proto
-from .tables import SEVERAL, TIME_WAIT, SocketRow, Tables
+from .system import ephemeral_range
+from .tables import CLOSE, LISTEN, SEVERAL, TIME_WAIT, ClientPorts, SocketRow, Tables
 
 NETLINK_SOCK_DIAG = 4
 SOCK_DIAG_BY_FAMILY = 20
@@ -27,6 +30,14 @@ _REQUEST = 0x1 | 0x300  # NLM_F_REQUEST | NLM_F_DUMP
 _HEADER = struct.Struct("=IHHII")  # nlmsghdr
 _MSG = struct.Struct("=BBBB2s2s16s16sI8sIIIII")  # inet_diag_msg
 _BODY = _HEADER.size  # inet_diag_msg starts right after the header
+_DST = 24  # idiag_dst within inet_diag_msg (16 bytes; IPv4 uses the first 4)
+_ATTR = struct.Struct("=HH")  # rtattr: length, type
+# The kernel adds this attribute, unasked, to every IPv6 socket in LISTEN or CLOSE (a bound
+# UDP socket): IPV6_V6ONLY, which decides whether a `[::]` listener also takes IPv4.
+INET_DIAG_SKV6ONLY = 11
+INET_DIAG_REQ_BYTECODE = 1
+INET_DIAG_BC_S_GE = 2
+INET_DIAG_BC_S_LE = 3
 _ALL_STATES = 0xFFF
 _RECV = 1 << 16
 _FEW = 4  # crowded ports worth filtering one by one (each a pass) rather than sorting
@@ -41,20 +52,31 @@ class SockDiagError(OSError):
     """The kernel refused a dump (no netlink, or no diag module for this protocol)."""
 
 
-def read_tables(with_udp: bool = True) -> Tables:
+def read_tables(with_udp: bool = True, time_wait_port: int | None = None) -> Tables:
     """All TCP sockets (TIME_WAIT tallied) and, if asked, all UDP sockets.
 
     One TCP dump per family: the kernel walks its whole connection hash for each dump,
     TIME_WAIT included, whatever states were asked for, so splitting by state would
-    double that walk.
+    double that walk. With `time_wait_port`, TIME_WAIT only on that local port: a second
+    dump filtered in the kernel, since the walk (~3 ms for 20,000) costs far less than
+    sending and tallying every TIME_WAIT socket (~25 ms) that nobody asked about.
     """
     tables = Tables()
     with socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, NETLINK_SOCK_DIAG) as nl:
         for af, family in _FAMILIES:
-            _split_tcp(_dump(nl, af, socket.IPPROTO_TCP, _ALL_STATES), family, tables)
+            if time_wait_port is None:
+                chunks = _dump(nl, af, socket.IPPROTO_TCP, _ALL_STATES)
+            else:
+                chunks = _dump(nl, af, socket.IPPROTO_TCP, _ALL_STATES & ~(1 << TIME_WAIT))
+                chunks += _dump(
+                    nl, af, socket.IPPROTO_TCP, 1 << TIME_WAIT, _local_port(time_wait_port)
+                )
+            _split_tcp(chunks, family, tables)
             if with_udp:
                 for chunk in _dump(nl, af, socket.IPPROTO_UDP, _ALL_STATES):
                     tables.rows.extend(_rows(chunk, "udp", family))
+    if time_wait_port is None:  # a one-port question never reads client pressure
+        tally_destinations(tables, ClientPorts.of(tables.rows, ephemeral_range(), tables.time_wait))
     return tables
 
 
@@ -74,15 +96,20 @@ def _split_tcp(chunks: list[bytes], family: Family, tables: Tables) -> None:
             bulk.setdefault(stride, []).append(chunk)
         else:
             mixed.append(chunk)
-    for stride, group in bulk.items():
-        _tally_uniform(b"".join(group), stride, tables)
     af = socket.AF_INET if family == "ipv4" else socket.AF_INET6
+    for stride, group in bulk.items():
+        buf = b"".join(group)
+        _tally_uniform(buf, stride, tables)
+        tables.bulk.append((buf, stride, af))  # for tally_destinations, once rows are known
+    size = 4 if af == socket.AF_INET else 16
     for chunk in mixed:
         for rec in _records(chunk):
             if rec[1] == TIME_WAIT:
                 sport, dport = int.from_bytes(rec[4:6], "big"), int.from_bytes(rec[6:8], "big")
                 expires = int.from_bytes(rec[52:56], sys.byteorder) / 1000
                 tables.tally(sport).add(1, dport, expires, expires)
+                remote = socket.inet_ntop(af, bytes(rec[_DST : _DST + size]))
+                tables.loose.append((sport, remote, dport))
             else:
                 tables.rows.append(_row(rec, "tcp", family, af))
 
@@ -98,9 +125,14 @@ def udp_available() -> bool:
         return False
 
 
-def _dump(nl: socket.socket, af: int, proto: int, states: int) -> list[bytes]:
-    """Run one dump; return the received datagrams, each a run of whole messages."""
+def _dump(nl: socket.socket, af: int, proto: int, states: int, bytecode: bytes = b"") -> list[
+    bytes
+]:
+    """Run one dump (sockets the `bytecode` filter accepts, if given); return the received
+    datagrams, each a run of whole messages."""
     req = struct.pack("=BBBBI", af, proto, 0, 0, states) + bytes(48)
+    if bytecode:  # INET_DIAG_REQ_BYTECODE, an attribute after the request
+        req += _ATTR.pack(_ATTR.size + len(bytecode), INET_DIAG_REQ_BYTECODE) + bytecode
     nl.send(_HEADER.pack(_HEADER.size + len(req), SOCK_DIAG_BY_FAMILY, _REQUEST, 1, 0) + req)
     chunks: list[bytes] = []
     while True:
@@ -113,6 +145,17 @@ def _dump(nl: socket.socket, af: int, proto: int, states: int) -> list[bytes]:
         if end:
             chunks.append(chunk[:end])
         return chunks
+
+
+def _local_port(port: int) -> bytes:
+    """inet_diag bytecode for "local port == port", as `ss sport = :PORT` sends it: two
+    comparisons (>= then <=, each followed by the port), where failing one jumps past the
+    end (reject) and passing the last lands exactly on it (accept)."""
+    op = struct.Struct("=BBH")  # inet_diag_bc_op: code, yes, no (byte offsets to jump)
+    return b"".join((
+        op.pack(INET_DIAG_BC_S_GE, 8, 20), op.pack(0, 0, port),
+        op.pack(INET_DIAG_BC_S_LE, 8, 12), op.pack(0, 0, port),
+    ))
 
 
 def _end_of_records(chunk: bytes) -> int | None:
@@ -172,10 +215,25 @@ def _rows(chunk: bytes, proto: Proto, family: Family) -> Iterator[SocketRow]:
 def _row(rec: bytes | memoryview, proto: Proto, family: Family, af: int) -> SocketRow:
     (_, state, _, _, sport, dport, src, _, _, _, _, _, _, uid, inode) = _MSG.unpack_from(rec)
     address = socket.inet_ntop(af, src[: 4 if af == socket.AF_INET else 16])
+    v6only = _v6only(rec) if af == socket.AF_INET6 and state in (LISTEN, CLOSE) else None
     return SocketRow(
         proto, family, state, address, int.from_bytes(sport, "big"),
-        int.from_bytes(dport, "big"), uid, inode,
+        int.from_bytes(dport, "big"), uid, inode, v6only,
     )
+
+
+def _v6only(rec: bytes | memoryview) -> bool | None:
+    """INET_DIAG_SKV6ONLY among the attributes after the record; None if absent (a kernel
+    older than 3.8, or one built without IPv6)."""
+    off = _MSG.size
+    while off + _ATTR.size <= len(rec):
+        length, kind = _ATTR.unpack_from(rec, off)
+        if length < _ATTR.size:
+            return None
+        if kind == INET_DIAG_SKV6ONLY and length > _ATTR.size:
+            return bool(rec[off + _ATTR.size])
+        off += (length + 3) & ~3
+    return None
 
 
 def _port(raw: int) -> int:
@@ -240,6 +298,84 @@ def _remote_ports(
     local_of = (0xFFFF).__and__ if _LITTLE else (16).__rrshift__
     distinct = Counter(map(local_of, pairs))  # distinct remote ports per local port
     return {s: _port(d) if distinct[s] == 1 else SEVERAL for s, d in last_dport.items()}
+
+
+def tally_destinations(tables: Tables, clients: ClientPorts) -> None:
+    """Client TIME_WAIT per (remote address, remote port), socket by socket but in bulk:
+    C-level slices, one set test per socket for its local port (ClientPorts.local, in raw
+    form), a Counter over packed keys of the sockets that passed, and the remote-port test
+    (ClientPorts.server) only on its busiest entries. A datagram group with no client port
+    (a server's own pile-up, the benchmark's loads) costs one slice and one set test."""
+    if tables.bulk:
+        local = _raw_ports(clients.ephemeral.start, clients.ephemeral.stop).difference(
+            _port(p) for p in clients.listening | clients.crowded
+        )
+        found = tables.destinations
+        for buf, stride, af in tables.bulk:
+            sports = memoryview(buf).cast("H")[(_BODY + 4) // 2 :: stride // 2].tolist()
+            if local.isdisjoint(sports):
+                continue
+            mask = list(map(local.__contains__, sports))
+            keys: Iterable[Hashable]
+            if mask.count(True) * 8 < len(mask):  # a few clients among a server's pile-up
+                keys = (_key_at(buf, i * stride, af) for i in compress(range(len(mask)), mask))
+            else:
+                keys = compress(_destination_keys(buf, stride, af), mask)
+            for key, n in Counter(keys).most_common(_BUSIEST):
+                address, port = _destination(key, af)
+                if clients.server(port):
+                    found[(address, port)] += n
+        tables.bulk.clear()
+    tables.count_loose(clients)
+
+
+_BUSIEST = 64  # destinations decoded per datagram group: the words name the top few
+
+
+@lru_cache(maxsize=2)
+def _raw_ports(start: int, stop: int) -> frozenset[int]:
+    """Ports start..stop-1 as a native u16 read of their big-endian bytes (as sliced from a
+    dump), built in C; cached per range, which changes only with a sysctl."""
+    ports = array("H", range(start, stop))
+    if _LITTLE:
+        ports.byteswap()
+    return frozenset(ports)
+
+
+def _destination_keys(buf: bytes, stride: int, af: int) -> list[Hashable]:
+    """Each socket's remote port and address as one hashable, copied out at the stride in C
+    (no object per socket but the key): remote port in bytes 0-1, the address after a gap,
+    read as one u64 (IPv4) or three (IPv6)."""
+    words = 1 if af == socket.AF_INET else 3
+    width, size = 8 * words, 4 if af == socket.AF_INET else 16
+    packed = bytearray(width * (len(buf) // stride))
+    for i in range(2):
+        packed[i::width] = buf[_BODY + 6 + i :: stride]
+    for i in range(size):
+        packed[width - size + i :: width] = buf[_BODY + _DST + i :: stride]
+    cells = memoryview(packed).cast("Q")
+    if words == 1:
+        return list(cells.tolist())
+    return list(zip(*(cells[i::words].tolist() for i in range(words)), strict=True))
+
+
+def _key_at(buf: bytes, off: int, af: int) -> Hashable:
+    """The key _destination_keys makes, for the one record at `off`."""
+    size = 4 if af == socket.AF_INET else 16
+    width = 8 if af == socket.AF_INET else 24
+    rec = off + _BODY
+    cell = buf[rec + 6 : rec + 8] + bytes(width - size - 2) + buf[rec + _DST : rec + _DST + size]
+    if af == socket.AF_INET:
+        return int.from_bytes(cell, sys.byteorder)
+    return tuple(int.from_bytes(cell[i : i + 8], sys.byteorder) for i in range(0, 24, 8))
+
+
+def _destination(key: Hashable, af: int) -> tuple[str, int]:
+    parts = (key,) if isinstance(key, int) else key
+    assert isinstance(parts, tuple)
+    raw = b"".join(int(w).to_bytes(8, sys.byteorder) for w in parts)
+    size = 4 if af == socket.AF_INET else 16
+    return socket.inet_ntop(af, raw[-size:]), int.from_bytes(raw[:2], "big")
 
 
 def _add(tables: Tables, raw_sport: int, count: int, remote: int, first: int, last: int) -> None:

@@ -15,3 +15,13 @@ def ephemeral_range() -> tuple[int, int]:
         return int(low), int(high)
     except (OSError, ValueError):
         return (49152, 65535) if sys.platform in ("darwin", "win32") else (32768, 60999)
+
+
+def tcp_tw_reuse() -> int | None:
+    """net.ipv4.tcp_tw_reuse: 1 lets connect() reuse a TIME_WAIT port older than 1 s, 2 (the
+    default) only for loopback; None off Linux. Read each poll: a person may change it."""
+    try:
+        with open("/proc/sys/net/ipv4/tcp_tw_reuse") as fh:
+            return int(fh.read().strip())
+    except (OSError, ValueError):
+        return None

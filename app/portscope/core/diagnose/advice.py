@@ -11,8 +11,9 @@ from ..model import Holder, Proto, Socket
 from ..roles.model import Role, StopPlan
 from ..text import seconds
 from ..untrusted import shown
-from .bind_attempt import Attempt
-from .verdict import TimeWaitInfo, VerdictKind
+from .bind_attempt import Attempt, Bind
+from .excluded import PortRange
+from .verdict import OtherAddress, ServerBind, TimeWaitInfo, Verdict, VerdictKind
 
 PY_REUSEADDR = "Python: sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # before bind()"
 C_REUSEADDR = (
@@ -38,6 +39,10 @@ class Facts:
     is_root: bool
     stop: StopPlan | None = None
     roles: tuple[Role, ...] = ()
+    others: tuple[OtherAddress, ...] = ()
+    other_proto: tuple[Socket, ...] = ()
+    server_bind: ServerBind | None = None
+    excluded: PortRange | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,11 +62,141 @@ def compose(f: Facts) -> Text:
         "owner_hidden": _owner_hidden,
         "permission_denied": _permission_denied,
         "address_not_available": _address_not_available,
+        "excluded_range": _excluded_range,
     }[f.kind]
     sentence, why, todo = writer(f)
+    taken = [o for o in f.others if o.taken]
+    if taken and f.kind == "free":
+        where = ", ".join(_bracketed(o.address) for o in taken)
+        sentence += f" It is taken on {where}."
+    why += others_lines(f, taken)
+    if f.other_proto:
+        why.append(other_proto_line(f.port, f.proto, f.other_proto))
+    hint = f.server_bind
+    if hint is not None and hint.source == "holder" and hint.program:
+        todo.append(
+            f"{shown(hint.program)} sets SO_REUSEADDR, so once it has stopped it can start "
+            f"again at once, whatever TIME_WAIT it leaves: {wait_command(f, 'reuseaddr')} "
+            "waits for exactly that."
+        )
     if f.suggested_port is not None:
         todo.append(f"Or use another port now: {f.suggested_port} is free.")
     return Text(sentence, tuple(why), tuple(todo))
+
+
+def wait_command(f: Facts, bind: Bind = "plain") -> str:
+    """`portscope wait` for this very port, address, protocol and bind."""
+    host = "" if f.address == "0.0.0.0" else f" --host {_bracketed(f.address)}"
+    udp = " --udp" if f.proto == "udp" else ""
+    reuse = " --reuseaddr" if bind == "reuseaddr" else ""
+    return f"portscope wait {f.port}{host}{udp}{reuse}"
+
+
+def bind_sentence(v: Verdict, bind: Bind) -> str:
+    """What `check --reuseaddr` (and the panel's "wait for" choice) answers first: can a
+    server that binds this way start now? For a plain bind that is the verdict itself."""
+    if bind == "plain":
+        return v.sentence
+    where = f"{endpoint(v.address, v.port)}/{v.proto}"
+    if not v.can_bind("reuseaddr"):
+        return f"A server that sets SO_REUSEADDR cannot bind {where} now either."
+    if v.free:
+        return f"A server that sets SO_REUSEADDR can bind {where} now (a plain bind can too)."
+    return (
+        f"A server that sets SO_REUSEADDR can bind {where} now; a plain bind still fails "
+        f"({_BLOCKED_BY.get(v.kind, v.kind)})."
+    )
+
+
+_BLOCKED_BY = {
+    "time_wait": "TIME_WAIT",
+    "connections": "live connections",
+    "listening": "a listener",
+    "udp_bound": "a bound UDP socket",
+    "owner_hidden": "a socket whose owner is hidden",
+}
+
+
+def other_proto_line(port: int, proto: Proto, sockets: tuple[Socket, ...]) -> str:
+    """"UDP port 5353 is bound by avahi-daemon (pid 612): ...": what `check`, the panel and
+    `kill` say when the other protocol holds the port number."""
+    other = "udp" if proto == "tcp" else "tcp"
+    holders = _union(sockets)
+    who = names(holders) if holders else "a process portscope cannot see (run with sudo)"
+    state = "bound" if other == "udp" else "in use"
+    flag = " --udp" if other == "udp" else ""
+    return (
+        f"{other.upper()} port {port} is {state} by {who}: TCP and UDP are separate port "
+        f"spaces, so it does not hold {proto} port {port}; portscope kill{flag} {port} "
+        "stops it."
+    )
+
+
+def others_lines(f: Facts, taken: list[OtherAddress]) -> list[str]:
+    """One line per group of other common addresses taken for the same reason."""
+    groups: dict[tuple[object, ...], list[OtherAddress]] = {}
+    for o in taken:
+        groups.setdefault(_reason(o.kind, o.holders, o.sockets), []).append(o)
+    mine = _reason(f.kind, f.holders, f.sockets)
+    lines = []
+    for key, group in groups.items():
+        first = group[0]
+        where = " and ".join(endpoint(o.address, f.port) for o in group)
+        verb = "is" if len(group) == 1 else "are"
+        if f.kind != "free" and key == mine:
+            lines.append(f"{where} {verb} taken too, for the same reason.")
+            continue
+        lines.append(f"{where} {verb} taken: {_cause(first, f)}. {_who_fails(group)}")
+    return lines
+
+
+def _reason(
+    kind: VerdictKind, holders: tuple[Holder, ...], sockets: tuple[Socket, ...]
+) -> tuple[object, ...]:
+    """What blocks a bind, comparable: the same kind, holders and sockets."""
+    return (kind, tuple(h.pid for h in holders), tuple(sorted(s.key for s in sockets)))
+
+
+def _cause(o: OtherAddress, f: Facts) -> str:
+    at = ", ".join(sorted({socket_where(s) for s in o.sockets}))
+    if o.kind in ("listening", "udp_bound"):
+        verb = "listens" if f.proto == "tcp" else "is bound"
+        return f"{names(o.holders)} {verb} on {at}"
+    if o.kind == "connections":
+        return f"live connections held by {names(o.holders)}"
+    if o.kind == "time_wait":
+        return "only TIME_WAIT sockets of closed connections hold it there"
+    if o.kind == "owner_hidden":
+        return f"a socket on {at} whose process portscope cannot see" if at else (
+            "something portscope cannot see holds it"
+        )
+    if o.kind == "permission_denied":
+        return "bind() is refused there (EACCES)"
+    if o.kind == "excluded_range":
+        return "it is in a Windows excluded port range"
+    return o.kind.replace("_", " ")
+
+
+def _who_fails(group: list[OtherAddress]) -> str:
+    addresses = [o.address for o in group]
+    text = f"A server that binds {' or '.join(addresses)} fails there"
+    if "::1" in addresses:
+        return text + ", and so may one that binds localhost (node 17+ resolves it to ::1 first)."
+    if "127.0.0.1" in addresses:
+        return text + ", and so may one that binds localhost."
+    return text + "."
+
+
+def _bracketed(address: str) -> str:
+    return f"[{address}]" if ":" in address else address
+
+
+def _union(sockets: tuple[Socket, ...]) -> tuple[Holder, ...]:
+    seen: dict[int, Holder] = {}
+    for s in sockets:
+        for h in s.holders:
+            seen.setdefault(h.pid, h)
+    return tuple(seen[p] for p in sorted(seen))
 
 
 def endpoint(address: str, port: int) -> str:
@@ -78,6 +213,15 @@ def names(holders: tuple[Holder, ...]) -> str:
     if len(holders) > 4:
         labels.append(f"{len(holders) - 4} more")
     return ", ".join(labels)
+
+
+def socket_where(s: Socket) -> str:
+    """"127.0.0.1:8080", and for a `[::]` socket whether it also takes IPv4: "[::]:8080
+    (v6only)" or "[::]:8080 (dual-stack)" (plain where the table did not say)."""
+    where = endpoint(s.address, s.port)
+    if s.address == "::" and s.v6only is not None:
+        where += " (v6only)" if s.v6only else " (dual-stack)"
+    return where
 
 
 def attempt_line(a: Attempt) -> str:
@@ -177,6 +321,8 @@ def _listening(f: Facts) -> _Parts:
     mine = endpoint(f.address, f.port)
     where = ", ".join(sorted({endpoint(s.address, s.port) for s in f.sockets}))
     clash = f"{where} is taken" if where == mine else f"{where} overlaps {mine}"
+    if any(s.address == "::" and s.v6only is False for s in f.sockets) and ":" not in f.address:
+        clash += " (a dual-stack [::] takes IPv4 too)"
     why = [
         f"Only one socket may listen on a port and address: {clash}, and SO_REUSEADDR does "
         "not change that on a live listener.",
@@ -201,19 +347,25 @@ def _time_wait(f: Facts) -> _Parts:
     ]
     if tw and tw.reuseaddr_fixes:
         why.append(
-            "A bind with SO_REUSEADDR succeeds now: the old server set SO_REUSEADDR, so a "
-            "server that sets it too starts at once."
+            "A bind with SO_REUSEADDR succeeds now: the old server set SO_REUSEADDR (a "
+            "TIME_WAIT socket keeps its listener's flag), so a server that sets it too starts "
+            "at once."
         )
-        todo = ["Set SO_REUSEADDR before bind() in your server; it can start now:"]
-        todo += [PY_REUSEADDR, C_REUSEADDR]
-        todo.append(f"Or wait {left}: portscope wait {f.port}")
+        todo = [
+            "If your server sets SO_REUSEADDR (gunicorn, uvicorn, node and most frameworks "
+            f"do), start it now: {wait_command(f, 'reuseaddr')} returns at once.",
+            "If it does not, set SO_REUSEADDR before bind(); it can start now:",
+            PY_REUSEADDR,
+            C_REUSEADDR,
+            f"Or wait {left}: {wait_command(f)}",
+        ]
     else:
         why.append(
             "A bind with SO_REUSEADDR fails too: the old server did not set SO_REUSEADDR, and "
             f"on Linux the old and the new socket both need it. Wait {left}; set it in your "
             "server so the next restart is clean."
         )
-        todo = [f"Wait {left}: portscope wait {f.port} blocks until the port is free."]
+        todo = [f"Wait {left}: {wait_command(f)} blocks until the port is free."]
         todo.append("Set SO_REUSEADDR in your server so the next restart is clean:")
         todo += [PY_REUSEADDR, C_REUSEADDR]
     return (
@@ -232,13 +384,18 @@ def _connections(f: Facts) -> _Parts:
         *_holder_notes(f),
     ]
     reuse = f.attempts[1] if len(f.attempts) > 1 else None
-    if reuse is not None and reuse.ok:
+    todo = _stop_advice(f, "it")
+    if reuse is not None and reuse.ok and reuse.option == "SO_REUSEADDR":
         why.append("A bind with SO_REUSEADDR succeeds: their listener had set it.")
+        todo.append(
+            f"A server that sets SO_REUSEADDR can start now: {wait_command(f, 'reuseaddr')} "
+            "returns at once."
+        )
     return (
         f"Port {f.port}/tcp has no listener, but {f.live} live {plural} it: "
         f"{names(f.holders)}.",
         why,
-        _stop_advice(f, "it"),
+        todo,
     )
 
 
@@ -315,4 +472,38 @@ def _address_not_available(f: Facts) -> _Parts:
             "machine only).",
             "List this machine's addresses: ip -brief address",
         ],
+    )
+
+
+def _excluded_range(f: Facts) -> _Parts:
+    r = f.excluded
+    span = r.label if r else "?"
+    who = (
+        "an administrator excluded it"
+        if r and r.administered
+        else "Windows reserved it, usually for Hyper-V, WSL 2 or Docker Desktop (WinNAT)"
+    )
+    why = [
+        "Inside an excluded port range bind() fails with WSAEACCES (10013, permission denied) "
+        "for every program and every user, and no tool shows a holder: the range is reserved, "
+        "not in use.",
+        f"netsh interface ipv4 show excludedportrange protocol={f.proto} lists the ranges; "
+        "those WinNAT reserves move at every reboot.",
+    ]
+    todo = ["Use a port outside the excluded ranges."]
+    if r and r.administered:
+        todo.append(
+            "Or remove the exclusion (as administrator): netsh interface ipv4 delete "
+            f"excludedportrange protocol={f.proto} startport={r.start} numberofports={r.size}"
+        )
+    else:
+        todo.append(
+            "Or make WinNAT pick its ranges again (as administrator): net stop winnat, start "
+            "your server, then net start winnat."
+        )
+    return (
+        f"Port {f.port}/{f.proto} is in a Windows excluded port range ({span}): {who}; "
+        "no process holds it.",
+        why,
+        todo,
     )

@@ -18,6 +18,9 @@ from typing import Literal
 from ..model import Proto
 
 Option = Literal["plain", "SO_REUSEADDR", "SO_EXCLUSIVEADDRUSE"]
+# The bind a person waits for: a plain one, or one with SO_REUSEADDR as gunicorn, uvicorn,
+# node and most frameworks do (`check --reuseaddr`, `wait --reuseaddr`).
+Bind = Literal["plain", "reuseaddr"]
 
 # The Windows codes users see for the same failures (WSAGetLastError()).
 WINDOWS_CODES = {
@@ -55,6 +58,14 @@ def server_options() -> tuple[Option, Option]:
     if sys.platform == "win32":
         return ("plain", "SO_EXCLUSIVEADDRUSE")
     return ("plain", "SO_REUSEADDR")
+
+
+def bind_option(bind: Bind, platform: str = sys.platform) -> Option:
+    """The socket option a `bind` server sets. On Windows TIME_WAIT never blocks a plain
+    bind, and SO_REUSEADDR there would bind over a live listener: both are a plain bind."""
+    if bind == "reuseaddr" and platform != "win32":
+        return "SO_REUSEADDR"
+    return "plain"
 
 
 def family_of(address: str) -> socket.AddressFamily:

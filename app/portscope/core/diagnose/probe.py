@@ -9,18 +9,27 @@ from __future__ import annotations
 import errno
 import ipaddress
 import os
-from collections.abc import Iterable
+import sys
+from collections.abc import Callable, Iterable, Sequence
 
-from ..collect import default_collector
+from ..collect import Collector, default_collector, snapshot_for
 from ..model import Holder, Proto, Snapshot, Socket
 from ..roles.model import Cast, StopPlan
 from ..roles.port import cast_port, earlier_copy
-from . import advice
-from .bind_attempt import Attempt, server_options, try_bind
-from .verdict import TimeWaitInfo, Verdict, VerdictKind
+from . import advice, excluded
+from .bind_attempt import Attempt, Bind, bind_option, server_options, try_bind
+from .excluded import PortRange
+from .reuse import server_bind
+from .verdict import OtherAddress, TimeWaitInfo, Verdict, VerdictKind
 
 # How far above the asked port the suggestion looks before giving up.
 SUGGEST_RANGE = 200
+# What servers bind when told nothing, "localhost" or "all addresses": `check` with no --host
+# reports on each, so a server binding `localhost` (node 17+ resolves it to ::1 first) or
+# `::` learns what it will meet.
+COMMON_ADDRESSES = ("0.0.0.0", "::", "127.0.0.1", "::1")
+# (proto, IP version) -> the Windows excluded port ranges; tests pass recorded netsh output.
+RangeReader = Callable[[Proto, int], Sequence[PortRange]]
 
 
 def parse_port(text: str | int) -> int:
@@ -62,19 +71,30 @@ def diagnose(
     cwd: str | None = None,
     *,
     suggest: bool = True,
+    survey: bool = False,
+    windows: bool | None = None,
+    excluded_ranges: RangeReader | None = None,
+    collector: Collector | None = None,
 ) -> Verdict:
     """Probe the port and explain it. Thread-safe, prints nothing; ValueError on bad input.
 
     The binds run before the snapshot is taken, so what the snapshot shows is at least as new
-    as what the kernel answered.
+    as what the kernel answered. `survey`: probe the other COMMON_ADDRESSES too. `windows`
+    (default: this platform) and `excluded_ranges` (default: netsh, on Windows only) name a
+    WSAEACCES inside an excluded port range.
     """
     port = parse_port(port)
     address = parse_address(address)
     if proto not in ("tcp", "udp"):
         raise ValueError(f"protocol must be tcp or udp, got {proto!r}")
     attempts = attempt_all(port, address, proto)
-    snap = snapshot if snapshot is not None else default_collector().collect()
-    kind, holders, sockets = classify(port, address, proto, attempts, snap)
+    # Else only this port, and its processes only if a socket on it can have one (a free
+    # port needs no /proc walk); from `collector` (the TUI's warm one) if given.
+    snap = snapshot
+    if snap is None:
+        snap = snapshot_for(collector or default_collector(), port, owners=None)
+    reserved = _excluded_range(port, address, proto, attempts[0], windows, excluded_ranges)
+    kind, holders, sockets = classify(port, address, proto, attempts, snap, reserved)
     stats = snap.port_stats(port) if proto == "tcp" else None
     time_wait = None
     if stats is not None and stats.time_wait:
@@ -87,22 +107,66 @@ def diagnose(
     suggested = None
     if suggest and kind not in ("free", "address_not_available"):
         suggested = nearest_free(port, address, proto)
+    roles = cast.roles if cast else ()
+    others = survey_others(port, address, proto, snap, reserved) if survey else ()
+    other_proto = snap.listeners_on(port, "udp" if proto == "tcp" else "tcp")
+    hint = server_bind(kind, holders, roles, attempts)
     text = advice.compose(
         advice.Facts(
             port=port, address=address, proto=proto, kind=kind, attempts=attempts,
             holders=holders, sockets=sockets, time_wait=time_wait,
             live=stats.live if stats else 0, already_running=already, inherited=inherited,
-            suggested_port=suggested, is_root=snap.is_root, stop=stop,
-            roles=cast.roles if cast else (),
+            suggested_port=suggested, is_root=snap.is_root, stop=stop, roles=roles,
+            others=others, other_proto=other_proto, server_bind=hint, excluded=reserved,
         )
     )
     return Verdict(
         port=port, address=address, proto=proto, kind=kind, attempts=attempts,
         holders=holders, time_wait=time_wait, sentence=text.sentence,
         explanation=text.explanation, advice=text.advice, suggested_port=suggested,
-        already_running=already, inherited=inherited, stop=stop,
-        roles=cast.roles if cast else (),
+        already_running=already, inherited=inherited, stop=stop, roles=roles,
+        others=others, other_proto=other_proto, server_bind=hint, excluded=reserved,
     )
+
+
+def survey_others(
+    port: int, asked: str, proto: Proto, snap: Snapshot, reserved: PortRange | None = None
+) -> tuple[OtherAddress, ...]:
+    """The other COMMON_ADDRESSES, each probed and named the way the asked one is."""
+    found: list[OtherAddress] = []
+    for address in COMMON_ADDRESSES:
+        if address == asked:
+            continue
+        attempts = attempt_all(port, address, proto)
+        kind, holders, sockets = classify(port, address, proto, attempts, snap, reserved)
+        found.append(OtherAddress(address, kind, holders, sockets))
+    return tuple(found)
+
+
+def first_blocked(
+    port: int, addresses: Sequence[str], proto: Proto, bind: Bind = "plain"
+) -> str | None:
+    """The first address where a `bind` server's bind (+ listen) fails now, or None: the
+    cheap test `wait` polls (one bind per address, no snapshot)."""
+    option = bind_option(bind)
+    return next((a for a in addresses if not try_bind(port, a, proto, option).ok), None)
+
+
+def _excluded_range(
+    port: int,
+    address: str,
+    proto: Proto,
+    plain: Attempt,
+    windows: bool | None,
+    reader: RangeReader | None,
+) -> PortRange | None:
+    """On Windows a WSAEACCES inside an excluded range is that range, not a privilege."""
+    if not (sys.platform == "win32" if windows is None else windows):
+        return None
+    if plain.errno != errno.EACCES:
+        return None
+    read = reader if reader is not None else excluded.read_ranges
+    return excluded.containing(port, read(proto, ipaddress.ip_address(address).version))
 
 
 _HELD = ("listening", "udp_bound", "connections", "owner_hidden")
@@ -128,18 +192,27 @@ def _nothing_to_stop(kind: VerdictKind) -> StopPlan:
 
 
 def classify(
-    port: int, address: str, proto: Proto, attempts: tuple[Attempt, ...], snap: Snapshot
+    port: int,
+    address: str,
+    proto: Proto,
+    attempts: tuple[Attempt, ...],
+    snap: Snapshot,
+    reserved: PortRange | None = None,
 ) -> tuple[VerdictKind, tuple[Holder, ...], tuple[Socket, ...]]:
     """Name what blocks the plain bind: the kernel's errno first, then the snapshot."""
     plain = attempts[0]
     if plain.ok:
         return "free", (), ()
     if plain.errno == errno.EACCES:
-        return "permission_denied", (), ()
+        return ("excluded_range" if reserved else "permission_denied"), (), ()
     if plain.errno == errno.EADDRNOTAVAIL:
         return "address_not_available", (), ()
     on_port = snap.listeners_on(port, proto)
-    sockets = tuple(s for s in on_port if overlaps(s, address)) or on_port
+    # The kernel said no: if no socket overlaps by address, name the port's listeners anyway
+    # (the snapshot may lag), except a v6only `[::]`, which cannot block an IPv4 bind.
+    sockets = tuple(s for s in on_port if overlaps(s, address)) or tuple(
+        s for s in on_port if not _apart_by_v6only(s, address)
+    )
     if sockets:
         holders = _union(s.holders for s in sockets)
         if not holders:
@@ -158,8 +231,9 @@ def classify(
 def overlaps(sock: Socket, address: str) -> bool:
     """Would a bind on `address` collide with this socket's address (same port)?
 
-    0.0.0.0 overlaps every IPv4 address, :: every IPv6 one and (dual-stack, which we assume
-    since the snapshot does not say IPV6_V6ONLY) every IPv4 one too.
+    0.0.0.0 overlaps every IPv4 address, :: every IPv6 one and, unless it set IPV6_V6ONLY,
+    every IPv4 one too (dual-stack is assumed where the snapshot does not say: Linux's
+    default). The probe's own `::` is dual-stack, so it overlaps every IPv4 socket.
     """
     mine = ipaddress.ip_address(address)
     try:
@@ -168,11 +242,20 @@ def overlaps(sock: Socket, address: str) -> bool:
         return True
     mine = _unmapped(mine)
     theirs = _unmapped(theirs)
-    if theirs.is_unspecified and (theirs.version == 6 or mine.version == 4):
+    if theirs.is_unspecified and theirs.version == 6:
+        return mine.version == 6 or sock.v6only is not True
+    if theirs.is_unspecified and mine.version == 4:
         return True
     if mine.is_unspecified and (mine.version == 6 or theirs.version == 4):
         return True
     return mine == theirs
+
+
+def _apart_by_v6only(sock: Socket, address: str) -> bool:
+    """A v6only `[::]` socket and an IPv4 address never collide."""
+    if sock.v6only is not True or sock.address != "::":
+        return False
+    return _unmapped(ipaddress.ip_address(address)).version == 4
 
 
 def nearest_free(port: int, address: str, proto: Proto) -> int | None:

@@ -5,9 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal, get_args
 
-from ..model import Holder, Proto
+from ..model import Holder, Proto, Socket
 from ..roles.model import Role, StopPlan
-from .bind_attempt import Attempt
+from .bind_attempt import Attempt, Bind
+from .excluded import PortRange
 
 VerdictKind = Literal[
     "free",
@@ -18,6 +19,7 @@ VerdictKind = Literal[
     "owner_hidden",
     "permission_denied",
     "address_not_available",
+    "excluded_range",  # Windows: inside a reserved range (Hyper-V, WSL, admin): WSAEACCES
 ]
 
 VERDICT_KINDS: tuple[VerdictKind, ...] = get_args(VerdictKind)
@@ -30,6 +32,32 @@ class TimeWaitInfo:
     count: int
     expires_in: float | None  # seconds until the last one expires; None where unknown
     reuseaddr_fixes: bool  # did the SO_REUSEADDR attempt succeed?
+
+
+@dataclass(frozen=True, slots=True)
+class OtherAddress:
+    """Another address a server commonly binds, probed on the same port: `check` with no
+    --host names those that are taken (a server binding `localhost` or `::` meets them)."""
+
+    address: str
+    kind: VerdictKind
+    holders: tuple[Holder, ...] = ()
+    sockets: tuple[Socket, ...] = ()
+
+    @property
+    def taken(self) -> bool:
+        return self.kind not in ("free", "address_not_available")
+
+
+@dataclass(frozen=True, slots=True)
+class ServerBind:
+    """Which bind the port's server does, when something shows it: a holder known to set
+    SO_REUSEADDR, or the port's TIME_WAIT (it keeps its listener's flag: the SO_REUSEADDR
+    attempt succeeding says the old server had set it)."""
+
+    reuseaddr: bool
+    program: str | None = None  # raw, as server_name() calls it ("gunicorn"); escape to show
+    source: Literal["holder", "time_wait", "connections"] = "holder"
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,10 +79,24 @@ class Verdict:
     inherited: tuple[int, ...] = ()  # PIDs that look like they inherited the socket
     stop: StopPlan | None = None  # what stops the port for good: `kill` carries out the same
     roles: tuple[Role, ...] = ()  # every process around the socket, controllers included
+    others: tuple[OtherAddress, ...] = ()  # the other common addresses, when surveyed
+    other_proto: tuple[Socket, ...] = ()  # sockets of the other protocol on this port
+    server_bind: ServerBind | None = None
+    excluded: PortRange | None = None  # the Windows excluded range holding the port
 
     @property
     def free(self) -> bool:
         return self.kind == "free"
+
+    @property
+    def reuseaddr_ok(self) -> bool:
+        """Did the SO_REUSEADDR bind (+ listen) succeed? Windows probes SO_EXCLUSIVEADDRUSE
+        instead, and a plain bind is what a server there does: then this is `free`."""
+        return self.free or any(a.ok for a in self.attempts if a.option == "SO_REUSEADDR")
+
+    def can_bind(self, bind: Bind = "plain") -> bool:
+        """Would a server binding this way start now? What --reuseaddr exits 0 on."""
+        return self.reuseaddr_ok if bind == "reuseaddr" else self.free
 
     @property
     def plain(self) -> Attempt:

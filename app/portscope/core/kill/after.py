@@ -122,15 +122,22 @@ def describe(verdict: Verdict, result: KillResult, by: tuple[int, str] | None = 
         return f"{where} is free"
     tw = verdict.time_wait
     if verdict.kind == "time_wait" and tw is not None:
-        wait = f"TIME_WAIT for {text.seconds(tw.expires_in)} more"
-        noun = "connection" if tw.count == 1 else "connections"
-        whose = "of the killed server" if result.signals else "(nothing was stopped)"
-        why = f"{tw.count:,} closed {noun} {whose}"
         then = (
             "a server that sets SO_REUSEADDR can bind it now"
             if tw.reuseaddr_fixes
             else "until then bind() fails"
         )
+        if not result.signals and not result.container_stopped:
+            # Nothing was stopped: these are not the connections of anything killed here.
+            noun = "socket" if tw.count == 1 else "sockets"
+            return (
+                f"{where} is held only by {tw.count:,} TIME_WAIT {noun}, which belong to no "
+                f"process; it frees itself in {text.seconds(tw.expires_in)}; {then}"
+            )
+        wait = f"TIME_WAIT for {text.seconds(tw.expires_in)} more"
+        noun = "connection" if tw.count == 1 else "connections"
+        whose = "of the killed server" if result.signals else "of the stopped container"
+        why = f"{tw.count:,} closed {noun} {whose}"
         return f"{where} is held by {wait} ({why}); {then}"
     if verdict.holders:
         who = "; ".join(_role(h, result, by) for h in verdict.holders)

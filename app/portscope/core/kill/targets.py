@@ -9,11 +9,14 @@ from __future__ import annotations
 import socket
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import psutil
 
 from ..model import Proto, Snapshot
+
+if TYPE_CHECKING:
+    from ..collect import Collector
 from ..roles.containers import ContainerLookup, docker_lookup
 from ..roles.port import cast_port
 from ..roles.port import holders_on as holders_on  # where kill_cmd and tests look for it
@@ -49,6 +52,7 @@ def plan_kill(
     snapshot: Snapshot | None = None,
     view: ProcessView | None = None,
     containers: ContainerLookup = docker_lookup,
+    collector: Collector | None = None,
 ) -> KillPlan:
     """The stop plan for the picked holders (the one `check` advises), its signal targets
     looked up again and sorted into targets, refusals and gone.
@@ -57,10 +61,10 @@ def plan_kill(
     master, the reloader); holders that stop with them are followers, watched afterwards.
     """
     picked = dict(identities)
-    if snapshot is None:
+    if snapshot is None:  # a whole one: the confirmation lists each target's other ports
         from ..collect import default_collector
 
-        snapshot = default_collector().collect()
+        snapshot = (collector or default_collector()).collect()
     cast = cast_port(
         snapshot, port, proto, view=view, containers=containers, only=picked.items()
     )

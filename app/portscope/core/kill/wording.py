@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from ..diagnose.advice import other_proto_line
 from ..untrusted import shown
-from .plan import KillPlan, KillResult, Target
+from .plan import After, KillPlan, KillResult, Target
 
 
 def uptime(started: float, now: float) -> str:
@@ -106,3 +107,14 @@ def outcome_lines(result: KillResult) -> list[str]:
 
 def _label(pid: int, names: dict[int, str]) -> str:
     return f"PID {pid} ({names[pid]})" if pid in names else f"PID {pid}"
+
+
+def nothing_to_stop(plan: KillPlan, after: After) -> list[str]:
+    """What a kill with nothing to stop says: that, and where the port number is held in the
+    other protocol (`kill 5353` on a port only UDP binds: `--udp` stops it)."""
+    where = f"{plan.proto} port {plan.port}"
+    lines = [f"nothing holds {where}" if after.free else f"nothing to stop on {where}"]
+    v = after.verdict
+    if v is not None and v.other_proto:
+        lines.append(other_proto_line(plan.port, plan.proto, v.other_proto))
+    return lines

@@ -11,11 +11,11 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-from ..model import Proto
+from ..model import Container, Proto
 from ..untrusted import shown
 from . import docker_api
 from . import signatures as sig
-from .docker_api import Container, DockerUnavailable
+from .docker_api import DockerUnavailable
 from .model import Role, StopPlan
 from .procs import ProcInfo
 from .services import systemd_unit

@@ -11,27 +11,15 @@ from __future__ import annotations
 import json
 import os
 import socket
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+
+from ..model import Container
 
 if TYPE_CHECKING:
     import http.client
 
 DEFAULT_SOCKET = "/var/run/docker.sock"
 TIMEOUT = 2.0
-
-
-@dataclass(frozen=True, slots=True)
-class Container:
-    id: str
-    name: str
-    image: str
-    compose_project: str | None = None
-    compose_service: str | None = None
-
-    @property
-    def short_id(self) -> str:
-        return self.id[:12]
 
 
 class DockerUnavailable(Exception):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal, get_args
 
-from .docker_api import Container
+from ..model import Container
 
 RoleKind = Literal[
     "server",  # opened the socket and serves it

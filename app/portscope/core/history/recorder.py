@@ -1,0 +1,34 @@
+"""Everything the monitor remembers between polls, fed by one call per snapshot."""
+
+from __future__ import annotations
+
+from ..model import Snapshot
+from .events import FindRestarter, ListenerEvent, ListenerWatch
+from .log import CAPACITY, EventLog
+from .trends import WINDOW, TrendBook
+
+
+class History:
+    """The event log and the per-port trends of one monitor: `update` with every Snapshot,
+    in order, from the thread that reads them (none of it is thread-safe)."""
+
+    def __init__(
+        self,
+        *,
+        interval: float = 1.0,
+        window: float = WINDOW,
+        log_capacity: int = CAPACITY,
+        find_restarter: FindRestarter | None = None,
+    ) -> None:
+        self.events = EventLog(log_capacity)
+        self.trends = TrendBook(interval=interval, window=window)
+        self._watch = ListenerWatch(find_restarter=find_restarter)
+
+    def update(self, snap: Snapshot) -> tuple[ListenerEvent, ...]:
+        """Record one poll; the events it brought (already in `events`). The listeners of
+        the first poll are the present, not news: they are not logged."""
+        self.trends.update(snap)
+        events = self._watch.update(snap)
+        new = tuple(e for e in events if not (e.kind == "listen" and e.at_start))
+        self.events.add(new)
+        return new

@@ -1,0 +1,79 @@
+"""Which container a docker-proxy socket publishes, for the table and `list --json`.
+
+Asked of the Docker API once per proxy process (its PID and start time), never per poll: a
+proxy serves one container for its whole life. Without the API the socket simply carries
+no container, and the stop plan still says a container publishes it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from ..collect import Collector
+from ..model import Container, Holder, Snapshot, Socket
+from .containers import ContainerLookup, docker_lookup
+from .docker_api import DockerUnavailable
+from .procs import ProcInfo
+from .signatures import docker_proxy, proxy_args
+
+
+class PublishedContainers:
+    def __init__(self, lookup: ContainerLookup = docker_lookup) -> None:
+        self._lookup = lookup
+        self._known: dict[tuple[int, float | None], Container | None] = {}
+
+    def annotate(self, snap: Snapshot) -> Snapshot:
+        """`snap` with each docker-proxy socket's container filled in (the same object
+        when there is none, which is the common case and costs one pass)."""
+        seen: set[tuple[int, float | None]] = set()
+        sockets: list[Socket] = []
+        changed = False
+        proxies: dict[int, Holder | None] = {}  # by holders tuple: listeners share one
+        for sock in snap.sockets:
+            if id(sock.holders) not in proxies:
+                proxies[id(sock.holders)] = _proxy(sock.holders)
+            proxy = proxies[id(sock.holders)]
+            if proxy is None:
+                sockets.append(sock)
+                continue
+            seen.add(proxy.identity)
+            container = self._container(sock, proxy)
+            changed = changed or container is not None
+            sockets.append(replace(sock, container=container) if container else sock)
+        for gone in self._known.keys() - seen:
+            del self._known[gone]
+        return replace(snap, sockets=tuple(sockets)) if changed else snap
+
+    def _container(self, sock: Socket, proxy: Holder) -> Container | None:
+        if proxy.identity not in self._known:
+            info = ProcInfo(proxy.pid, proxy.ppid, proxy.name, proxy.cmdline, proxy.started)
+            ip = proxy_args(info).get("container-ip")
+            try:
+                found = self._lookup(sock.port, sock.proto, ip, None)
+            except DockerUnavailable:
+                found = None
+            self._known[proxy.identity] = found
+        return self._known[proxy.identity]
+
+
+class WithContainers:
+    """A collector whose snapshots name the containers behind docker-proxy sockets (the
+    monitor's source); everything else is the wrapped collector's."""
+
+    def __init__(self, source: Collector, published: PublishedContainers | None = None) -> None:
+        self._source = source
+        self._published = published or PublishedContainers()
+        self.name = source.name
+
+    def collect(self) -> Snapshot:
+        return self._published.annotate(self._source.collect())
+
+    def __getattr__(self, attr: str) -> object:
+        return getattr(self._source, attr)
+
+
+def _proxy(holders: tuple[Holder, ...]) -> Holder | None:
+    for h in holders:
+        if docker_proxy(ProcInfo(h.pid, h.ppid, h.name, h.cmdline, h.started)):
+            return h
+    return None

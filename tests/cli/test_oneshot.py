@@ -1,0 +1,205 @@
+"""One-shot commands as whole processes, sharing an owner store between runs as a person's
+shell does: a warm start must never give a stale answer, a question asks only for what it
+needs, and a command imports only what it uses.
+
+Each test gives the commands a runtime directory of its own (XDG_RUNTIME_DIR), so the
+store they share is theirs alone.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from portscope.cli import COMMANDS, build_parser
+from support import ROOT_LISTENER, tcp_listener
+
+pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux store")
+
+Spawn = Callable[..., tuple[subprocess.Popen[str], str]]
+
+
+@pytest.fixture
+def run_dir(tmp_path: Path) -> Path:
+    base = tmp_path / "run"
+    base.mkdir(mode=0o700)
+    return base
+
+
+def portscope(run_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "XDG_RUNTIME_DIR": str(run_dir)}
+    return subprocess.run(
+        [sys.executable, "-m", "portscope", *args],
+        capture_output=True, text=True, timeout=60, env=env,
+    )
+
+
+def listed_pids(run_dir: Path, port: int) -> set[int]:
+    result = portscope(run_dir, "list", "--json")
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    return {p["pid"] for s in data["sockets"] if s["port"] == port for p in s["processes"]}
+
+
+def checked_pids(run_dir: Path, port: int) -> set[int]:
+    result = portscope(run_dir, "check", str(port), "--host", "127.0.0.1", "--json")
+    assert result.returncode == 1, result.stderr
+    return {h["pid"] for h in json.loads(result.stdout)["holders"]}
+
+
+def store_file(run_dir: Path) -> Path:
+    return run_dir / "portscope" / "owners-v1.json"
+
+
+def test_a_restarted_server_is_seen_under_its_new_pid(spawn: Spawn, run_dir: Path) -> None:
+    old, line = spawn(ROOT_LISTENER)
+    port = int(line)
+    assert listed_pids(run_dir, port) == {old.pid}
+    assert store_file(run_dir).exists()  # the next command starts from it
+    old.kill()
+    old.wait(timeout=5)
+    new, _ = spawn(
+        f"""
+        import socket, time
+        s = socket.socket(); s.bind(("127.0.0.1", {port})); s.listen()
+        print("ready", flush=True)
+        time.sleep(600)
+        """
+    )
+    assert listed_pids(run_dir, port) == {new.pid}
+    assert checked_pids(run_dir, port) == {new.pid}
+
+
+@pytest.fixture
+def passer() -> Iterator[subprocess.Popen[str]]:
+    """Holds a listener; on a line from stdin, starts a child with it and closes its own
+    copy (a server that re-execs itself does this), then prints the child's PID."""
+    code = textwrap.dedent(
+        """
+        import socket, subprocess, sys
+        s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen()
+        print(s.getsockname()[1], flush=True)
+        sys.stdin.readline()
+        child = subprocess.Popen(
+            [sys.executable, "-c", "import time; print('ready', flush=True); time.sleep(600)"],
+            pass_fds=[s.fileno()], stdout=subprocess.PIPE, text=True,
+        )
+        child.stdout.readline()
+        s.close()
+        print(child.pid, flush=True)
+        sys.stdin.readline()
+        """
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+        text=True, start_new_session=True,
+    )
+    yield proc
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)  # its own group: its child too
+    proc.wait(timeout=5)
+    for stream in (proc.stdin, proc.stdout):
+        if stream:
+            stream.close()
+
+
+def test_a_listener_handed_to_a_new_child_between_runs(
+    passer: subprocess.Popen[str], run_dir: Path
+) -> None:
+    assert passer.stdout is not None and passer.stdin is not None
+    port = int(passer.stdout.readline())
+    assert listed_pids(run_dir, port) == {passer.pid}
+    assert checked_pids(run_dir, port) == {passer.pid}
+    passer.stdin.write("\n")
+    passer.stdin.flush()
+    child = int(passer.stdout.readline())
+    assert listed_pids(run_dir, port) == {child}
+    assert checked_pids(run_dir, port) == {child}
+
+
+def test_check_on_a_free_port_looks_up_no_process(run_dir: Path) -> None:
+    """Nothing to own: no /proc/*/fd walk, so nothing learned and no store written."""
+    with tcp_listener() as sock:
+        port = sock.getsockname()[1]
+    result = portscope(run_dir, "check", str(port), "--json")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["verdict"] == "free"
+    assert not store_file(run_dir).exists()
+    # A held port does need owners, and the store appears.
+    with tcp_listener() as sock:
+        result = portscope(run_dir, "check", str(sock.getsockname()[1]), "--json")
+    assert result.returncode == 1
+    assert store_file(run_dir).exists()
+
+
+def test_list_port_builds_only_that_port(run_dir: Path) -> None:
+    with tcp_listener() as mine, tcp_listener():
+        port = mine.getsockname()[1]
+        result = portscope(run_dir, "list", "--port", str(port), "--json")
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert {s["port"] for s in data["sockets"]} == {port}
+    [sock] = data["sockets"]
+    assert [p["pid"] for p in sock["processes"]] == [os.getpid()]
+
+
+def imported_by(args: list[str], run_dir: Path) -> set[str]:
+    """Modules loaded by `portscope ARGS` (which exits through argparse or returns)."""
+    probe = textwrap.dedent(
+        f"""
+        import contextlib, io, sys
+        from portscope.cli import main
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.suppress(SystemExit):
+            main({args!r})
+        print("\\n".join(sorted(sys.modules)))
+        """
+    )
+    env = {**os.environ, "XDG_RUNTIME_DIR": str(run_dir)}
+    result = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True,
+        env=env,
+    )
+    return set(result.stdout.split())
+
+
+@pytest.mark.parametrize("args", [["--version"], ["--help"]])
+def test_version_and_help_load_no_command(args: list[str], run_dir: Path) -> None:
+    loaded = imported_by(args, run_dir)
+    assert "portscope.cli" in loaded
+    heavy = {"psutil", "textual", "portscope.core.diagnose.probe", "portscope.core.roles.cast"}
+    assert not loaded & heavy
+    assert not {f"portscope.cli.{module}" for module, _ in COMMANDS.values()} & loaded
+
+
+def test_list_json_loads_neither_the_probe_nor_the_monitor(run_dir: Path) -> None:
+    loaded = imported_by(["list", "--json", "--port", "1"], run_dir)
+    assert "portscope.cli.list_cmd" in loaded
+    assert not {"portscope.core.diagnose.probe", "textual", "portscope.cli.check_cmd"} & loaded
+
+
+def test_the_help_lines_are_the_commands_own() -> None:
+    """`portscope --help` lists the commands from the registry without importing them;
+    with each command's own module loaded the page must read the same."""
+    stubs_only = build_parser().format_help()
+    for name in COMMANDS:
+        assert build_parser(name).format_help() == stubs_only, name
+
+
+def test_json_is_valid_and_one_process_a_line(spawn: Spawn, run_dir: Path) -> None:
+    """The fast writer: one line per process record, the same data json.dumps would give."""
+    proc, line = spawn(ROOT_LISTENER)
+    port = int(line)
+    result = portscope(run_dir, "list", "--port", str(port), "--json")
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    [record] = [ln for ln in result.stdout.splitlines() if f'"pid": {proc.pid},' in ln]
+    assert json.loads(record.strip().rstrip(",")) == data["sockets"][0]["processes"][0]

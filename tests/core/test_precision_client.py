@@ -1,0 +1,182 @@
+"""Issue 11: client TIME_WAIT per destination, from real TIME_WAIT on loopback. connect()
+picks a free local port per (remote address, remote port), so the ephemeral range runs out
+for one destination at a time: the collectors tally the remote address too, and the words
+say how much of the range each destination uses and warn before EADDRNOTAVAIL.
+
+The machine's ip_local_port_range is never changed: the warning's arithmetic is tested with a
+range passed in (dataclasses.replace on the real tally)."""
+
+from __future__ import annotations
+
+import socket
+import struct
+import sys
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import replace
+
+import pytest
+
+from portscope.core import text
+from portscope.core.collect import sock_diag
+from portscope.core.collect.proc_collector import ProcNetCollector
+from portscope.core.collect.psutil_collector import PsutilCollector
+from portscope.core.collect.system import ephemeral_range
+from portscope.core.collect.tables import TIME_WAIT, ClientPorts, Tables
+from portscope.core.model import ClientTimeWait, Family
+from support import ss_lines, tcp_listener
+
+pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+
+CLIENTS = 40
+
+
+def client_time_wait(listener: socket.socket, count: int) -> None:
+    """`count` connections the client closes first: TIME_WAIT on the client's own ports."""
+    host, port = listener.getsockname()[:2]
+    for _ in range(count):
+        client = socket.create_connection((host, port))
+        conn, _ = listener.accept()
+        client.close()
+        conn.recv(1)
+        conn.close()
+
+
+def time_wait_to(host: str, port: int) -> int:
+    """TIME_WAIT sockets to host:port now, as `ss` counts them."""
+    where = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    return len(ss_lines("-tan", "state", "time-wait", "dst", where))
+
+
+@pytest.fixture(params=["127.0.0.1", "::1"])
+def loaded(request: pytest.FixtureRequest) -> Iterator[tuple[str, int, int]]:
+    """A server still listening, and CLIENTS client TIME_WAIT sockets to it; also how many
+    were there before (an earlier test's clients of a server that had this port number)."""
+    host: str = request.param
+    with tcp_listener(host) as listener:
+        port = listener.getsockname()[1]
+        before = time_wait_to(host, port)
+        client_time_wait(listener, CLIENTS)
+        yield host, port, before
+
+
+def ours_counted(client: ClientTimeWait, host: str, port: int, before: int) -> int:
+    [n] = [n for address, p, n in client.by_destination if (address, p) == (host, port)]
+    assert CLIENTS <= n <= CLIENTS + before
+    return n
+
+
+def ours(client: ClientTimeWait, host: str, port: int) -> ClientTimeWait:
+    """The real tally with only our destination (other tests may add theirs meanwhile)."""
+    mine = tuple(d for d in client.by_destination if d[:2] == (host, port))
+    return replace(client, by_destination=mine)
+
+
+@pytest.mark.parametrize("source", ["netlink", "proc", "psutil"])
+def test_every_collector_tallies_client_time_wait_per_destination(
+    loaded: tuple[str, int, int], source: str
+) -> None:
+    host, port, before = loaded
+    collector = (
+        PsutilCollector() if source == "psutil"
+        else ProcNetCollector(netlink=source == "netlink")
+    )
+    client = collector.collect().client_time_wait
+    n = ours_counted(client, host, port, before)
+    assert client.ephemeral == ephemeral_range()
+    total = client.ephemeral_ports
+    summary = text.client_pressure(ours(client, host, port))
+    to = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    assert f"{n:,} of {total:,} ports to {to}" in summary
+    short = text.client_pressure(ours(client, host, port), short=True)
+    assert f"({n}/{total:,} ports to {to})" in short
+
+
+def test_warning_before_the_range_runs_out(loaded: tuple[str, int, int]) -> None:
+    host, port, _ = loaded
+    client = ours(ProcNetCollector().collect().client_time_wait, host, port)
+    assert text.client_warnings(client) == ()  # 40 of ~28,000: no pressure
+    client = replace(client, by_destination=((host, port, CLIENTS),))  # exactly ours
+    low = 40000
+    tight = replace(client, ephemeral=(low, low + 49), tw_reuse=0)  # 40 of 50 ports
+    [warning] = text.client_warnings(tight)
+    to = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    assert warning == (
+        f"80% of the ephemeral ports (40000-40049) are in TIME_WAIT to {to}: connect() to it "
+        "fails with EADDRNOTAVAIL (Cannot assign requested address) once all 50 are taken"
+    )
+    assert f"{CLIENTS} of 50 ports to {to}" in text.client_pressure(tight)
+    [short] = text.client_warnings(tight, short=True)
+    assert short.startswith(f"80% of ephemeral ports to {to}")
+    # Below the threshold: nothing; loopback under tcp_tw_reuse=2: said why it may hold off.
+    assert text.client_warnings(replace(tight, ephemeral=(low, low + 99))) == ()
+    [reused] = text.client_warnings(replace(tight, tw_reuse=2))
+    assert reused.endswith("unless it reuses them (tcp_tw_reuse=2 lets connect() take over "
+                           "loopback TIME_WAIT ports older than 1 s)")
+
+
+def test_bulk_destination_tally_counts_socket_by_socket(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The netlink reader's bulk pass against a record-by-record count of the same dump:
+    clients to our listening port counted per destination, its own TIME_WAIT never."""
+    monkeypatch.setattr(sock_diag, "_BUSIEST", None)  # every destination, for exact equality
+    with tcp_listener() as listener:
+        port = listener.getsockname()[1]
+        before = time_wait_to("127.0.0.1", port)
+        client_time_wait(listener, CLIENTS)
+        with socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, sock_diag.NETLINK_SOCK_DIAG) as nl:
+            chunks = sock_diag._dump(nl, socket.AF_INET, socket.IPPROTO_TCP, 1 << TIME_WAIT)
+    low, high = ephemeral_range()
+    clients = ClientPorts(range(low, high + 1), frozenset({port}))
+    tables = Tables()
+    sock_diag._split_tcp(chunks, "ipv4", tables)
+    sock_diag.tally_destinations(tables, clients)
+    expected: Counter[tuple[str, int]] = Counter()
+    for chunk in chunks:
+        for rec in sock_diag._records(chunk):
+            sport, dport = struct.unpack_from(">HH", rec, 4)
+            if clients.local(sport) and clients.server(dport):
+                expected[(socket.inet_ntop(socket.AF_INET, bytes(rec[24:28])), dport)] += 1
+    assert tables.destinations == expected
+    assert CLIENTS <= tables.destinations[("127.0.0.1", port)] <= CLIENTS + before
+    assert tables.bulk == [] and tables.loose == []
+
+
+def test_client_summary_without_destinations_is_unchanged() -> None:
+    """A collector that tallies no destinations (or an old snapshot) reads as before."""
+    client = ClientTimeWait(12_004, 12_004, ((5432, 11_990),), 60.0)
+    assert text.client_pressure(client) == text.client_summary(client) == (
+        "12,004 client TIME_WAIT on 12,004 ephemeral ports, 11,990 of them to :5432; "
+        "all clear in 60 s"
+    )
+    assert text.client_warnings(client) == ()
+    full = replace(
+        client, by_destination=(("127.0.0.1", 5432, 11_990),), ephemeral=(32768, 60999)
+    )
+    assert text.client_pressure(full) == (
+        "12,004 client TIME_WAIT on 12,004 ephemeral ports, 11,990 of 28,232 ports to "
+        "127.0.0.1:5432; all clear in 60 s"
+    )
+
+
+def test_packed_and_single_record_keys_agree(loaded: tuple[str, int, int]) -> None:
+    """The bulk pass makes keys for a whole datagram group, or record by record when clients
+    are few among many: both must name the same destination for every record."""
+    host, port, before = loaded
+    af = socket.AF_INET6 if ":" in host else socket.AF_INET
+    family: Family = "ipv6" if ":" in host else "ipv4"
+    with socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, sock_diag.NETLINK_SOCK_DIAG) as nl:
+        chunks = sock_diag._dump(nl, af, socket.IPPROTO_TCP, 1 << TIME_WAIT)
+    tables = Tables()
+    sock_diag._split_tcp(chunks, family, tables)
+    assert tables.bulk
+    seen = 0
+    for buf, stride, group_af in tables.bulk:
+        keys = sock_diag._destination_keys(buf, stride, group_af)
+        for i, key in enumerate(keys):
+            assert sock_diag._key_at(buf, i * stride, group_af) == key
+            rec = buf[i * stride + sock_diag._BODY :]
+            size = 4 if af == socket.AF_INET else 16
+            expected = (socket.inet_ntop(af, rec[24 : 24 + size]), struct.unpack(">H", rec[6:8])[0])
+            assert sock_diag._destination(key, group_af) == expected
+            seen += expected == (host, port)
+    assert CLIENTS <= seen <= CLIENTS + before
