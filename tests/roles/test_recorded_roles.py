@@ -157,3 +157,14 @@ def test_process_managers_are_stopped_through_the_manager(
     assert c.plan.how == "service" and c.plan.pids == ()
     assert c.plan.command == command
     assert c.role(200) is not None and c.role(200).kind == "supervisor"  # type: ignore[union-attr]
+
+
+def test_an_ssh_tunnel_is_a_proxy_and_stopping_it_closes_the_tunnel() -> None:
+    ssh = ProcInfo(500, 100, "ssh", ("ssh", "-N", "-L", "5432:db.internal:5432", "bastion"),
+                   1_700_000_100.0)
+    shell = ProcInfo(100, 1, "bash", ("-bash",), 1_700_000_000.0)
+    view = RecordedView("linux", {1: INIT, 100: shell, 500: ssh}, {5432: {500}})
+    c = cast(view, 5432)
+    assert c.role(500) is not None and c.role(500).kind == "proxy"  # type: ignore[union-attr]
+    assert c.plan.how == "signal" and c.plan.pids == (500,)
+    assert "ssh tunnel" in c.plan.why and "closes the tunnel" in c.plan.why

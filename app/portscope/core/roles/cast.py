@@ -12,18 +12,11 @@ import os
 from collections.abc import Callable, Iterable
 
 from ..model import Holder, Proto
-from ..untrusted import shown
 from . import signatures as sig
 from .containers import ContainerLookup, container_plan, docker_lookup
 from .model import Cast, Role, RoleKind, StopPlan
 from .procs import LiveProcesses, ProcessView, ProcInfo
 from .services import platform_plan, supervisor_plan, unit_plan
-
-# Parents that start servers but never restart them: a person's shell, a terminal, init.
-_NOT_CONTROLLERS = frozenset(
-    {"systemd", "init", "launchd", "tmux: server", "tmux", "screen", "sshd", "login", "su",
-     "sudo", "code", "node", "python", "python3"}
-)
 
 
 def cast_roles(
@@ -130,6 +123,8 @@ def _fill_holders(
             roles[pid] = _role(p, kind, True, _note(p, kind, kids, view))
         elif _orphan_inheritor(p, view, port):
             roles[pid] = _role(p, "inherited", True)
+        elif sig.tunnel(p):  # ssh -L, kubectl port-forward: it listens for the far end
+            roles[pid] = _role(p, "proxy", True, sig.tunnel(p) or "")
         else:
             roles[pid] = _role(p, "server", True)
 
@@ -229,6 +224,11 @@ def _signal_plan(
                     f"PID {top.pid} is the master of {role.note}: they stop with it, and it "
                     "would respawn any worker stopped alone"
                 )
+            elif role is not None and role.kind == "proxy":
+                whys.append(
+                    f"PID {top.pid} is {role.note} that forwards this port elsewhere: "
+                    "stopping it closes the tunnel"
+                )
             elif role is not None and role.kind == "reloader":
                 whys.append(
                     f"PID {top.pid} is {sig.server_name(top)}'s reloader and holds the socket "
@@ -322,12 +322,3 @@ def _hidden(port: int, proto: Proto, is_root: bool) -> StopPlan:
 
 def _ordered(roles: dict[int, Role]) -> tuple[Role, ...]:
     return tuple(roles[p] for p in sorted(roles))
-
-
-def describe(role: Role) -> str:
-    """"uvicorn (reloader, PID 4180)" for a person, escaped."""
-    extra: str = role.kind if role.kind != "server" else ""
-    if role.note and role.kind in ("supervisor", "proxy", "service", "system"):
-        extra = role.note
-    inner = ", ".join(x for x in (extra, f"PID {role.pid}") if x)
-    return f"{shown(role.name)} ({inner})"

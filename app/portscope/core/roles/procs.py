@@ -59,8 +59,6 @@ class ProcessView(Protocol):
         """One variable of the process's environment (None: unset or unreadable)."""
         ...
 
-    def all_pids(self) -> tuple[int, ...]: ...
-
 
 class LiveProcesses:
     """The machine's processes as they are now; answers are cached per instance."""
