@@ -34,8 +34,6 @@ class RecordedView:
     def environ(self, pid: int, key: str) -> str | None:
         return self.environments.get(pid, {}).get(key)
 
-    def all_pids(self) -> tuple[int, ...]:
-        return tuple(sorted(self.procs))
 
     def list_sockets(self) -> list[tuple[str, str]]:
         rows = []

@@ -78,8 +78,6 @@ class _HoldersOnly:
     def environ(self, pid: int, key: str) -> str | None:
         return None
 
-    def all_pids(self) -> tuple[int, ...]:
-        return ()
 
 
 def container_plan_for(lookup: ContainerLookup) -> Callable[..., StopPlan | None]:

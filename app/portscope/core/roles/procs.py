@@ -99,10 +99,6 @@ class LiveProcesses:
         env = self._environ[pid]
         return None if env is None else env.get(key)
 
-    def all_pids(self) -> tuple[int, ...]:
-        import psutil
-
-        return tuple(psutil.pids())
 
     def list_sockets(self) -> list[tuple[str, str]]:
         """(listen address, unit) from `systemctl list-sockets`, asked only when PID 1 is
