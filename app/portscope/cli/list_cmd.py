@@ -9,7 +9,6 @@ from ..core import text
 from ..core.collect import default_collector, snapshot_for
 from ..core.model import Snapshot
 from ..core.rows import TableRow, build_rows, row_texts
-from ..core.serialize import snapshot_json
 from ..core.untrusted import cells, pad, shown
 from .common import port_arg, print_json
 
@@ -27,10 +26,13 @@ def run(args: argparse.Namespace) -> int:
     # With --port, only that port is built: its TIME_WAIT alone is read from the kernel,
     # its holders alone described.
     snap = snapshot_for(default_collector(), args.port)
-    from ..core.roles.published import PublishedContainers  # only for docker-proxy rows
+    if any(h.name == "docker-proxy" for s in snap.sockets for h in s.holders[:1]):
+        from ..core.roles.published import PublishedContainers  # only for Docker's ports
 
-    snap = PublishedContainers().annotate(snap)
+        snap = PublishedContainers().annotate(snap)
     if args.json:
+        from ..core.serialize import snapshot_json  # the table needs no JSON (nor roles)
+
         print_json(snapshot_json(snap, args.port))
     else:
         print(render(snap, args.port))

@@ -17,6 +17,7 @@ import sys
 import time
 from typing import Any, TextIO
 
+from ..core.collect import default_collector
 from ..core.diagnose.bind_attempt import Bind
 from ..core.diagnose.probe import diagnose, first_blocked
 from ..core.diagnose.verdict import Verdict
@@ -61,6 +62,7 @@ def wait_free(
     progress = Progress(out)
     verdict: Verdict | None = None
     described = -math.inf
+    collector = default_collector()  # one for the whole wait: warm from the second look on
     while True:
         now = time.monotonic()
         blocked = first_blocked(port, addresses, proto, bind)
@@ -71,7 +73,7 @@ def wait_free(
             print(f"port {port}/{proto} {free} on {where} (waited {now - start:.1f} s)")
             return 0
         if now - described >= DESCRIBE_EVERY or (verdict and verdict.address != blocked):
-            verdict = diagnose(port, blocked, proto, suggest=False)
+            verdict = diagnose(port, blocked, proto, suggest=False, collector=collector)
             described = time.monotonic()
             if verdict.kind == UNAVAILABLE and len(addresses) > 1:
                 # ::1 on a machine without IPv6: "localhost" is only the other address here.

@@ -25,6 +25,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Checkbox, Footer, Input, Label, RadioButton, RadioSet, Static
 
 from ..core import inputs
+from ..core.collect import Collector
 from ..core.diagnose import probe
 from ..core.diagnose.advice import bind_sentence, endpoint, is_snippet
 from ..core.diagnose.bind_attempt import Attempt, Bind
@@ -39,10 +40,15 @@ INDENT = "\u00a0"  # a no-break space: Textual's wrapping keeps it at the start 
 UNKNOWN_EXPIRY_RETRY = 5.0  # seconds between re-probes when the platform gives no timer
 
 
-def real_diagnose(port: int, address: str, proto: Proto) -> Verdict:
+def real_diagnose(
+    port: int, address: str, proto: Proto, collector: Collector | None = None
+) -> Verdict:
     # Left at the default address, the panel also names which of ::, 127.0.0.1, ::1 are
-    # taken (a server binding localhost or :: meets those), as `check` does.
-    return probe.diagnose(port, address, proto, survey=address == "0.0.0.0")
+    # taken (a server binding localhost or :: meets those), as `check` does. `collector`:
+    # the monitor's own, warm (its owner index is current): no second /proc walk.
+    return probe.diagnose(
+        port, address, proto, survey=address == "0.0.0.0", collector=collector
+    )
 
 
 class BindPanel(ModalScreen[None]):

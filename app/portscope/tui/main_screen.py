@@ -7,8 +7,10 @@ cannot move or vanish under it. Pause holds the table the same way.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import tzinfo
+from functools import partial
 from typing import ClassVar
 
 from textual import events, on
@@ -18,11 +20,13 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer
 
+from ..core.collect import Collector, snapshot_for
 from ..core.history.recorder import History
+from ..core.kill.after import settle_after
 from ..core.model import Snapshot
 from ..core.roles.model import Cast
 from ..core.roles.port import hidden_owner
-from .bind_panel import BindPanel
+from .bind_panel import BindPanel, real_diagnose
 from .details import DetailsPane
 from .filter_bar import FilterBar
 from .kill_modal import KillModal, KillOutcome
@@ -254,7 +258,23 @@ class MainScreen(Screen[None]):
             self.app.push_screen(BindPanel(None))
             return
         wildcard = "::" if row.family == "ipv6" else "0.0.0.0"
-        self.app.push_screen(BindPanel(row.port, row.proto, wildcard))
+        self.app.push_screen(BindPanel(
+            row.port, row.proto, wildcard,
+            diagnose=partial(real_diagnose, collector=self._warm_collector()),
+        ))
+
+    def _after_collect(self, port: int) -> Callable[[], Snapshot] | None:
+        """What the kill's after-check polls: the port alone, from the warm collector."""
+        collector = self._warm_collector()
+        if collector is None:
+            return None
+        return lambda: snapshot_for(collector, port)
+
+    def _warm_collector(self) -> Collector | None:
+        """The monitor's collector when it can answer about one port (the real one; a
+        test's fake cannot), so `b` and `k` reuse its warm state instead of a new walk."""
+        source = getattr(self.app, "source", None)
+        return source if getattr(type(source), "narrows", False) else None
 
     def action_kill(self) -> None:
         """Confirm, then stop what holds the selected row's port.
@@ -270,6 +290,7 @@ class MainScreen(Screen[None]):
         self.app.push_screen(
             KillModal(
                 targets, row.port, row.proto, snapshot=self._shown,
+                check=partial(settle_after, collect=self._after_collect(row.port)),
                 owner_hidden=self._shown is not None
                 and hidden_owner(self._shown, row.port, row.proto),
             ),

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from ..collect import Collector
+from ..collect import Collector, snapshot_for
 from ..model import Container, Holder, Snapshot, Socket
 from .containers import ContainerLookup, docker_lookup
 from .docker_api import DockerUnavailable
@@ -58,15 +58,18 @@ class PublishedContainers:
 
 class WithContainers:
     """A collector whose snapshots name the containers behind docker-proxy sockets (the
-    monitor's source); everything else is the wrapped collector's."""
+    monitor's source); everything else is the wrapped collector's, narrowed polls included
+    (the TUI's `b` and `k` ask it about one port: warm, no second collector)."""
+
+    narrows = True
 
     def __init__(self, source: Collector, published: PublishedContainers | None = None) -> None:
         self._source = source
         self._published = published or PublishedContainers()
         self.name = source.name
 
-    def collect(self) -> Snapshot:
-        return self._published.annotate(self._source.collect())
+    def collect(self, port: int | None = None, *, owners: bool | None = True) -> Snapshot:
+        return self._published.annotate(snapshot_for(self._source, port, owners=owners))
 
     def __getattr__(self, attr: str) -> object:
         return getattr(self._source, attr)
