@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..core.collect import default_collector
-from ..core.diagnose.advice import attempt_line, bind_sentence, endpoint, is_snippet
+from ..core.diagnose.advice import attempt_line, bind_sentence, endpoint, numbered_steps
 from ..core.diagnose.bind_attempt import Bind
 from ..core.diagnose.probe import diagnose
 from ..core.diagnose.verdict import Verdict
@@ -129,12 +129,10 @@ def render(v: Verdict, columns: int = 100) -> str:
             )
     if v.advice:
         out += ["", "What to do:"]
-        step = 0
-        for line in v.advice:
-            if is_snippet(line):
+        for step, line in numbered_steps(v.advice):
+            if step is None:  # code: printed as it is, never wrapped
                 out.append(f"       {shown(line)}")
                 continue
-            step += 1
             out += textwrap.wrap(
                 shown(line), width, initial_indent=f"  {step}. ", subsequent_indent="     "
             )

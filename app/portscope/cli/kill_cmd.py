@@ -91,10 +91,8 @@ def _confirm(plan: KillPlan, signame: str) -> bool:
         for label, value in wording.target_fields(target, now):
             print(f"  {label:<{LABEL}} {fit(shown(value), room)}", file=out)
         print(file=out)
-    notes = [wording.plan_why(plan), wording.plan_note(plan)]
-    for line in [*notes, *(f"not signalled: {r.reason}" for r in plan.refused)]:
-        if line:
-            print(shown(line), file=out)
+    for _, line in wording.plan_notes(plan):  # what the `k` dialog says, word for word
+        print(shown(line), file=out)
     print(f"{shown(wording.question(plan, signame))} [y/N] ", end="", file=out, flush=True)
     answer = sys.stdin.readline()  # "" at end of input: no
     return answer.strip().lower() in ("y", "yes")

@@ -27,7 +27,7 @@ from textual.widgets import Checkbox, Footer, Input, Label, RadioButton, RadioSe
 from ..core import inputs
 from ..core.collect import Collector
 from ..core.diagnose import probe
-from ..core.diagnose.advice import bind_sentence, endpoint, is_snippet
+from ..core.diagnose.advice import bind_sentence, endpoint, numbered_steps
 from ..core.diagnose.bind_attempt import Attempt, Bind
 from ..core.diagnose.verdict import Verdict
 from ..core.model import Proto
@@ -323,12 +323,10 @@ class BindPanel(ModalScreen[None]):
         if not v.advice:
             return text
         text.append("What to do", style="bold")
-        step = 0
-        for line in v.advice:
-            if is_snippet(line):
+        for step, line in numbered_steps(v.advice):  # numbered as `check` numbers them
+            if step is None:
                 text.append(f"\n{INDENT * 4}{shown(line)}", style="cyan")
             else:
-                step += 1
                 text.append(f"\n{INDENT}{step}. {shown(line)}")
         return text
 

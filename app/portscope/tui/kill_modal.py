@@ -37,6 +37,7 @@ from ..core.kill.targets import plan_kill
 from ..core.model import Proto, Snapshot
 from ..core.untrusted import fit, shown
 
+_NOTE_STYLES = {"command": "bold cyan", "refused": "red"}
 Stage = Literal["planning", "confirm", "signalling", "escalate", "done", "closed"]
 Planner = Callable[..., KillPlan]
 
@@ -316,20 +317,8 @@ class KillModal(ModalScreen[KillOutcome | None]):
                 grid.add_row(Text(label), self._field(shown(value), width))
             parts += [grid, Text()]
         notes = Text()
-        why = wording.plan_why(plan)
-        if why:
-            notes.append(f"{shown(why)}\n")
-        if plan.stop is not None and plan.how != "signal" and plan.stop.command:
-            notes.append("Run: " if plan.how != "docker" else "Same as: ", style="bold")
-            notes.append(f"{shown(plan.stop.command)}\n", style="bold cyan")
-        for pid in plan.gone:
-            notes.append(f"PID {pid} has already exited\n")
-        note = wording.plan_note(plan)
-        if note:
-            notes.append(f"{shown(note)}\n")
-        for refusal in plan.refused:
-            notes.append("not signalled: ", style="bold red")
-            notes.append(f"{shown(refusal.reason)}\n")
+        for kind, line in wording.plan_notes(plan):  # what the CLI prompt says, word for word
+            notes.append(f"{shown(line)}\n", style=_NOTE_STYLES.get(kind, ""))
         if plan.how == "docker" and wording.needs_confirmation(plan):
             notes.append("\n" + shown(wording.question(plan, self.signal_name)))
         if plan.targets:

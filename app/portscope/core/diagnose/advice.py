@@ -5,6 +5,7 @@ Kept apart from the probe so the CLI and the panel print the very same text.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from ..model import Holder, Proto, Socket
@@ -233,6 +234,21 @@ def attempt_line(a: Attempt) -> str:
         codes += f"; Windows {a.windows_code[0]} {a.windows_code[1]}"
     where = "listen() " if a.step == "listen" else ""
     return f"{where}{a.error or 'error'} ({codes}): {a.message}"
+
+
+def numbered_steps(advice: Iterable[str]) -> list[tuple[int | None, str]]:
+    """The advice as numbered steps: (1, "Stop ..."), and (None, code) for the snippets that
+    belong to the step before. `check` and the `b` panel number them with this, so the
+    numbers a person reads in one match the other."""
+    numbered: list[tuple[int | None, str]] = []
+    step = 0
+    for line in advice:
+        if is_snippet(line):
+            numbered.append((None, line))
+        else:
+            step += 1
+            numbered.append((step, line))
+    return numbered
 
 
 def is_snippet(line: str) -> bool:

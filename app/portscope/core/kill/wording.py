@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from ..diagnose.advice import other_proto_line
 from ..untrusted import shown
 from .plan import After, KillPlan, KillResult, Target
@@ -59,6 +61,29 @@ def plan_note(plan: KillPlan) -> str:
 def plan_why(plan: KillPlan) -> str:
     """Why these targets (or this command): the stop plan's one line."""
     return f"Plan: {plan.stop.why}." if plan.stop is not None and plan.stop.why else ""
+
+
+NoteKind = Literal["why", "command", "gone", "note", "refused"]
+
+
+def plan_notes(plan: KillPlan) -> list[tuple[NoteKind, str]]:
+    """What the confirmation says under the targets, in order, each line tagged so a surface
+    can style it: the plan's reason, the command a service or container plan stands for,
+    targets already gone, followers, refusals. The CLI prompt and the `k` dialog both print
+    exactly these (escape them: they name processes)."""
+    lines: list[tuple[NoteKind, str]] = []
+    why = plan_why(plan)
+    if why:
+        lines.append(("why", why))
+    if plan.stop is not None and plan.how != "signal" and plan.stop.command:
+        lead = "same as" if plan.how == "docker" else "run"
+        lines.append(("command", f"{lead}: {plan.stop.command}"))
+    lines += [("gone", f"PID {pid} has already exited") for pid in plan.gone]
+    note = plan_note(plan)
+    if note:
+        lines.append(("note", note))
+    lines += [("refused", f"not signalled: {r.reason}") for r in plan.refused]
+    return lines
 
 
 def question(plan: KillPlan, signame: str) -> str:
