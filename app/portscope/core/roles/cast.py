@@ -137,10 +137,14 @@ def _same_server(parent: ProcInfo, child: ProcInfo) -> bool:
 
 
 def _orphan_inheritor(p: ProcInfo, view: ProcessView, port: int) -> bool:
-    """A holder whose server is gone: its process group's leader exited, and its command
-    line is not a server's (a worker's, or one that does not even name the port)."""
+    """A holder whose server is gone: it was reparented to init (its parent died), its
+    process group's leader exited, and its command line is not a server's (a worker's, or
+    one that does not even name the port). A process whose parent still runs (a test
+    runner under a CI shell, say) opened what it holds, whatever its group."""
     if sig.is_worker_argv(p):
         return True
+    if p.ppid != 1:
+        return False
     getpgid = getattr(os, "getpgid", None)
     if getpgid is None or not isinstance(view, LiveProcesses):  # recorded trees: no groups
         return False
