@@ -8,14 +8,12 @@ store they share is theirs alone.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import signal
 import subprocess
 import sys
 import textwrap
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -77,39 +75,6 @@ def test_a_restarted_server_is_seen_under_its_new_pid(spawn: Spawn, run_dir: Pat
     )
     assert listed_pids(run_dir, port) == {new.pid}
     assert checked_pids(run_dir, port) == {new.pid}
-
-
-@pytest.fixture
-def passer() -> Iterator[subprocess.Popen[str]]:
-    """Holds a listener; on a line from stdin, starts a child with it and closes its own
-    copy (a server that re-execs itself does this), then prints the child's PID."""
-    code = textwrap.dedent(
-        """
-        import socket, subprocess, sys
-        s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen()
-        print(s.getsockname()[1], flush=True)
-        sys.stdin.readline()
-        child = subprocess.Popen(
-            [sys.executable, "-c", "import time; print('ready', flush=True); time.sleep(600)"],
-            pass_fds=[s.fileno()], stdout=subprocess.PIPE, text=True,
-        )
-        child.stdout.readline()
-        s.close()
-        print(child.pid, flush=True)
-        sys.stdin.readline()
-        """
-    )
-    proc = subprocess.Popen(
-        [sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-        text=True, start_new_session=True,
-    )
-    yield proc
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGKILL)  # its own group: its child too
-    proc.wait(timeout=5)
-    for stream in (proc.stdin, proc.stdout):
-        if stream:
-            stream.close()
 
 
 def test_a_listener_handed_to_a_new_child_between_runs(

@@ -269,37 +269,6 @@ def test_a_table_that_lies_is_caught_by_its_witnesses(spawn: Spawn, home: Path) 
     assert holder_pids(ProcNetCollector(store=store), port) == {proc.pid}
 
 
-@pytest.fixture
-def passer() -> Iterator[subprocess.Popen[str]]:
-    """A process that holds a listener until told to hand it to a new child and close its
-    own copy (as a server that re-execs itself, or a supervisor, does)."""
-    code = """
-import os, socket, subprocess, sys
-s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen()
-print(s.getsockname()[1], flush=True)
-sys.stdin.readline()
-child = subprocess.Popen(
-    [sys.executable, "-c", "import sys, time; print('ready', flush=True); time.sleep(600)"],
-    pass_fds=[s.fileno()], stdout=subprocess.PIPE, text=True,
-)
-child.stdout.readline()
-s.close()
-print(child.pid, flush=True)
-sys.stdin.readline()
-"""
-    proc = subprocess.Popen(
-        [sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-        text=True, start_new_session=True,
-    )
-    yield proc
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGKILL)  # its own group: the child it started too
-    proc.wait(timeout=5)
-    for stream in (proc.stdin, proc.stdout):
-        if stream:
-            stream.close()
-
-
 def test_a_socket_handed_to_a_new_child_between_runs(
     passer: subprocess.Popen[str], home: Path
 ) -> None:

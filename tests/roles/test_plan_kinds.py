@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from portscope.core.kill import wording
 from portscope.core.kill.plan import KillPlan
-from portscope.core.kill.session import carry_out
+from portscope.core.kill.session import run_kill
 from portscope.core.model import Container
 from portscope.core.roles.docker_api import DockerUnavailable
 from portscope.core.roles.model import StopPlan
@@ -25,7 +25,7 @@ def test_a_service_plan_signals_nothing_and_names_the_command() -> None:
         opened.append(pid)
         raise AssertionError("a service plan must not open a process handle")
 
-    result = carry_out(plan_of(stop), opener=opener)  # type: ignore[arg-type]
+    result = run_kill(plan_of(stop), opener=opener)  # type: ignore[arg-type]
     assert not result.ok and not result.signals and opened == []
     lines = wording.outcome_lines(result)
     assert "run: sudo systemctl stop nginx.service" in lines
@@ -34,7 +34,7 @@ def test_a_service_plan_signals_nothing_and_names_the_command() -> None:
 
 def test_a_setting_plan_is_not_done_until_the_person_does_it() -> None:
     stop = StopPlan("setting", (), "System Settings > AirPlay Receiver: off", "AirPlay")
-    result = carry_out(plan_of(stop))
+    result = run_kill(plan_of(stop))
     assert not result.ok and "run: System Settings > AirPlay Receiver: off" in (
         wording.outcome_lines(result)
     )
@@ -47,7 +47,7 @@ def test_docker_plan_without_the_api_is_refused_with_the_command() -> None:
     def unreachable(container_id: str) -> int:
         raise DockerUnavailable("connection refused")
 
-    result = carry_out(plan_of(stop), stopper=unreachable)
+    result = run_kill(plan_of(stop), stopper=unreachable)
     assert not result.ok and not result.container_stopped
     assert "docker stop web" in result.refused[0].reason
     assert wording.question(plan_of(stop), "TERM") == "Stop Docker container web (nginx:1.27)?"
@@ -57,6 +57,6 @@ def test_docker_plan_stopped_through_the_api() -> None:
     container = Container("f" * 64, "web", "nginx:1.27")
     stop = StopPlan("docker", (), "docker stop web", "a container", container=container)
     asked: list[str] = []
-    result = carry_out(plan_of(stop), stopper=lambda cid: asked.append(cid) or 204)
+    result = run_kill(plan_of(stop), stopper=lambda cid: asked.append(cid) or 204)
     assert result.ok and result.container_stopped and asked == [container.id]
     assert "stopped Docker container web through the Docker API" in wording.outcome_lines(result)

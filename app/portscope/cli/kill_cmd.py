@@ -15,7 +15,7 @@ from ..core.collect import default_collector
 from ..core.kill import wording
 from ..core.kill.after import settle_after
 from ..core.kill.plan import SIGNALS, After, KillPlan, KillResult
-from ..core.kill.session import DEFAULT_TIMEOUT, carry_out
+from ..core.kill.session import DEFAULT_TIMEOUT, run_kill
 from ..core.kill.targets import holders_on, plan_kill
 from ..core.model import Proto
 from ..core.serialize import kill_json
@@ -65,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
     if wording.needs_confirmation(plan) and not args.yes and not _confirm(plan, args.signal):
         print("cancelled: nothing was signalled", file=sys.stderr)
         return 1
-    result = carry_out(
+    result = run_kill(
         plan, SIGNALS[args.signal], args.timeout, force=args.force,
         on_graceful=lambda text: print(f"portscope: {text}", file=sys.stderr, flush=True),
     )

@@ -14,6 +14,7 @@ from types import TracebackType
 
 import psutil
 
+from ..roles import docker_api
 from .container import Stopper, stop_container
 from .graceful import grace_period, in_flight, message
 from .handles import Opener, ProcessHandle, StaleProcess, open_handle, wait_exited
@@ -149,29 +150,6 @@ class KillSession:
                 pass  # not ours to watch; the port check afterwards still sees it
 
 
-def carry_out(
-    plan: KillPlan,
-    signum: int = signal.SIGTERM,
-    timeout: float = DEFAULT_TIMEOUT,
-    *,
-    force: bool = False,
-    opener: Opener = open_handle,
-    on_escalate: Callable[[tuple[int, ...]], bool] | None = None,
-    stopper: Stopper | None = None,
-    on_graceful: Callable[[str], object] | None = None,
-) -> KillResult:
-    """The plan, whatever its kind: signals, a container stopped through the Docker API, or
-    (for a service or a setting) nothing: the result then says what to run instead."""
-    if plan.how == "docker":
-        return stop_container(plan) if stopper is None else stop_container(plan, stopper)
-    if plan.how in ("service", "setting"):
-        return KillResult(plan, {}, (), (), plan.refused)
-    return run_kill(
-        plan, signum, timeout, force=force, opener=opener, on_escalate=on_escalate,
-        on_graceful=on_graceful,
-    )
-
-
 def process_clock() -> float:
     """Now, on the clock process start times are read on (psutil: boot time + ticks since
     boot), so "started after the signal" compares like with like; time.time() can be a
@@ -192,10 +170,17 @@ def run_kill(
     opener: Opener = open_handle,
     on_escalate: Callable[[tuple[int, ...]], bool] | None = None,
     on_graceful: Callable[[str], object] | None = None,
+    stopper: Stopper = docker_api.stop,
 ) -> KillResult:
-    """The whole sequence without a person in the loop: signal, wait (longer while workers
-    finish requests in flight, which `on_graceful` is told), and SIGKILL the survivors if
-    `force` (or `on_escalate(survivors)` says yes)."""
+    """The whole plan without a person in the loop, whatever its kind. Signals: signal,
+    wait (longer while workers finish requests in flight, which `on_graceful` is told), and
+    SIGKILL the survivors if `force` (or `on_escalate(survivors)` says yes). A container:
+    stopped through the Docker API (`stopper`). A service or a setting: nothing is done,
+    and the result says what to run instead."""
+    if plan.how == "docker":
+        return stop_container(plan, stopper)
+    if plan.how in ("service", "setting"):
+        return KillResult(plan, {}, (), (), plan.refused)
     with KillSession(plan, opener) as session:
         session.send(signum)
         session.wait(timeout)
