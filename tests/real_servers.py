@@ -165,8 +165,8 @@ def _all_pids() -> list[int]:
 def _stat(pid: int) -> tuple[str, int, int, int] | None:
     """(state, ppid, pgrp, start time in clock ticks) of a process, None if it is gone."""
     try:
-        with open(f"/proc/{pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
+        with open(f"/proc/{pid}/stat", "rb") as f:  # bytes: any process names itself
+            fields = f.read().rsplit(b")", 1)[1].decode().split()
     except OSError:
         return None
     return fields[0], int(fields[1]), int(fields[2]), int(fields[19])

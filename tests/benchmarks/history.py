@@ -14,13 +14,13 @@ import statistics
 import sys
 import time
 import tracemalloc
-from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 
 from portscope.core.history.events import ListenerEvent, ListenerWatch
 from portscope.core.history.log import EventLog
 from portscope.core.history.trends import TrendBook
 from portscope.core.model import Holder, PortStats, Snapshot, Socket
+from portscope.core.record import replace
 
 T0 = datetime(2026, 11, 22, tzinfo=timezone.utc)
 

@@ -31,6 +31,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import psutil
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from collect import machine
@@ -126,6 +128,18 @@ def top_up(maker: TimeWaitMaker) -> None:
         maker.make(LOAD - now)
 
 
+def compile_bytecode() -> str:
+    """Compile portscope's modules, as `pip install .` does (the README's install). An
+    editable install leaves that to the first import, and under PYTHONDONTWRITEBYTECODE
+    (set here) no run would ever write it: every command would compile every module it
+    imports, which psutil, compiled by pip, never pays."""
+    import portscope
+
+    package = Path(portscope.__file__).parent
+    subprocess.run([sys.executable, "-m", "compileall", "-q", str(package)], check=True)
+    return f"portscope's bytecode compiled before the runs (`python -m compileall {package}`)"
+
+
 def free_port() -> int:
     """A loopback port nothing is bound to (the kernel picked it a moment ago)."""
     with socket.socket() as s:
@@ -185,6 +199,7 @@ def main() -> int:
         print("this benchmark reads Linux's socket tables", file=sys.stderr)
         return 2
     base_tools, notes = others()
+    notes.append(compile_bytecode())
     load_before = os.getloadavg()[0]
     sections: list[tuple[str, list[Tool], dict[str, Result]]] = []
     with scratch_dir() as scratch:
@@ -196,7 +211,12 @@ def main() -> int:
             portscope("check", str(free_port()), "--json"),
         ]
         tools = [*base_tools[:1], *quiet, *base_tools[1:]]
+        before = count_time_wait()
         sections.append(("quiet", tools, measure(tools, args.runs, None, scratch)))
+        notes.append(  # "quiet" is only true if nothing else loads the socket tables
+            f"quiet: {before:,} / {count_time_wait():,} TIME_WAIT on the machine at the "
+            f"start / end, {len(psutil.pids())} processes"
+        )
         if not args.quiet_only:
             maker = TimeWaitMaker()
             try:

@@ -151,6 +151,29 @@ def test_list_json_loads_neither_the_probe_nor_the_monitor(run_dir: Path) -> Non
     assert not {"portscope.core.diagnose.probe", "textual", "portscope.cli.check_cmd"} & loaded
 
 
+# Each costs a whole process milliseconds to import, and none is needed to answer: the model
+# is built without dataclasses (core/record.py) or typing (core/hints.py), processes are read
+# from /proc without psutil (core/proc_facts.py), terminal widths come without shutil.
+NEVER_IMPORTED = {"dataclasses", "inspect", "typing", "psutil", "shutil", "subprocess", "rich"}
+
+
+@pytest.mark.parametrize(
+    "args", [["list"], ["list", "--json"], ["check", "{held}", "--json"], ["check", "{free}"]]
+)
+def test_list_and_check_import_nothing_they_do_not_use(
+    args: list[str], spawn: Spawn, run_dir: Path
+) -> None:
+    # A holder in another directory, whose parent is this test: `check` works out its roles,
+    # its parent, and whether another process runs the same command (an earlier copy).
+    _, port = spawn(ROOT_LISTENER, cwd="/")
+    with tcp_listener() as free_socket:
+        free = free_socket.getsockname()[1]
+    asked = [a.format(held=port, free=free) for a in args]
+    loaded = imported_by(asked, run_dir)
+    assert f"portscope.cli.{args[0]}_cmd" in loaded
+    assert not loaded & NEVER_IMPORTED, sorted(loaded & NEVER_IMPORTED)
+
+
 def test_the_help_lines_are_the_commands_own() -> None:
     """`portscope --help` lists the commands from the registry without importing them;
     with each command's own module loaded the page must read the same."""

@@ -92,14 +92,10 @@ def pids_on(snap: Snapshot, port: int, proto: Proto = "tcp") -> set[int]:
 
 def _refuse_socket(code: int) -> Callable[[pytest.MonkeyPatch], None]:
     def inject(monkeypatch: pytest.MonkeyPatch) -> None:
-        real = socket.socket
+        def refused() -> socket.socket:  # where sock_diag opens its netlink socket
+            raise OSError(code, os.strerror(code))
 
-        def fake(family: int = -1, *args: Any, **kwargs: Any) -> socket.socket:
-            if family == socket.AF_NETLINK:
-                raise OSError(code, os.strerror(code))
-            return real(family, *args, **kwargs)
-
-        monkeypatch.setattr(socket, "socket", fake)
+        monkeypatch.setattr(sock_diag, "_netlink", refused)
 
     return inject
 
@@ -114,7 +110,7 @@ def _refuse_dump(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def _break_reader(monkeypatch: pytest.MonkeyPatch) -> None:
-    def broken(with_udp: bool = True) -> object:
+    def broken(with_udp: bool = True, port: int | None = None) -> object:
         raise OSError("netlink reader gave up")
 
     monkeypatch.setattr(sock_diag, "read_tables", broken)
@@ -173,11 +169,11 @@ def test_udp_dump_refused_keeps_tcp_on_netlink(monkeypatch: pytest.MonkeyPatch) 
     real = sock_diag.read_tables
     asked: list[bool] = []
 
-    def tcp_only(with_udp: bool = True) -> Any:
+    def tcp_only(with_udp: bool = True, port: int | None = None) -> Any:
         asked.append(with_udp)
         if with_udp:
             raise sock_diag.SockDiagError(errno.ENOENT, "sock_diag dump refused")
-        return real(with_udp=False)
+        return real(with_udp=False, port=port)
 
     monkeypatch.setattr(sock_diag, "udp_available", lambda: True)
     monkeypatch.setattr(sock_diag, "read_tables", tcp_only)
@@ -205,7 +201,7 @@ def test_default_collector_copes_with_netlink_refused(monkeypatch: pytest.Monkey
 def test_an_unexpected_error_still_raises(monkeypatch: pytest.MonkeyPatch) -> None:
     """Only permission and missing-file problems are notes; a bug must reach the poller."""
 
-    def garbled(with_udp: bool = True) -> object:
+    def garbled(with_udp: bool = True, port: int | None = None) -> object:
         raise ValueError("a record we cannot decode")
 
     monkeypatch.setattr(sock_diag, "read_tables", garbled)

@@ -8,7 +8,6 @@ import signal
 import socket
 import subprocess
 from collections.abc import Callable
-from dataclasses import replace
 
 import psutil
 
@@ -18,6 +17,7 @@ from portscope.core.kill.plan import KillPlan
 from portscope.core.kill.session import KillSession, run_kill
 from portscope.core.kill.targets import holders_on, plan_kill
 from portscope.core.model import Proto
+from portscope.core.record import replace
 from support import (
     PREFORK_SERVER,
     ROOT_LISTENER,

@@ -4,7 +4,7 @@ for one destination at a time: the collectors tally the remote address too, and 
 say how much of the range each destination uses and warn before EADDRNOTAVAIL.
 
 The machine's ip_local_port_range is never changed: the warning's arithmetic is tested with a
-range passed in (dataclasses.replace on the real tally)."""
+range passed in (record.replace on the real tally)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,6 @@ import struct
 import sys
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import replace
 
 import pytest
 
@@ -24,6 +23,7 @@ from portscope.core.collect.psutil_collector import PsutilCollector
 from portscope.core.collect.system import ephemeral_range
 from portscope.core.collect.tables import TIME_WAIT, ClientPorts, Tables
 from portscope.core.model import ClientTimeWait, Family
+from portscope.core.record import replace
 from support import ss_lines, tcp_listener
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import tracemalloc
-from dataclasses import replace
 
 import pytest
 
@@ -11,6 +10,7 @@ from history.built import holder, snap, sock
 from portscope.core.history import trends
 from portscope.core.history.trends import TrendBook, growth, sparkline
 from portscope.core.model import PortStats
+from portscope.core.record import replace
 
 
 def stats(port: int, tw: int = 0, estab: int = 0, client: bool = False) -> PortStats:

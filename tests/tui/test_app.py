@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import threading
 from collections.abc import AsyncIterator
-from dataclasses import replace
 from datetime import timedelta, timezone
 
 import pytest
@@ -15,6 +14,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Input, Static
 
 from portscope.core.model import ClientTimeWait, PortStats, Snapshot
+from portscope.core.record import replace
 from portscope.tui.app import PortscopeApp
 from portscope.tui.help_screen import HelpScreen
 from portscope.tui.port_table import PortTable

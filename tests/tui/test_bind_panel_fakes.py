@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Iterator
-from dataclasses import replace
 from datetime import datetime, timezone
 
 from textual.app import App
@@ -18,6 +17,7 @@ from portscope.core.diagnose.advice import Facts, compose
 from portscope.core.diagnose.bind_attempt import Attempt
 from portscope.core.diagnose.verdict import TimeWaitInfo, Verdict, VerdictKind
 from portscope.core.model import Holder, Proto, Socket
+from portscope.core.record import replace
 from portscope.tui.bind_panel import BindPanel
 from tui.tui_fakes import until as wait_until
 

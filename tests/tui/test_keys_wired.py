@@ -31,6 +31,8 @@ def body(app: PortscopeApp) -> str:
 async def open_kill_dialog(app: PortscopeApp, pilot: Pilot[None], port: int) -> KillModal:
     await select_port(app, pilot, port)
     await pilot.press("k")
+    # The dialog opens once its plan is in (or after 0.1 s): wait for it, not for idle.
+    await until(pilot, lambda: isinstance(app.screen, KillModal))
     modal = app.screen
     assert isinstance(modal, KillModal)
     await until(pilot, lambda: modal.stage == "confirm")
@@ -72,6 +74,7 @@ async def test_b_probes_the_selected_port_at_once(spawn: Spawn) -> None:
     async with app.run_test(size=(120, 36)) as pilot:
         await select_port(app, pilot, port)
         await pilot.press("b")
+        await until(pilot, lambda: isinstance(app.screen, BindPanel))
         panel = app.screen
         assert isinstance(panel, BindPanel)
         await until(pilot, lambda: getattr(panel, "verdict", None) is not None, timeout=10)

@@ -59,3 +59,26 @@ async def test_many_polls_with_changing_rows_keep_the_table_bounded() -> None:
         assert cells <= (ROWS + 1) * columns * 2
         assert rows <= (ROWS + 1) * 2 and renderables <= (ROWS + 1) * 2
         assert lines <= 36 * 2
+
+
+async def test_an_unchanged_row_keeps_its_cells_and_a_changed_one_is_redrawn() -> None:
+    """A poll that leaves a row as it was reuses its cells (no texts rebuilt on the UI
+    thread); a row whose holders changed shows the change."""
+    steady = sock(9_100, holder(600, "steady"))
+    first = snap([steady, sock(9_101, holder(601, "before"))])
+    source = FakeSource([first])
+    app = PortscopeApp(
+        source, interval=3600, tz=timezone.utc, relatives=fake_relatives, stops=from_holders
+    )
+    async with app.run_test(size=(120, 36)) as pilot:
+        await until(pilot, lambda: app.latest_snapshot is first)
+        table = app.main.table
+        steady_key, moved_key = (s.key for s in first.sockets)
+        kept = table._cells[steady_key]
+        second = snap([steady, sock(9_101, holder(602, "after"))], at=T0 + timedelta(seconds=1))
+        await show(app, pilot, source, second)
+        trend = [i for i, (column, _) in enumerate(table._columns) if column == "trend"]
+        now = table._cells[steady_key]
+        assert all(a is b for i, (a, b) in enumerate(zip(kept, now, strict=True)) if i not in trend)
+        assert "after" in {str(cell) for cell in table._cells[moved_key]}
+        assert "after" in {str(cell) for cell in table.get_row(moved_key)}

@@ -7,12 +7,12 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 
 from portscope.core.history.events import Restarter
 from portscope.core.history.recorder import History
 from portscope.core.model import ClientTimeWait, Holder, PortStats, Snapshot, Socket
+from portscope.core.record import replace
 from portscope.tui.relatives import Relatives
 
 T0 = datetime(2026, 11, 22, 2, 50, 1, tzinfo=timezone.utc)
@@ -183,7 +183,7 @@ def hostile_holder(pid: int = HOSTILE_PIDS[0], *, long: bool = False) -> Holder:
 
 def hostile_snapshot() -> Snapshot:
     """Two hostile listeners (one with a 13,000-cell command line) and one normal one."""
-    from dataclasses import replace
+    from portscope.core.record import replace
 
     sockets = [
         sock(4444, hostile_holder(HOSTILE_PIDS[0]), address="127.0.0.1"),

@@ -64,9 +64,41 @@ def chosen_command(argv: Sequence[str]) -> str | None:
     return command
 
 
+# Commands that answer once and exit: the cyclic garbage collector finds nothing in them that
+# exit would not free, yet its passes over the owner store's and the snapshot's objects cost
+# `list --json` under load ~3 ms. `wait` and `watch` may run for hours: they keep it.
+ANSWER_ONCE = frozenset({"list", "check"})
+
+
+def entry() -> None:
+    """`portscope` as installed (the console script): main(), then, once a command has
+    answered, straight out. The interpreter's teardown would free every object and module
+    one by one (~6 ms after `list --json` under load) only for the process to end."""
+    argv = sys.argv[1:]
+    command = chosen_command(argv)
+    if command in ANSWER_ONCE:
+        import gc
+
+        gc.disable()
+    code = run(argv, command)
+    if command is None:  # the monitor: Textual's own shutdown runs as usual
+        sys.exit(code)
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except BrokenPipeError:  # the reader left (`| head`): as main() answers it
+        code = 141
+    os._exit(code)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    args = build_parser(chosen_command(argv)).parse(argv)
+    return run(argv, chosen_command(argv))
+
+
+def run(argv: list[str], command: str | None) -> int:
+    """Parse `argv` for `command` (chosen_command's answer) and carry it out."""
+    args = build_parser(command).parse(argv)
     if args.command is None:
         refusal = no_monitor_here(sys.stdin.isatty(), sys.stdout.isatty(), os.environ)
         if refusal:

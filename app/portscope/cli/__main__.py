@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-import sys
+from . import entry
 
-from . import main
-
-sys.exit(main())
+entry()

@@ -17,17 +17,21 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable, Sequence
-from typing import NoReturn, TypeVar
 
 from ..core.inputs import quoted
 from ..core.untrusted import fit, shown
+from .terminal import Formatter
 
 BAD_INPUT = 2
 # An error line stays readable even when argparse echoes a huge argument back (its
 # "invalid choice" quotes the whole thing).
 MESSAGE_CELLS = 300
 
-T = TypeVar("T")
+TYPE_CHECKING = False  # typing's own flag would import typing (~3 ms) at run time
+if TYPE_CHECKING:
+    from typing import Any, NoReturn, TypeVar
+
+    T = TypeVar("T")
 
 
 class BadValue(Exception):
@@ -49,6 +53,10 @@ def strict(parse: Callable[[str], T]) -> Callable[[str], T]:
 
 class Parser(argparse.ArgumentParser):
     """argparse with one-line errors; subparsers made by add_subparsers are Parsers too."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", Formatter)  # subparsers too: no shutil import
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> NoReturn:
         hint = "" if "(choose from" in message else f" (try '{self.prog} --help')"

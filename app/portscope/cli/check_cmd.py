@@ -13,7 +13,6 @@ import argparse
 import sys
 import textwrap
 from collections.abc import Sequence
-from typing import Any
 
 from ..core.collect import default_collector
 from ..core.diagnose.advice import attempt_line, bind_sentence, endpoint, numbered_steps
@@ -23,7 +22,12 @@ from ..core.diagnose.verdict import Verdict
 from ..core.model import Proto
 from ..core.serialize import verdict_json
 from ..core.untrusted import shown
-from .common import columns, host_arg, port_arg, print_json
+from .common import host_arg, port_arg, print_json
+from .terminal import columns
+
+TYPE_CHECKING = False  # typing's own flag would import typing (~3 ms) at run time
+if TYPE_CHECKING:
+    from typing import Any
 
 UNAVAILABLE = "address_not_available"
 

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from collections.abc import Callable
-from typing import Any, TextIO
 
 from ..core import inputs
 from ..core.untrusted import shown
 from .argparser import BAD_INPUT, strict
+
+TYPE_CHECKING = False  # typing's own flag would import typing (~3 ms) at run time
+if TYPE_CHECKING:
+    from typing import Any
 
 # Argument types: the strict parsers of core/inputs, refusing with one line (exit 2).
 port_arg = strict(inputs.parse_port)
@@ -39,18 +41,3 @@ def fail(message: str, code: int = BAD_INPUT) -> int:
     """One line on stderr and an exit code: what every user-facing error looks like."""
     print(f"portscope: {shown(message)}", file=sys.stderr)
     return code
-
-
-def columns(stream: TextIO) -> int:
-    """The width of the terminal `stream` is on (the prompt goes to stderr, and stdout may
-    be a pipe); else $COLUMNS or 80. A pty nobody sized says 0: that is unknown too."""
-    if "COLUMNS" not in os.environ:
-        try:
-            width = os.get_terminal_size(stream.fileno()).columns
-        except (AttributeError, ValueError, OSError):
-            width = 0
-        if width > 0:
-            return width
-    import shutil  # here: it pulls in compression modules a JSON run never needs
-
-    return shutil.get_terminal_size().columns

@@ -20,7 +20,8 @@ from ..core.kill.targets import holders_on, plan_kill
 from ..core.model import Proto
 from ..core.serialize import kill_json
 from ..core.untrusted import fit, shown
-from .common import TIMEOUT_MAX, columns, duration_arg, fail, port_arg, print_json, signal_arg
+from .common import TIMEOUT_MAX, duration_arg, fail, port_arg, print_json, signal_arg
+from .terminal import columns
 
 LABEL = 9  # width of the field labels in the confirmation ("children ")
 

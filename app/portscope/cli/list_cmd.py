@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
 
 from ..core import text
 from ..core.collect import default_collector, snapshot_for
@@ -11,6 +10,10 @@ from ..core.model import Snapshot
 from ..core.rows import TableRow, build_rows, row_texts
 from ..core.untrusted import cells, pad, shown
 from .common import port_arg, print_json
+
+TYPE_CHECKING = False  # typing's own flag would import typing (~3 ms) at run time
+if TYPE_CHECKING:
+    from typing import Any
 
 HEADER = ("PORT", "PROTO", "ADDRESS", "PID", "PROCESS", "USER", "TIME_WAIT", "OTHER")
 

@@ -25,7 +25,8 @@ from ..core.model import Proto
 from ..core.text import seconds
 from ..core.untrusted import fit, shown
 from .check_cmd import UNAVAILABLE, add_target_arguments, bind_of, hosts_of, proto_of
-from .common import TIMEOUT_MAX, columns, duration_arg, fail
+from .common import TIMEOUT_MAX, duration_arg, fail
+from .terminal import columns
 
 POLL = 0.1  # seconds between plain binds: cheap, and quick to notice the port freeing
 DESCRIBE_EVERY = 1.0  # seconds between full diagnoses (a snapshot can cost 100 ms or more)

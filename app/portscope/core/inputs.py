@@ -12,7 +12,6 @@ reads one way and portscope another is a bug waiting to happen.
 
 from __future__ import annotations
 
-import ipaddress
 import math
 import re
 
@@ -71,6 +70,8 @@ def parse_host(text: str) -> tuple[str, ...]:
             f"scoped addresses are not supported: {quoted(raw)} (the probe binds without an "
             "interface; use a global or loopback address, or :: for all)"
         )
+    import ipaddress  # here, not at the top: only --host needs it, and every command parses
+
     try:
         ip = ipaddress.ip_address(inner)
     except ValueError:

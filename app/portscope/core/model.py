@@ -1,16 +1,16 @@
 """Immutable values that flow from a collector to the CLI and the TUI.
 
-Everything here is a frozen dataclass so a Snapshot can be handed from a worker thread to
-the UI (or serialised to JSON) without anyone being able to change it under the reader.
+Everything here is a frozen record (core/record.py) so a Snapshot can be handed from a worker
+thread to the UI (or serialised to JSON) without anyone being able to change it under the reader.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Literal
 
+from .hints import Literal
+from .record import field, record
 from .untrusted import shown, shown_argv
 
 Proto = Literal["tcp", "udp"]
@@ -33,7 +33,7 @@ TCP_STATES: Mapping[int, str] = {
 }
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Holder:
     """A process that has the socket open (one of possibly several)."""
 
@@ -56,7 +56,7 @@ class Holder:
         return shown_argv(self.cmdline) if self.cmdline else f"[{shown(self.name)}]"
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Container:
     """A Docker container that publishes a port (through docker-proxy)."""
 
@@ -67,7 +67,7 @@ class Container:
     compose_service: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Socket:
     """A listening TCP socket or a bound UDP socket."""
 
@@ -100,7 +100,7 @@ class Socket:
         return tuple(h.pid for h in self.holders)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class PortStats:
     """Non-listening TCP sockets on one local port, all addresses and families together."""
 
@@ -126,7 +126,7 @@ class PortStats:
         return self.time_wait + self.live
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class ClientTimeWait:
     """Client-side TIME_WAIT summed over ephemeral ports, so a load test cannot flood a table."""
 
@@ -150,7 +150,7 @@ class ClientTimeWait:
         return max(0, high - low + 1)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Snapshot:
     """One poll of the machine's sockets."""
 

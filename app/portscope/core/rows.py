@@ -12,17 +12,17 @@ but a person asks "who holds :8080", so they share one row whose holders are all
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, replace
-from typing import NamedTuple
 
 from . import text
+from .hints import NamedTuple
 from .model import Family, Holder, PortStats, Proto, Snapshot, Socket
+from .record import record, replace
 from .untrusted import shown
 
 NO_LISTENER = "(no listener)"
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class TableRow:
     """One row: a socket (with its port's stats when TCP), or a port nobody listens on."""
 

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
 from .model import Container, Holder, PortStats, Snapshot, Socket
 from .roles.cast import holder_kinds
 from .text import user_of
 
+TYPE_CHECKING = False  # typing's own flag would import typing (~3 ms) at run time
 if TYPE_CHECKING:  # types only: `list --json` need not import the probe and the killer
+    from typing import Any
+
     from .diagnose.excluded import PortRange
     from .diagnose.verdict import OtherAddress, ServerBind, Verdict
     from .kill.plan import After, KillResult
@@ -17,7 +18,7 @@ if TYPE_CHECKING:  # types only: `list --json` need not import the probe and the
 # One JSON object per process and role, shared by every socket it holds: 300 workers
 # sharing 200 listeners are 300 objects, not 60,000, and the writer encodes each once.
 # Keyed (id of a Holder, role), and (id of a holders tuple, None) for its whole list.
-_Made = dict[tuple[int, "str | None"], Any]
+_Made = dict[tuple[int, "str | None"], "Any"]
 
 
 def holder_json(h: Holder, role: str | None = None) -> dict[str, Any]:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
-
 from .model import ClientTimeWait, Holder, PortStats, Socket
 from .untrusted import shown
 
@@ -205,6 +203,8 @@ def _tw_reuse_for(tw_reuse: int | None, address: str) -> str:
     if tw_reuse == 1:
         return "tcp_tw_reuse=1 lets connect() take over TIME_WAIT ports older than 1 s"
     if tw_reuse == 2:
+        import ipaddress  # here: `list` pays for it only when it prints this line
+
         try:
             ip = ipaddress.ip_address(address)
         except ValueError:

@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import re
 
-from rich.cells import cell_len, set_cell_size
-
 # C0 controls, DEL and C1 controls; bidi controls and marks; zero-width and invisible
 # characters; line and paragraph separators (a renderer breaks lines on them); lone
 # surrogates (argv bytes that are not UTF-8, which would crash a print).
@@ -53,18 +51,26 @@ def shown_argv(argv: tuple[str, ...] | list[str]) -> str:
 
 def cells(text: str) -> int:
     """Terminal cells `text` takes (escape it first: controls have no width)."""
+    if text.isascii() and text.isprintable():  # one cell each, as rich counts them
+        return len(text)
+    from rich.cells import cell_len  # ~3 ms to import: only text outside ASCII pays it
+
     return cell_len(text)
 
 
 def pad(text: str, width: int) -> str:
     """Left-justify to `width` cells (str.ljust counts characters, not cells)."""
-    return text + " " * max(0, width - cell_len(text))
+    return text + " " * max(0, width - cells(text))
 
 
 def fit(text: str, width: int) -> str:
     """At most `width` cells; a longer text ends in "…"."""
-    if cell_len(text) <= width:
+    if cells(text) <= width:
         return text
     if width <= 1:
         return "…"[:width]
+    if text.isascii() and text.isprintable():
+        return text[: width - 1].rstrip() + "…"
+    from rich.cells import set_cell_size
+
     return set_cell_size(text, width - 1).rstrip() + "…"

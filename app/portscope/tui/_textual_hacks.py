@@ -1,5 +1,8 @@
 """Where portscope leans on Textual internals; kept in one place (memray does the same).
 
+- CaptureCrash: one line and a log file instead of Textual's traceback.
+- preload_css: the dialogs' CSS parsed at start-up, not on the key that opens one.
+
 Textual has no public hook for an unhandled exception: `App._handle_exception` sets
 `return_code` to 1 and queues a full Rich traceback, with local variables, for stderr. A
 person running portscope should get one line and a log file instead (tui/crash.py), and
@@ -12,6 +15,7 @@ from __future__ import annotations
 from typing import TypeVar
 
 from textual.app import App
+from textual.dom import DOMNode
 
 R = TypeVar("R")
 
@@ -30,3 +34,19 @@ class CaptureCrash(App[R]):
             self.crash = error
         super()._handle_exception(error)
         self._exit_renderables.clear()  # the traceback goes to the crash log, not stderr
+
+
+def preload_css(app: App[R], *classes: type[DOMNode]) -> None:
+    """Add these classes' DEFAULT_CSS to the app's stylesheet now, as Textual does when the
+    first one mounts (Widget._post_register). That first mount has the whole stylesheet
+    parsed again, ~100 ms on a busy machine, and it would land on the key that opens the
+    bind panel or the kill dialog; done at start-up it lands on the first repaint instead.
+    Adding a source twice is a no-op, so the later mount changes nothing. Tested by
+    tests/tui/test_probe_head_start.py."""
+    for cls in classes:
+        bare = cls.__new__(cls)  # no __init__: only the class's CSS is read
+        for read_from, css, tie_breaker, scope in DOMNode._get_default_css(bare):
+            app.stylesheet.add_source(
+                css, read_from=read_from, is_default_css=True, tie_breaker=tie_breaker,
+                scope=scope,
+            )

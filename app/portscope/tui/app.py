@@ -11,13 +11,16 @@ from typing import ClassVar
 from textual.app import SystemCommand
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
+from textual.widgets import Checkbox, Input, RadioButton, RadioSet
 
 from ..core.collect import Collector, default_collector
 from ..core.history.recorder import History
 from ..core.model import Snapshot
 from ..core.roles.published import WithContainers
 from . import crash
-from ._textual_hacks import CaptureCrash
+from ._textual_hacks import CaptureCrash, preload_css
+from .bind_panel import BindPanel
+from .kill_modal import KillModal
 from .main_screen import MainScreen, PauseChanged, PollRequested
 from .poller import Poller, PollFailed, SnapshotReady
 from .relatives import RelativesLookup, lookup_relatives
@@ -59,6 +62,9 @@ class PortscopeApp(CaptureCrash[None]):
     def on_mount(self) -> None:
         self.push_screen(self.main)
         self._poller.start()
+        # What `b` and `k` open (and the widgets only they use), so their first press does
+        # not pay for parsing the stylesheet again.
+        preload_css(self, BindPanel, KillModal, Input, Checkbox, RadioSet, RadioButton)
 
     def on_unmount(self) -> None:
         self._poller.stop()

@@ -114,7 +114,10 @@ class BindPanel(ModalScreen[None]):
         diagnose: Diagnose = real_diagnose,
         clock: Callable[[], float] = time.monotonic,
         now: Callable[[], datetime] = lambda: datetime.now().astimezone(),
+        verdict: Verdict | None = None,
     ) -> None:
+        """`verdict`: the answer for `port`, already probed (the main screen starts the
+        probe on the key): shown as the panel mounts, so its first frame has it."""
         super().__init__()
         self._port = port
         self._proto: Proto = proto
@@ -129,6 +132,7 @@ class BindPanel(ModalScreen[None]):
         self._blocked_since: float | None = None
         self.probes = 0  # how many probes started: tests read it
         self._bind: Bind = "plain"
+        self._given = verdict
 
     def compose(self) -> ComposeResult:
         box = Vertical(id="bind-box")
@@ -172,6 +176,10 @@ class BindPanel(ModalScreen[None]):
         if self._port is None:
             self._set_text("#bind-verdict", "Type a port and press Enter.")
             self.query_one("#bind-port", Input).focus()
+        elif self._given is not None:
+            self.probes += 1
+            self._generation += 1
+            self.on_bind_panel_probed(self.Probed(self._generation, self._given, None))
         else:
             self.action_probe()
 

@@ -1,4 +1,4 @@
-"""The details pane: everything known about the selected row, every holder in full.
+"""The details pane: everything known about the selected row, its first holders in full.
 
 Names, users, command lines, directories and relatives' labels are chosen by whoever
 started the process: each is escaped and appended as plain Text (never markup), and long
@@ -7,7 +7,8 @@ lines wrap inside the pane, so the full command line can always be read here.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections import Counter
+from collections.abc import Mapping, Sequence
 from datetime import datetime, tzinfo
 
 from rich.text import Text
@@ -25,14 +26,22 @@ from .clock import start_time
 from .relatives import Relatives
 from .rows import TableRow
 
+# Holders described in full (as many as the main screen looks relatives up for); the rest
+# are counted and listed by PID. Each one in full is ~5 wrapped lines, and the pane is
+# re-wrapped on the UI thread whenever it changes: a pre-fork server's 300 workers in full
+# kept the UI busy ~0.5 s a poll, and a key pressed meanwhile waited for it.
+FULL_HOLDERS = 32
+MORE_PIDS = 48  # PIDs listed for the holders beyond FULL_HOLDERS
+
 
 class DetailsPane(VerticalScroll):
-    """Scrollable, so a server with 64 workers can show them all."""
+    """Scrollable, so a server with 32 workers can show them all in full."""
 
     def __init__(self, tz: tzinfo | None = None, *, id: str | None = None) -> None:
         super().__init__(id=id, can_focus=False)
         self._tz = tz
         self._body = Static(Text(), id="details-body")
+        self._text = Text()
 
     def compose(self) -> ComposeResult:
         yield self._body
@@ -47,9 +56,10 @@ class DetailsPane(VerticalScroll):
         trend: PortTrend | None = None,
         chart: str = "",
     ) -> None:
-        self._body.update(
-            render_details(row, now, relatives, self._tz, is_root, cast, trend, chart)
-        )
+        text = render_details(row, now, relatives, self._tz, is_root, cast, trend, chart)
+        if text != self._text:  # each poll and cursor move asks; re-wrap only a change
+            self._text = text
+            self._body.update(text)
 
 
 def render_details(
@@ -90,11 +100,31 @@ def render_details(
         out.append(trend_summary(trend), style="dim")
     if cast is not None and row.holders:
         _plan(out, cast)
-    for holder in row.holders:
+    roles = {r.pid: r for r in cast.roles} if cast is not None else {}
+    for holder in row.holders[:FULL_HOLDERS]:
         out.append("\n")
-        role = cast.role(holder.pid) if cast is not None else None
-        _holder(out, holder, now, relatives.get(holder.pid), tz, role)
+        _holder(out, holder, now, relatives.get(holder.pid), tz, roles.get(holder.pid))
+    _more(out, row.holders[FULL_HOLDERS:], roles)
     return out
+
+
+def _more(out: Text, rest: Sequence[Holder], roles: Mapping[int, Role]) -> None:
+    """"+268 more: 268 python worker" and their PIDs, for the holders not shown in full."""
+    if not rest:
+        return
+    kinds = Counter(f"{shown(h.name)}{_kind(roles.get(h.pid))}" for h in rest)
+    out.append(f"\n+{len(rest)} more: ", style="bold")
+    out.append(", ".join(f"{count} {name}" for name, count in kinds.most_common(4)))
+    if len(kinds) > 4:
+        out.append(", …")
+    out.append("\n  PIDs ", style="dim")
+    out.append(", ".join(str(h.pid) for h in rest[:MORE_PIDS]))
+    if len(rest) > MORE_PIDS:
+        out.append(f", +{len(rest) - MORE_PIDS} more", style="dim")
+
+
+def _kind(role: Role | None) -> str:
+    return f" {role.kind}" if role is not None and role.kind != "server" else ""
 
 
 def _plan(out: Text, cast: Cast) -> None:
@@ -134,8 +164,7 @@ def _holder(
 ) -> None:
     out.append(f"PID {h.pid} ", style="bold")
     out.append(shown(h.name), style="bold cyan")
-    if role is not None and role.kind != "server":
-        out.append(f" {role.kind}", style="magenta")
+    out.append(_kind(role), style="magenta")
     out.append(f"  user {shown(h.user) or '?'}")
     if h.started is not None and now is not None:
         out.append(f"  started {start_time(h.started, now, tz)}")

@@ -15,7 +15,6 @@ from __future__ import annotations
 import signal
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import ClassVar, Literal
 
 from rich.console import Group, RenderableType
@@ -35,6 +34,7 @@ from ..core.kill.plan import SIGNALS, After, Identity, KillPlan, KillResult
 from ..core.kill.session import DEFAULT_TIMEOUT, KillSession
 from ..core.kill.targets import plan_kill
 from ..core.model import Proto, Snapshot
+from ..core.record import record
 from ..core.untrusted import fit, shown
 
 _NOTE_STYLES = {"command": "bold cyan", "refused": "red"}
@@ -46,7 +46,7 @@ LABEL_CELLS = 8 + 2  # the widest label ("children") and the grid's padding
 FALLBACK_VALUE_CELLS = 68  # value width before the dialog has been laid out (84 wide)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class KillOutcome:
     """What the dialog dismisses with once something was signalled (None: cancelled)."""
 
@@ -104,13 +104,16 @@ class KillModal(ModalScreen[KillOutcome | None]):
         owner_hidden: bool | None = None,
         snapshot: Snapshot | None = None,
         planner: Planner = plan_kill,
+        plan: KillPlan | None = None,
         session: Callable[[KillPlan], KillSession] = KillSession,
         check: Callable[[KillResult], After] = settle_after,
         clock: Callable[[], float] = time.time,
     ) -> None:
         """`targets`: the row's `Holder.identity` pairs; no targets means the row's owner is
         hidden. `snapshot` (the one the row came from) lets the dialog list each target's
-        ports without a slow psutil scan. planner/session/check/clock are for tests."""
+        ports without a slow psutil scan. `plan`: the plan for these targets, already made
+        (the main screen starts it on the key), shown as the dialog mounts.
+        planner/session/check/clock are for tests."""
         super().__init__()
         self.identities = tuple(targets)
         self.port = port
@@ -130,6 +133,7 @@ class KillModal(ModalScreen[KillOutcome | None]):
         self.plan: KillPlan | None = None
         self.outcome: KillOutcome | None = None
         self._session: KillSession | None = None
+        self._given = plan
 
     def compose(self) -> ComposeResult:
         with Vertical(id="kill-box"):
@@ -140,7 +144,10 @@ class KillModal(ModalScreen[KillOutcome | None]):
         yield Footer()
 
     def on_mount(self) -> None:
-        self._in_thread(self._make_plan)
+        if self._given is not None:
+            self._show_plan(self._given)
+        else:
+            self._in_thread(self._make_plan)
 
     # -- keys ---------------------------------------------------------------------------
 

@@ -7,11 +7,12 @@ cannot move or vanish under it. Pause holds the table the same way.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
-from dataclasses import replace
+from concurrent.futures import Future
 from datetime import tzinfo
 from functools import partial
-from typing import ClassVar
+from typing import Any, ClassVar, TypeVar
 
 from textual import events, on
 from textual.app import ComposeResult
@@ -23,7 +24,9 @@ from textual.widgets import DataTable, Footer
 from ..core.collect import Collector, snapshot_for
 from ..core.history.recorder import History
 from ..core.kill.after import settle_after
+from ..core.kill.targets import plan_kill
 from ..core.model import Snapshot
+from ..core.record import replace
 from ..core.roles.model import Cast
 from ..core.roles.port import hidden_owner
 from .bind_panel import BindPanel, real_diagnose
@@ -35,6 +38,11 @@ from .relatives import Relatives, RelativesLookup
 from .rows import SORT_MODES, RowFilter, SortMode, TableRow, build_rows, listening_count
 from .status_bar import TINY_HEIGHT, Status, StatusBar
 from .stops import StopLookup, from_holders
+
+T = TypeVar("T")
+# A dialog waits this long for its answer before it opens without it (then it shows
+# "Probing…" / "Looking at the processes…" until the answer comes).
+HEAD_START_WAIT = 0.1
 
 CHART_CELLS = 60  # the details pane's trend: the same window as the table's, finer
 TREND_CELLS = 8  # the table's TREND column: a whole 120-column row still fits
@@ -74,6 +82,7 @@ class MainScreen(Screen[None]):
         history: History | None = None,
     ) -> None:
         super().__init__(id="main")
+        self._opening: object | None = None  # a dialog waits for its answer (_open_when_ready)
         self._status = Status()
         self._tz = tz
         self._lookup = relatives
@@ -257,11 +266,76 @@ class MainScreen(Screen[None]):
         if row is None:
             self.app.push_screen(BindPanel(None))
             return
+        if self._opening is not None:
+            return
         wildcard = "::" if row.family == "ipv6" else "0.0.0.0"
-        self.app.push_screen(BindPanel(
-            row.port, row.proto, wildcard,
-            diagnose=partial(real_diagnose, collector=self._warm_collector()),
-        ))
+        diagnose = partial(real_diagnose, collector=self._warm_collector())
+        early, first = self._head_start(diagnose, row.port, wildcard, row.proto)
+
+        def open_panel() -> None:
+            # Opened with its answer when it is in (the panel's first frame shows it); then
+            # Ctrl+R probes afresh. Else the panel's first probe waits for this one.
+            verdict = _answer(early)
+            self.app.push_screen(BindPanel(
+                row.port, row.proto, wildcard,
+                diagnose=first if verdict is None else diagnose, verdict=verdict,
+            ))
+
+        self._open_when_ready(early, open_panel)
+
+    def _open_when_ready(self, early: Future[Any], open_dialog: Callable[[], object]) -> None:
+        """Open a dialog once its answer is in, or after HEAD_START_WAIT if it is slower.
+
+        Building a dialog keeps the UI thread busy 30-100 ms under load, and the answer's
+        thread, sharing the GIL with it, would take that much longer: answer first, then
+        the dialog, shows the answer sooner (measured by tests/benchmarks/probe_keys.py).
+        Keys that would open another dialog meanwhile are ignored."""
+        token = self._opening = object()  # this key's, so an earlier key's timer is stale
+
+        def open_once() -> None:
+            if self._opening is not token:
+                return
+            self._opening = None
+            if self.app.screen is self:  # not if another screen came first (help, quit)
+                open_dialog()
+
+        self.set_timer(HEAD_START_WAIT, open_once)
+        # post_message is safe from any thread; the callback runs in the answer's thread,
+        # or here at once if the answer is already in.
+        early.add_done_callback(lambda _: self.post_message(DialogReady(open_once)))
+
+    def on_dialog_ready(self, message: DialogReady) -> None:
+        message.open()
+
+    def _head_start(
+        self, fn: Callable[..., T], *args: object, **kwargs: object
+    ) -> tuple[Future[T], Callable[..., T]]:
+        """`fn`, started for these arguments now, on the key, rather than once its dialog
+        has mounted; and the function the dialog calls: its first call gets this run's
+        answer if it asks with the same arguments, every other call runs `fn` anew."""
+        early: Future[T] = Future()
+
+        def run() -> None:
+            try:
+                early.set_result(fn(*args, **kwargs))
+            except BaseException as exc:  # the dialog's call raises it, as fn would have
+                early.set_exception(exc)
+
+        # A thread of its own, not a Textual worker: a worker cancelled before it starts
+        # (the app closing) would leave the dialog's call waiting on `early` for ever.
+        threading.Thread(target=run, name="portscope-head-start", daemon=True).start()
+        unused = [early]  # list.pop is atomic: the first caller alone takes it
+
+        def call(*call_args: object, **call_kwargs: object) -> T:
+            try:
+                first = unused.pop()
+            except IndexError:
+                first = None
+            if first is not None and (call_args, call_kwargs) == (args, kwargs):
+                return first.result()
+            return fn(*call_args, **call_kwargs)
+
+        return early, call
 
     def _after_collect(self, port: int) -> Callable[[], Snapshot] | None:
         """What the kill's after-check polls: the port alone, from the warm collector."""
@@ -286,16 +360,30 @@ class MainScreen(Screen[None]):
         if row is None:
             self.notify("Select a row first.", severity="warning", markup=False)
             return
-        targets = [h.identity for h in row.holders]
-        self.app.push_screen(
-            KillModal(
-                targets, row.port, row.proto, snapshot=self._shown,
-                check=partial(settle_after, collect=self._after_collect(row.port)),
-                owner_hidden=self._shown is not None
-                and hidden_owner(self._shown, row.port, row.proto),
-            ),
-            callback=self._killed,
+        if self._opening is not None:
+            return
+        targets = tuple(h.identity for h in row.holders)
+        shown = self._shown
+        hidden = shown is not None and hidden_owner(shown, row.port, row.proto)
+        # The arguments KillModal plans with, so its first plan is the one started here.
+        early, planner = self._head_start(
+            plan_kill, targets, row.port, row.proto,
+            all_holders=False, owner_hidden=hidden, snapshot=shown,
         )
+
+        def open_dialog() -> None:
+            plan = _answer(early)  # the dialog opens on its confirmation when it is in
+            self.app.push_screen(
+                KillModal(
+                    targets, row.port, row.proto, snapshot=shown,
+                    planner=planner if plan is None else plan_kill, plan=plan,
+                    check=partial(settle_after, collect=self._after_collect(row.port)),
+                    owner_hidden=hidden,
+                ),
+                callback=self._killed,
+            )
+
+        self._open_when_ready(early, open_dialog)
 
     def _killed(self, outcome: KillOutcome | None) -> None:
         if outcome is not None:
@@ -345,6 +433,22 @@ class MainScreen(Screen[None]):
     @property
     def sort_mode(self) -> SortMode:
         return self._status.sort
+
+
+def _answer(early: Future[T]) -> T | None:
+    """The head start's result if it has one by now (an exception is the dialog's to
+    show, through its own first call)."""
+    if early.done() and early.exception() is None:
+        return early.result()
+    return None
+
+
+class DialogReady(Message):
+    """A dialog's answer is in (posted from its thread): open the dialog."""
+
+    def __init__(self, open_dialog: Callable[[], None]) -> None:
+        super().__init__()
+        self.open = open_dialog
 
 
 class PollRequested(Message):

@@ -7,16 +7,16 @@ or vanished process must never stall the UI.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import psutil
 
 from ..core.model import Holder
+from ..core.record import record
 
 MAX_CHILDREN = 12  # a pre-fork master with 64 workers: list a few, count the rest
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Relatives:
     parent: str | None  # "1 systemd"; None when unknown
     children: tuple[str, ...]  # "4243 gunicorn", at most MAX_CHILDREN

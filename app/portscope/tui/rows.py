@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any, Literal
 
 from ..core.inputs import parse_port
+from ..core.record import record
 from ..core.rows import TableRow, build_rows, listening_count, row_texts
 from ..core.untrusted import fit, shown
 
@@ -51,7 +51,7 @@ def sort_key(mode: SortMode) -> Callable[[TableRow], tuple[Any, ...]]:
     return _SORT_KEYS[mode]
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class RowFilter:
     """A port number (exact) or a piece of a process name (case-insensitive). The name is
     matched as the process set it and as it is shown, so `\\x1b` finds what shows `\\x1b`."""

@@ -9,7 +9,6 @@ On a very short terminal the header is one line, so the table keeps room for row
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from datetime import tzinfo
 
 from rich.text import Text
@@ -17,6 +16,7 @@ from textual.widgets import Static
 
 from ..core import text
 from ..core.model import Snapshot
+from ..core.record import field, record
 from ..core.untrusted import shown
 from .clock import clock_time
 from .port_table import NARROW_WIDTH
@@ -26,7 +26,7 @@ TINY_HEIGHT = 18  # terminals with fewer lines get a one-line header (and a smal
 _BAR = " │ "
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Status:
     """Everything the header shows; the screen builds one and hands it over whole."""
 

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import sys
-from typing import Protocol, cast
 
+from ..hints import Protocol
 from ..model import Snapshot
 
 
@@ -36,7 +36,8 @@ def snapshot_for(
     # Asked of the class: a wrapper that forwards attributes (tui's WithContainers) but
     # not collect's arguments must get the plain call.
     if getattr(type(collector), "narrows", False):
-        return cast(FocusedCollector, collector).collect(port, owners=owners)
+        focused: FocusedCollector = collector  # type: ignore[assignment]
+        return focused.collect(port, owners=owners)
     return collector.collect()
 
 

@@ -5,18 +5,18 @@ from __future__ import annotations
 import heapq
 from collections import Counter
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 from ..model import ClientTimeWait, Family, Holder, PortStats, Proto, Snapshot, Socket
 from ..processes import ProcessTable, is_root
+from ..record import field, mutable_record
 from .system import tcp_tw_reuse
 from .tables import SHARED_MAX, ClientPorts
 
 DESTINATIONS = 20  # client destinations kept, busiest first: the words name the top ones
 
 
-@dataclass(slots=True)
+@mutable_record
 class _PortAcc:
     time_wait: int = 0
     first: float | None = None

@@ -37,10 +37,10 @@ import os
 import sys
 import time
 from collections import defaultdict
-from dataclasses import dataclass
-from typing import NamedTuple
 
+from ..hints import NamedTuple
 from ..processes import read_stat
+from ..record import mutable_record
 
 
 class _Activity(NamedTuple):
@@ -60,7 +60,7 @@ def clock() -> float:
 _CLOCK = getattr(time, "CLOCK_BOOTTIME", time.CLOCK_MONOTONIC)
 
 
-@dataclass(slots=True)
+@mutable_record
 class _FdTable:
     count: int  # fd count when read (st_size of the fd directory), 0 if the kernel hides it
     ran: _Activity  # at the last whole read: what "has it run since?" compares against
@@ -108,16 +108,18 @@ class OwnerIndex:
         # Why the last poll could not list the /proc root (then no socket has owners).
         self.unlisted: OSError | None = None
 
-    def holders(self, live: set[int]) -> dict[int, list[int]]:
-        """Map each live socket inode to every PID holding it (absent if none seen)."""
+    def holders(self, live: set[int], whole: bool = True) -> dict[int, list[int]]:
+        """Map each live socket inode to every PID holding it (absent if none seen).
+        `whole`: `live` is every live socket, not one port's (only then may sockets that
+        are gone be forgotten)."""
         self.idle = set()
-        self._nobody &= live
+        if whole:
+            self._nobody &= live
         pids = self._pids()
         for gone in self._tables.keys() - pids:
-            del self._tables[gone]
-            self.changed = True
+            self._drop(gone)
         if not 0 <= clock() - self._last_full < self._full_every:
-            return self._full(pids, live)
+            return self._full(pids, live, whole)
         for pid in pids - self._tables.keys():
             self._refresh(pid, live, whole=True)
         self._settle_inherited(live)
@@ -173,7 +175,7 @@ class OwnerIndex:
     def _unknown(self, owners: dict[int, list[int]], live: set[int]) -> bool:
         return bool(live - owners.keys() - self._nobody)
 
-    def _full(self, pids: set[int], live: set[int]) -> dict[int, list[int]]:
+    def _full(self, pids: set[int], live: set[int], whole: bool) -> dict[int, list[int]]:
         self._tables.clear()
         self._inherited.clear()
         for pid in pids:
@@ -181,7 +183,7 @@ class OwnerIndex:
         self._last_full = clock()
         self.full_walks += 1
         owners = self._owners(live)
-        self._nobody = live - owners.keys()
+        self._nobody = (live if whole else live | self._nobody) - owners.keys()
         return owners
 
     def _pids(self) -> set[int]:
@@ -227,15 +229,15 @@ class OwnerIndex:
         count = self._count(pid)
         now = _activity(self._proc, pid, None)
         stat = read_stat(pid, self._proc)
-        old = None if whole else self._tables.get(pid)
+        before = self._tables.get(pid)
+        old = None if whole else before
         self.reads += 1
-        self.changed = True
         try:
             # Names relative to the open directory: the kernel resolves one component per
             # readlink instead of four.
             dir_fd = os.open(f"{self._proc}/{pid}/fd", os.O_RDONLY | os.O_DIRECTORY)
         except OSError:  # gone, or not ours to read: its sockets stay ownerless
-            self._tables.pop(pid, None)
+            self._drop(pid)
             return
         try:
             names = os.listdir(dir_fd)
@@ -250,14 +252,25 @@ class OwnerIndex:
                 if inode:
                     held.setdefault(inode, name)
         except OSError:
-            self._tables.pop(pid, None)
+            self._drop(pid)
             return
         finally:
             os.close(dir_fd)
         # Only a whole read moves `ran`: an incremental one leaves fds it kept unverified.
         ran = now if old is None else old.ran
         start = stat[0] if stat is not None else -1
+        # Only sockets are worth storing: new witnesses (CPU time, fd count) on the same
+        # sockets, or a process with none (every short-lived command, this one included),
+        # are not, since a run that finds a table stale or missing reads it again, and that
+        # costs a few reads where writing the store costs every table's.
+        if (before.held.keys() != held.keys() or before.start != start) if before else held:
+            self.changed = True
         self._tables[pid] = _FdTable(count, ran, now, fds, held, start)
+
+    def _drop(self, pid: int) -> None:
+        table = self._tables.pop(pid, None)
+        if table is not None and table.held:  # see _refresh: only sockets are worth storing
+            self.changed = True
 
     def export(self) -> IndexState:
         """What this index learned, for the next run (see `restore`); clears `changed`."""

@@ -76,10 +76,10 @@ class ProcNetCollector:
 
     def collect(self, port: int | None = None, *, owners: bool | None = True) -> Snapshot:
         """The machine's sockets; with `port`, only that port's (its listeners, stats and
-        TIME_WAIT; the owner index still follows every live socket, so it stays whole for
-        the next poll). `owners=False`: no process is looked up, so sockets carry no
-        holders (a note says so); None: looked up only if a socket on `port` can have
-        one (collect.snapshot_for)."""
+        TIME_WAIT; owners are looked up for its sockets alone, and the owner index keeps
+        its other tables as they were, for the next whole poll to confirm). `owners=False`:
+        no process is looked up, so sockets carry no holders (a note says so); None: looked
+        up only if a socket on `port` can have one (collect.snapshot_for)."""
         with self._lock:
             return self._collect(port, owners)
 
@@ -99,7 +99,8 @@ class ProcNetCollector:
         found: dict[int, list[int]] = {}
         if owners:
             self._restore()
-            found = self._owners.holders({row.inode for row in tables.rows if row.inode})
+            asked = tables.rows if port is None else [r for r in tables.rows if r.port == port]
+            found = self._owners.holders({r.inode for r in asked if r.inode}, port is None)
             # Idle since the last poll means the same process: no start-time check needed.
             self._processes.trust(self._owners.idle)
         left_out: set[int] = set()
@@ -169,7 +170,7 @@ class ProcNetCollector:
 
     def _read_netlink(self, port: int | None) -> Tables:
         """TCP over netlink; UDP too where udp_diag answers, else from the text tables.
-        With `port`, TIME_WAIT only on that port (the kernel filters it)."""
+        With `port`, the listeners and that port's other sockets (the kernel filters)."""
         if self._udp_netlink is None:
             self._udp_netlink = sock_diag.udp_available()
         if self._udp_netlink:
@@ -187,7 +188,5 @@ class ProcNetCollector:
 
 
 def _netlink_tables(with_udp: bool, port: int | None) -> Tables:
-    """A whole read, or one whose TIME_WAIT is only `port`'s (sock_diag.read_tables)."""
-    if port is None:
-        return sock_diag.read_tables(with_udp=with_udp)
-    return sock_diag.read_tables(with_udp=with_udp, time_wait_port=port)
+    """A whole read, or the listeners and `port`'s other sockets (sock_diag.read_tables)."""
+    return sock_diag.read_tables(with_udp=with_udp, port=port)

@@ -9,7 +9,7 @@ in ~200 ms, of which the kernel's dump is ~80 ms; /proc/net/tcp takes ~170 ms ju
 
 from __future__ import annotations
 
-import socket
+import _socket as socket  # not `socket`: its enums and selectors cost a one-shot ~3 ms
 import struct
 import sys
 from array import array
@@ -52,30 +52,35 @@ class SockDiagError(OSError):
     """The kernel refused a dump (no netlink, or no diag module for this protocol)."""
 
 
-def read_tables(with_udp: bool = True, time_wait_port: int | None = None) -> Tables:
+def read_tables(with_udp: bool = True, port: int | None = None) -> Tables:
     """All TCP sockets (TIME_WAIT tallied) and, if asked, all UDP sockets.
 
     One TCP dump per family: the kernel walks its whole connection hash for each dump,
     TIME_WAIT included, whatever states were asked for, so splitting by state would
-    double that walk. With `time_wait_port`, TIME_WAIT only on that local port: a second
-    dump filtered in the kernel, since the walk (~3 ms for 20,000) costs far less than
-    sending and tallying every TIME_WAIT socket (~25 ms) that nobody asked about.
+    double that walk. With `port`, every TCP listener (a dump of LISTEN alone walks only
+    the small listening hash) and the rest of the TCP sockets only on that local port (one
+    walk of the connection hash, filtered in the kernel): the walk (~3 ms for 20,000)
+    costs far less than sending and decoding every socket (~25 ms) nobody asked about,
+    and the listeners still tell a client's ephemeral port from a server's.
     """
     tables = Tables()
-    with socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, NETLINK_SOCK_DIAG) as nl:
+    nl = _netlink()
+    try:
         for af, family in _FAMILIES:
-            if time_wait_port is None:
+            if port is None:
                 chunks = _dump(nl, af, socket.IPPROTO_TCP, _ALL_STATES)
             else:
-                chunks = _dump(nl, af, socket.IPPROTO_TCP, _ALL_STATES & ~(1 << TIME_WAIT))
+                chunks = _dump(nl, af, socket.IPPROTO_TCP, 1 << LISTEN)
                 chunks += _dump(
-                    nl, af, socket.IPPROTO_TCP, 1 << TIME_WAIT, _local_port(time_wait_port)
+                    nl, af, socket.IPPROTO_TCP, _ALL_STATES & ~(1 << LISTEN), _local_port(port)
                 )
             _split_tcp(chunks, family, tables)
             if with_udp:
                 for chunk in _dump(nl, af, socket.IPPROTO_UDP, _ALL_STATES):
                     tables.rows.extend(_rows(chunk, "udp", family))
-    if time_wait_port is None:  # a one-port question never reads client pressure
+    finally:
+        nl.close()
+    if port is None:  # a one-port question never reads client pressure
         tally_destinations(tables, ClientPorts.of(tables.rows, ephemeral_range(), tables.time_wait))
     return tables
 
@@ -117,12 +122,21 @@ def _split_tcp(chunks: list[bytes], family: Family, tables: Tables) -> None:
 def udp_available() -> bool:
     """udp_diag is a module of its own; without it UDP comes from /proc/net/udp."""
     try:
-        with socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, NETLINK_SOCK_DIAG) as nl:
-            for _ in _dump(nl, socket.AF_INET, socket.IPPROTO_UDP, _ALL_STATES):
-                pass
+        nl = _netlink()
+    except OSError:
+        return False
+    try:
+        _dump(nl, socket.AF_INET, socket.IPPROTO_UDP, _ALL_STATES)
         return True
     except OSError:
         return False
+    finally:
+        nl.close()
+
+
+def _netlink() -> socket.socket:
+    """A sock_diag netlink socket (not inherited by children, as every Python socket)."""
+    return socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, NETLINK_SOCK_DIAG)
 
 
 def _dump(nl: socket.socket, af: int, proto: int, states: int, bytecode: bytes = b"") -> list[

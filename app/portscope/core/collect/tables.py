@@ -6,10 +6,10 @@ from __future__ import annotations
 import os
 from collections import Counter
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
-from typing import NamedTuple
 
+from ..hints import NamedTuple
 from ..model import Family, Proto
+from ..record import field, mutable_record, record
 
 LISTEN = 0x0A
 TIME_WAIT = 0x06
@@ -35,7 +35,7 @@ class SocketRow(NamedTuple):
     v6only: bool | None = None  # IPV6_V6ONLY of an IPv6 listener; None where not reported
 
 
-@dataclass(slots=True)
+@mutable_record
 class TimeWaitTally:
     """TIME_WAIT sockets on one local port; expiries in seconds from now."""
 
@@ -56,7 +56,7 @@ class TimeWaitTally:
             self.last = last
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class ClientPorts:
     """Which TIME_WAIT sockets are a client's, counted per destination: the local port is
     ephemeral and nobody listens on it, the remote port is a server's (listened on here, or
@@ -85,7 +85,7 @@ class ClientPorts:
         return port in self.listening or port not in self.ephemeral
 
 
-@dataclass(slots=True)
+@mutable_record
 class Tables:
     rows: list[SocketRow] = field(default_factory=list)
     time_wait: dict[int, TimeWaitTally] = field(default_factory=dict)

@@ -6,9 +6,9 @@ Kept apart from the probe so the CLI and the panel print the very same text.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 
 from ..model import Holder, Proto, Socket
+from ..record import record
 from ..roles.model import Role, StopPlan
 from ..text import seconds
 from ..untrusted import shown
@@ -23,7 +23,7 @@ C_REUSEADDR = (
 )
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Facts:
     port: int
     address: str
@@ -46,7 +46,7 @@ class Facts:
     excluded: PortRange | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Text:
     sentence: str
     explanation: tuple[str, ...]

@@ -12,10 +12,10 @@ import ipaddress
 import os
 import socket
 import sys
-from dataclasses import dataclass
-from typing import Literal
 
+from ..hints import Literal
 from ..model import Proto
+from ..record import record
 
 Option = Literal["plain", "SO_REUSEADDR", "SO_EXCLUSIVEADDRUSE"]
 # The bind a person waits for: a plain one, or one with SO_REUSEADDR as gunicorn, uvicorn,
@@ -33,7 +33,7 @@ _EXCLUSIVEADDRUSE: int = getattr(socket, "SO_EXCLUSIVEADDRUSE", ~4)
 _WINSOCK_TO_ERRNO = {code: err for err, (code, _) in WINDOWS_CODES.items()}
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Attempt:
     """The outcome of one bind (+ listen for TCP) with one socket option."""
 

@@ -15,19 +15,18 @@ only rows of two numbers. netsh exists only on Windows: elsewhere nothing is run
 from __future__ import annotations
 
 import re
-import subprocess
 import sys
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 
 from ..model import Proto
+from ..record import record
 
 Runner = Callable[[Sequence[str]], str]
 _ROW = re.compile(r"^\s*(\d{1,5})\s+(\d{1,5})\s*(\*)?\s*$")
 NETSH_TIMEOUT = 5.0  # seconds: netsh answers at once; a hung one must not hang `check`
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class PortRange:
     start: int
     end: int
@@ -77,6 +76,8 @@ def read_ranges(
         if platform != "win32":
             return ()
         run = _netsh
+    import subprocess  # here: only Windows asks netsh, and the import costs ~3 ms
+
     try:
         return parse(run(netsh_argv(proto, version)))
     except (OSError, subprocess.SubprocessError, UnicodeDecodeError):
@@ -88,6 +89,8 @@ def containing(port: int, ranges: Sequence[PortRange]) -> PortRange | None:
 
 
 def _netsh(argv: Sequence[str]) -> str:
+    import subprocess
+
     done = subprocess.run(
         list(argv), capture_output=True, text=True, timeout=NETSH_TIMEOUT, check=True
     )

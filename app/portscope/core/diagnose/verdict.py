@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Literal, get_args
-
+from ..hints import Literal, get_args
 from ..model import Holder, Proto, Socket
+from ..record import record
 from ..roles.model import Role, StopPlan
 from .bind_attempt import Attempt, Bind
 from .excluded import PortRange
@@ -25,7 +24,7 @@ VerdictKind = Literal[
 VERDICT_KINDS: tuple[VerdictKind, ...] = get_args(VerdictKind)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class TimeWaitInfo:
     """TIME_WAIT sockets on the port when it was probed."""
 
@@ -34,7 +33,7 @@ class TimeWaitInfo:
     reuseaddr_fixes: bool  # did the SO_REUSEADDR attempt succeed?
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class OtherAddress:
     """Another address a server commonly binds, probed on the same port: `check` with no
     --host names those that are taken (a server binding `localhost` or `::` meets them)."""
@@ -49,7 +48,7 @@ class OtherAddress:
         return self.kind not in ("free", "address_not_available")
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class ServerBind:
     """Which bind the port's server does, when something shows it: a holder known to set
     SO_REUSEADDR, or the port's TIME_WAIT (it keeps its listener's flag: the SO_REUSEADDR
@@ -60,7 +59,7 @@ class ServerBind:
     source: Literal["holder", "time_wait", "connections"] = "holder"
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Verdict:
     """What the kernel said about one port, joined with who (or what) holds it."""
 

@@ -24,11 +24,11 @@ in between is found only once its process runs again.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Literal, NamedTuple
 
 from ..model import Family, Holder, Proto, Snapshot
+from ..record import record, replace
 from ..roles import signatures as sig
 from ..roles.procs import LiveProcesses
 from ..rows import merged_sockets
@@ -49,7 +49,7 @@ class ListenerKey(NamedTuple):
     port: int
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Restarter:
     """The new holder's parent: who brought the server back."""
 
@@ -58,7 +58,7 @@ class Restarter:
     note: str = ""  # what the role model recognised: "shell loop", "reloader", "supervisord"
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class ListenerEvent:
     at: datetime  # the taken_at of the poll that saw the change
     kind: EventKind
@@ -95,13 +95,13 @@ class ListenerEvent:
         return f"{self.proto}:{self.family}:[{self.address}]:{self.port}"
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class _Gone:
     holders: tuple[Holder, ...]
     at: datetime
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class _Seen:
     holders: tuple[Holder, ...]
     since: datetime

@@ -23,10 +23,10 @@ import math
 import sys
 from array import array
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from typing import Any, Literal
 
 from ..model import Snapshot
+from ..record import record
 
 WINDOW = 600.0  # seconds of history: "the last minutes" of a load test or a restart
 MAX_SAMPLES = 600  # per series: one a second over the window
@@ -72,7 +72,7 @@ class Ring:
         return len(self._data)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class PortTrend:
     """One port's history as plain values: what the details pane draws and prints."""
 

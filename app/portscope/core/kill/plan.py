@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import signal
 from collections.abc import Mapping
-from dataclasses import dataclass
 
 from ..diagnose.verdict import Verdict
 from ..model import Proto
+from ..record import record
 from ..roles.model import How, Role, StopPlan
 from ..untrusted import shown, shown_argv
 
@@ -28,7 +28,7 @@ def signal_name(signum: int) -> str:
     return signal.Signals(signum).name.removeprefix("SIG")
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Target:
     """A process we may signal, described as the confirmation shows it."""
 
@@ -47,7 +47,7 @@ class Target:
         return shown_argv(self.cmdline) if self.cmdline else f"[{shown(self.name)}]"
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Refusal:
     """A process we will not signal, and why. pid is None for a socket with no visible owner."""
 
@@ -55,7 +55,7 @@ class Refusal:
     reason: str
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class KillPlan:
     port: int
     proto: Proto
@@ -73,7 +73,7 @@ class KillPlan:
         return self.stop.how if self.stop is not None else "signal"
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class KillResult:
     """What the signals did. `signals` maps each target PID to the last signal it was sent."""
 
@@ -97,7 +97,7 @@ class KillResult:
         return how in ("signal", "none") or (how == "docker" and self.container_stopped)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class After:
     """The port once the dust settled: the check verdict plus who holds it, in words."""
 

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import json
 import os
-import socket
-from typing import TYPE_CHECKING, Any
 
 from ..model import Container
 
+TYPE_CHECKING = False  # typing's own flag would import typing (~3 ms) at run time
 if TYPE_CHECKING:
     import http.client
+    from typing import Any
 
 DEFAULT_SOCKET = "/var/run/docker.sock"
 TIMEOUT = 2.0
@@ -40,6 +40,7 @@ def _connection(path: str, timeout: float) -> http.client.HTTPConnection:
     `list` and `check` imports this module (30-50 ms for http.client and the email
     parser), few of them talk to Docker."""
     import http.client
+    import socket  # here too: `list` imports this module and never connects
 
     class _UnixConnection(http.client.HTTPConnection):
         def connect(self) -> None:

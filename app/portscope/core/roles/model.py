@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Literal, get_args
-
+from ..hints import Literal, get_args
 from ..model import Container
+from ..record import record
 
 RoleKind = Literal[
     "server",  # opened the socket and serves it
@@ -23,7 +22,7 @@ ROLE_KINDS: tuple[RoleKind, ...] = get_args(RoleKind)
 How = Literal["signal", "docker", "service", "setting", "none"]
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Role:
     pid: int
     kind: RoleKind
@@ -34,7 +33,7 @@ class Role:
     note: str = ""  # "shell loop", "Werkzeug reloader", "docker-proxy for web"
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class StopPlan:
     """What stops the port for good, as `check` advises it and `kill` carries it out."""
 
@@ -48,7 +47,7 @@ class StopPlan:
     followers: tuple[int, ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Cast:
     """The processes around one port's socket and what each one is."""
 

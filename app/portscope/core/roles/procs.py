@@ -1,9 +1,9 @@
 """What the role model may ask about a process, behind one small Protocol.
 
-The live view reads /proc (through psutil) on demand and remembers each answer for the
-life of one question, so asking about the same parent twice costs one read. Recorded views
-(tests, and platforms that cannot run here: systemd as PID 1, macOS, Windows) answer the
-same questions from JSON.
+The live view reads /proc (directly on Linux, else through psutil) on demand and remembers
+each answer for the life of one question, so asking about the same parent twice costs one
+read. Recorded views (tests, and platforms that cannot run here: systemd as PID 1, macOS,
+Windows) answer the same questions from JSON.
 """
 
 from __future__ import annotations
@@ -11,21 +11,25 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol, TypeVar
 
+from ..hints import Protocol
 from ..model import Holder
+from ..record import record
 
+TYPE_CHECKING = False  # typing's own flag would import typing (~3 ms) at run time
 if TYPE_CHECKING:
+    from typing import TypeVar
+
     import psutil
 
-# psutil, subprocess and shutil are imported where they are used: `list` imports this
-# module for ProcInfo alone and, warm, reads no process through psutil (15-20 ms saved).
+    T = TypeVar("T")
 
-T = TypeVar("T")
+# psutil, subprocess and shutil are imported where they are used, and on Linux psutil not at
+# all (core/proc_facts.py reads /proc): `list` imports this module for ProcInfo alone, and
+# `check` asks about the parents of every server it finds.
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class ProcInfo:
     pid: int
     ppid: int | None
@@ -78,24 +82,15 @@ class LiveProcesses:
 
     def children(self, pid: int) -> tuple[int, ...]:
         if self._children is None:
-            import psutil
-
             table: dict[int, list[int]] = {}
-            for proc in psutil.process_iter(["ppid"]):
-                ppid = proc.info.get("ppid")
-                if ppid is not None:
-                    table.setdefault(ppid, []).append(proc.pid)
+            for child, ppid in _parents().items():
+                table.setdefault(ppid, []).append(child)
             self._children = {p: tuple(sorted(kids)) for p, kids in table.items()}
         return self._children.get(pid, ())
 
     def environ(self, pid: int, key: str) -> str | None:
         if pid not in self._environ:
-            import psutil
-
-            try:
-                self._environ[pid] = psutil.Process(pid).environ()
-            except (psutil.Error, OSError):
-                self._environ[pid] = None
+            self._environ[pid] = _environ(pid)
         env = self._environ[pid]
         return None if env is None else env.get(key)
 
@@ -144,6 +139,32 @@ def _from_holder(h: Holder) -> ProcInfo:
 
 
 def _read(pid: int) -> ProcInfo | None:
+    """On Linux from /proc with psutil's values (proc_facts), so a `check` that asks about
+    a server's parent never imports psutil; elsewhere through psutil."""
+    from .. import proc_facts
+
+    if not proc_facts.AVAILABLE:
+        return _read_psutil(pid)
+    facts = proc_facts.read(pid, exe=True)
+    if facts is None:  # gone, or a zombie
+        return None
+    if not facts.readable:
+        return ProcInfo(pid=pid, ppid=None, name=str(pid), argv=(), started=None)
+    return ProcInfo(
+        pid=pid,
+        ppid=facts.ppid,
+        name=facts.name or str(pid),
+        argv=facts.cmdline or (),
+        started=facts.started,
+        exe=facts.exe or None,
+        cwd=facts.cwd or None,
+        user=facts.user,
+        uid=facts.uid,
+        cgroup=_cgroup(pid),
+    )
+
+
+def _read_psutil(pid: int) -> ProcInfo | None:
     import psutil
 
     try:
@@ -187,12 +208,21 @@ def _uid(proc: psutil.Process) -> int | None:
 
 def _cgroup(pid: int) -> str | None:
     """The cgroup v2 path ("0::/system.slice/nginx.service"), or v1's systemd line."""
+    # os.read, not open(): half the cost, and `check` reads this for every holder (300
+    # workers of a pre-fork server).
     try:
-        with open(f"/proc/{pid}/cgroup") as fh:
-            lines = fh.read().splitlines()
+        fd = os.open(f"/proc/{pid}/cgroup", os.O_RDONLY)
     except OSError:
         return None
-    return cgroup_path(lines)
+    try:
+        data = b""
+        while chunk := os.read(fd, 8192):
+            data += chunk
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+    return cgroup_path(data.decode("utf-8", "surrogateescape").splitlines())
 
 
 def cgroup_path(lines: list[str]) -> str | None:
@@ -205,3 +235,32 @@ def cgroup_path(lines: list[str]) -> str | None:
         if controllers == "name=systemd":
             fallback = path
     return fallback
+
+
+def _parents() -> dict[int, int]:
+    """PID -> parent PID of every process."""
+    from .. import proc_facts
+
+    if proc_facts.AVAILABLE:
+        return proc_facts.parents()
+    import psutil
+
+    found: dict[int, int] = {}
+    for proc in psutil.process_iter(["ppid"]):
+        ppid = proc.info.get("ppid")
+        if ppid is not None:
+            found[proc.pid] = ppid
+    return found
+
+
+def _environ(pid: int) -> dict[str, str] | None:
+    from .. import proc_facts
+
+    if proc_facts.AVAILABLE:
+        return proc_facts.environ(pid)
+    import psutil
+
+    try:
+        return psutil.Process(pid).environ()
+    except (psutil.Error, OSError):
+        return None

@@ -7,10 +7,9 @@ no container, and the stop plan still says a container publishes it.
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from ..collect import Collector, snapshot_for
 from ..model import Container, Holder, Snapshot, Socket
+from ..record import replace
 from .containers import ContainerLookup, docker_lookup
 from .docker_api import DockerUnavailable
 from .procs import ProcInfo

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import os
 import re
-from typing import Literal
 
+from ..hints import Literal
 from .procs import ProcessView, ProcInfo
 
 SHELLS = frozenset({"sh", "bash", "dash", "zsh", "ksh", "mksh", "ash", "fish", "busybox"})
