@@ -66,6 +66,13 @@ def ss_lines(*args: str) -> list[str]:
     return [line for line in out.stdout.splitlines() if line.strip()]
 
 
+def ss_time_wait(port: int) -> int:
+    """TIME_WAIT sockets on local `port`, any address, as `ss` counts them: the reference
+    for a test whose port may also carry an earlier test's TIME_WAIT."""
+    lines = ss_lines("-tan", "state", "time-wait")
+    return sum(1 for line in lines if int(line.split()[2].rpartition(":")[2]) == port)
+
+
 def spawn_python(code: str, *, ready_line: bool = True, **popen: object) -> tuple[
     subprocess.Popen[str], str
 ]:

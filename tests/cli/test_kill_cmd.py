@@ -103,9 +103,15 @@ def test_term_ignoring_process_escalates_only_with_force(spawn: Spawn) -> None:
 
 
 def test_chosen_signal_is_sent(spawn: Spawn) -> None:
-    proc, line = spawn(ROOT_LISTENER)
+    # Python raises KeyboardInterrupt on SIGINT only if SIGINT was not ignored when it
+    # started, and a shell ignores it in background jobs (`nohup ... &`): set it here.
+    proc, line = spawn(
+        "import signal; signal.signal(signal.SIGINT, signal.default_int_handler)\n"
+        + ROOT_LISTENER
+    )
     code, data = kill_json(line, "--yes", "--signal", "int")
-    assert code == 0 and data["targets"][0]["signal"] == "INT"
+    assert code == 0, data
+    assert data["targets"][0]["signal"] == "INT"
     assert exited(proc)  # Python turns SIGINT into KeyboardInterrupt and exits
     assert proc.returncode != 0
 

@@ -32,6 +32,7 @@ from support import (
     reap,
     run_as_nobody,
     spawn_python,
+    ss_time_wait,
     tcp_listener,
     udp_socket,
 )
@@ -144,13 +145,15 @@ def test_netlink_refused_reads_proc_net_and_says_so(
         tried = dict(calls)
         second = collector.collect()
         ports = t4.getsockname()[1], t6.getsockname()[1], u4.getsockname()[1]
+        # An earlier test's TIME_WAIT can share the port: ss says how many there are.
+        time_wait = ss_time_wait(ports[0])
     note = f"netlink sock_diag refused ({why}): reading /proc/net instead"
     for snap in (first, second):
         assert snap.notes == (note,)  # said on every poll that reads the text instead
         assert pids_on(snap, ports[0]) == pids_on(snap, ports[1]) == {os.getpid()}
         assert pids_on(snap, ports[2], "udp") == {os.getpid()}
         stats = snap.port_stats(ports[0])
-        assert stats is not None and stats.time_wait == 3
+        assert stats is not None and stats.time_wait == time_wait >= 3
         assert stats.time_wait_first is not None  # the text tables carry the timers too
     assert calls == tried  # refused once: later polls do not knock again
 

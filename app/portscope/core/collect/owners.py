@@ -126,9 +126,8 @@ class OwnerIndex:
         for pid, table in list(self._tables.items()):
             if pid in self.idle:
                 continue  # settled just now: confirmed by its CPU time
-            if any(inode in live for inode in table.held) and not self._confirmed(
-                pid, table, live
-            ):
+            # isdisjoint, not any(genexpr): one C loop (300 workers x 200 sockets a poll)
+            if not live.isdisjoint(table.held) and not self._confirmed(pid, table, live):
                 self._refresh(pid, live)
         owners = self._owners(live)
         if not self._unknown(owners, live):
