@@ -20,7 +20,7 @@ from portscope.tui.details import FULL_HOLDERS, render_details
 from portscope.tui.kill_modal import KillModal
 from portscope.tui.rows import build_rows
 from support import tcp_listener
-from tui.tui_fakes import T0, holder, snap, sock, until
+from tui.tui_fakes import T0, holder, open_dialog, select_key, snap, sock, until
 
 
 def _recording(fn: Any, threads: list[str]) -> Any:
@@ -40,15 +40,9 @@ async def test_b_and_k_start_their_first_answer_on_the_key(
     monkeypatch.setattr(main_screen, "plan_kill", _recording(main_screen.plan_kill, plans))
     app = PortscopeApp(WithContainers(default_collector()), interval=0.3)
     with tcp_listener() as listener:
-        key = f"tcp:ipv4:[127.0.0.1]:{listener.getsockname()[1]}"
         async with app.run_test(size=(140, 40)) as pilot:
-            await until(pilot, lambda: key in app.main.table.rows_shown, timeout=10)
-            while getattr(app.selected_row(), "key", None) != key:
-                await pilot.press("down")
-            await pilot.press("b")
-            await until(pilot, lambda: isinstance(app.screen, BindPanel))
-            panel = app.screen
-            assert isinstance(panel, BindPanel)
+            await select_key(app, pilot, row_key(listener.getsockname()[1]))
+            panel = await open_dialog(app, pilot, "b", BindPanel)
             await until(pilot, lambda: panel.verdict is not None, timeout=10)
             assert panel.verdict is not None and panel.verdict.kind == "listening"
             # One probe so far, run by the key's head start: the panel took its answer.
@@ -59,10 +53,7 @@ async def test_b_and_k_start_their_first_answer_on_the_key(
             assert len(probes) == 2 and probes[1] != "portscope-head-start"
             await pilot.press("escape")
             await until(pilot, lambda: not isinstance(app.screen, BindPanel))
-            await pilot.press("k")
-            await until(pilot, lambda: isinstance(app.screen, KillModal))
-            modal = app.screen
-            assert isinstance(modal, KillModal)
+            modal = await open_dialog(app, pilot, "k", KillModal)
             await until(pilot, lambda: modal.stage == "confirm", timeout=10)
             assert plans == ["portscope-head-start"]
             assert modal.plan is not None and modal.plan.port == listener.getsockname()[1]
@@ -84,11 +75,8 @@ def test_details_describe_the_first_holders_in_full_and_count_the_rest() -> None
     assert ", ".join(str(h.pid) for h in rest) in text
 
 
-async def _on_listener_row(app: PortscopeApp, pilot: Any, port: int) -> None:
-    key = f"tcp:ipv4:[127.0.0.1]:{port}"
-    await until(pilot, lambda: key in app.main.table.rows_shown, timeout=10)
-    while getattr(app.selected_row(), "key", None) != key:
-        await pilot.press("down")
+def row_key(port: int) -> str:
+    return f"tcp:ipv4:[127.0.0.1]:{port}"
 
 
 async def test_a_quick_answer_opens_its_dialog_already_answered() -> None:
@@ -97,19 +85,13 @@ async def test_a_quick_answer_opens_its_dialog_already_answered() -> None:
     app = PortscopeApp(WithContainers(default_collector()), interval=3600)
     with tcp_listener() as listener:
         async with app.run_test(size=(140, 40)) as pilot:
-            await _on_listener_row(app, pilot, listener.getsockname()[1])
-            await pilot.press("b")
-            await until(pilot, lambda: isinstance(app.screen, BindPanel))
-            panel = app.screen
-            assert isinstance(panel, BindPanel)
+            await select_key(app, pilot, row_key(listener.getsockname()[1]))
+            panel = await open_dialog(app, pilot, "b", BindPanel)
             assert panel.verdict is not None and panel.verdict.kind == "listening"
             assert panel.probes == 1 and not panel._probing
             await pilot.press("escape")
             await until(pilot, lambda: app.screen is app.main)
-            await pilot.press("k")
-            await until(pilot, lambda: isinstance(app.screen, KillModal))
-            modal = app.screen
-            assert isinstance(modal, KillModal)
+            modal = await open_dialog(app, pilot, "k", KillModal)
             assert modal.stage == "confirm" and modal.plan is not None
             await pilot.press("escape")  # the holder is this test: nothing to signal
             await until(pilot, lambda: app.screen is app.main)
@@ -131,12 +113,10 @@ async def test_a_slow_answer_opens_its_dialog_first_and_a_second_key_waits(
     app = PortscopeApp(WithContainers(default_collector()), interval=3600)
     with tcp_listener() as listener:
         async with app.run_test(size=(140, 40)) as pilot:
-            await _on_listener_row(app, pilot, listener.getsockname()[1])
+            await select_key(app, pilot, row_key(listener.getsockname()[1]))
             depth = len(app.screen_stack)
-            await pilot.press("b", "b")
-            await until(pilot, lambda: isinstance(app.screen, BindPanel))
-            panel = app.screen
-            assert isinstance(panel, BindPanel)
+            await pilot.press("b")  # and again below, while its answer is still to come
+            panel = await open_dialog(app, pilot, "b", BindPanel)
             assert panel.verdict is None  # opened on time, the answer still to come
             release.set()
             await until(pilot, lambda: panel.verdict is not None, timeout=10)

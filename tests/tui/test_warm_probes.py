@@ -16,7 +16,7 @@ from portscope.tui.app import PortscopeApp
 from portscope.tui.bind_panel import BindPanel
 from portscope.tui.kill_modal import KillModal
 from support import tcp_listener
-from tui.tui_fakes import static_text, until
+from tui.tui_fakes import open_dialog, static_text, until
 
 
 async def test_b_and_k_reuse_the_monitors_collector(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -36,19 +36,13 @@ async def test_b_and_k_reuse_the_monitors_collector(monkeypatch: pytest.MonkeyPa
             monkeypatch.setattr(probe, "default_collector", no_second_collector)
             while app.selected_row() is None or app.selected_row().key != key:  # type: ignore[union-attr]
                 await pilot.press("down")
-            await pilot.press("b")
-            await until(pilot, lambda: isinstance(app.screen, BindPanel))
-            panel = app.screen
-            assert isinstance(panel, BindPanel)
+            panel = await open_dialog(app, pilot, "b", BindPanel)
             await until(pilot, lambda: panel.verdict is not None, timeout=10)
             assert panel.verdict is not None and panel.verdict.kind == "listening"
             assert [h.pid for h in panel.verdict.holders] == [os.getpid()]
             await pilot.press("escape")
             await until(pilot, lambda: not isinstance(app.screen, BindPanel))
-            await pilot.press("k")
-            await until(pilot, lambda: isinstance(app.screen, KillModal))
-            modal = app.screen
-            assert isinstance(modal, KillModal)
+            modal = await open_dialog(app, pilot, "k", KillModal)
             await until(pilot, lambda: modal.stage == "confirm", timeout=10)
             # The holder is this test (portscope's own process): refused, never signalled.
             body = static_text(modal.query_one("#kill-body", Static))

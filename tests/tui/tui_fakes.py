@@ -8,6 +8,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta, timezone
+from typing import Any, TypeVar
 
 from portscope.core.history.events import Restarter
 from portscope.core.history.recorder import History
@@ -134,6 +135,26 @@ async def until(pilot: object, predicate: Callable[[], object], timeout: float =
         if time.monotonic() > deadline:
             raise AssertionError(f"condition not met within {timeout} s")
         await pilot.pause(0.01)
+
+
+S = TypeVar("S")
+
+
+async def select_key(app: Any, pilot: Any, key: str) -> None:
+    """Wait for the row `key`, then move the cursor onto it as a person would."""
+    await until(pilot, lambda: key in app.main.table.rows_shown, timeout=10)
+    while getattr(app.selected_row(), "key", None) != key:
+        await pilot.press("down")
+
+
+async def open_dialog(app: Any, pilot: Any, key: str, kind: type[S]) -> S:
+    """Press `key` and return the dialog it opens (`b` and `k` open theirs once the answer
+    is in, or after 0.1 s: wait for it rather than for idle)."""
+    await pilot.press(key)
+    await until(pilot, lambda: isinstance(app.screen, kind))
+    screen = app.screen
+    assert isinstance(screen, kind)
+    return screen
 
 
 def demo_relatives(h: Holder) -> Relatives:
