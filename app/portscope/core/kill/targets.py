@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 from ..roles.containers import ContainerLookup, docker_lookup
 from ..roles.port import cast_port
 from ..roles.port import holders_on as holders_on  # where kill_cmd and tests look for it
-from ..roles.procs import ProcessView
+from ..roles.procs import ProcessView, all_parents
 from .plan import Identity, KillPlan, Refusal, Target
 from .refusals import (
     HIDDEN_OWNER,
@@ -136,13 +136,9 @@ def describe_target(
 
 
 def _children(proc: psutil.Process) -> tuple[int, ...]:
-    """Its child PIDs, sorted. On Linux one stat read per process (proc_facts): psutil's
-    children() also makes a Process of each, 30 ms for a master of 300 workers."""
-    from .. import proc_facts
-
-    if proc_facts.AVAILABLE:
-        return tuple(sorted(c for c, parent in proc_facts.parents().items() if parent == proc.pid))
-    return tuple(sorted(c.pid for c in _quiet(proc.children) or ()))
+    """Its child PIDs, sorted (psutil's children() makes a Process of each: 30 ms for a
+    master of 300 workers)."""
+    return tuple(sorted(c for c, parent in all_parents().items() if parent == proc.pid))
 
 
 def _ports_in(snapshot: Snapshot, pid: int) -> tuple[str, ...]:

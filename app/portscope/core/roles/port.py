@@ -11,7 +11,7 @@ from ..text import seconds
 from .cast import cast_roles
 from .containers import ContainerLookup, docker_lookup
 from .model import Cast, StopPlan
-from .procs import LiveProcesses, ProcessView
+from .procs import LiveProcesses, ProcessView, all_commands, all_parents
 
 
 def holders_on(snapshot: Snapshot, port: int, proto: Proto = "tcp") -> tuple[
@@ -96,7 +96,7 @@ def earlier_copy(holder: Holder, cwd: str, view: ProcessView | None = None) -> b
         return True
     if not holder.cmdline:
         return False
-    commands, parents = _processes()
+    commands, parents = all_commands(), all_parents()
     relatives = _relatives(holder.pid, parents)
     me = os.getpid()
     return any(
@@ -104,24 +104,6 @@ def earlier_copy(holder: Holder, cwd: str, view: ProcessView | None = None) -> b
         for pid, argv in commands.items()
         if pid not in relatives and pid != me
     )
-
-
-def _processes() -> tuple[dict[int, tuple[str, ...]], dict[int, int]]:
-    """Every process's command line, and its parent: from /proc on Linux (no psutil to
-    import, ~10 ms of a `check`), else psutil."""
-    from .. import proc_facts
-
-    if proc_facts.AVAILABLE:
-        return proc_facts.cmdlines(), proc_facts.parents()
-    import psutil
-
-    commands: dict[int, tuple[str, ...]] = {}
-    parents: dict[int, int] = {}
-    for proc in psutil.process_iter(["cmdline", "ppid"]):
-        commands[proc.pid] = tuple(proc.info.get("cmdline") or ())
-        if proc.info.get("ppid") is not None:
-            parents[proc.pid] = proc.info["ppid"]
-    return commands, parents
 
 
 def _relatives(pid: int, parents: dict[int, int]) -> set[int]:
