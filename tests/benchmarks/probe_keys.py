@@ -162,6 +162,9 @@ async def _measure(port: int, presses: int) -> dict[str, Any]:
 
         async def press(key: str, character: str | None, answered: str) -> float:
             await select()
+            # A person presses a key on a row already shown selected, not mid-redraw; and
+            # off the poll's 1 s beat, so presses land before, during and after a poll.
+            await asyncio.sleep(0.37)
             assert app.screen is main
             first = len(frames)
             started = time.perf_counter()
@@ -186,16 +189,12 @@ async def _measure(port: int, presses: int) -> dict[str, Any]:
             await _until(lambda: app.screen is main, "the dialog to close")
 
         for i in range(presses):
-            # Off the poll's 1 s beat, so presses land before, during and after a poll.
-            await asyncio.sleep(0.37)
             result["b"].append(await press("b", "b", "b:answer"))
             panel = app.screen
             assert isinstance(panel, BindPanel) and panel.verdict is not None
             if i == 0:
                 result["b_answer"] = f"{panel.verdict.kind}: {panel.verdict.sentence}"[:160]
             await close("escape", None)
-
-            await asyncio.sleep(0.37)
             result["k"].append(await press("k", "k", "k:answer"))
             modal = app.screen
             assert isinstance(modal, KillModal) and modal.plan is not None

@@ -201,6 +201,7 @@ def test_prefork_server_names_master_and_workers(spawn: Spawn) -> None:
     assert sorted(h.pid for h in verdict.holders) == sorted([proc.pid, *workers])
     assert verdict.inherited == ()  # workers run the server's own code
     assert any(f"kill {proc.pid}" in line and "worker" in line for line in verdict.advice)
+    assert verdict.sentence.endswith("are listening on it.")  # three of them, not "is"
 
 
 SAME_PROGRAM = """

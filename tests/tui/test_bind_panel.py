@@ -13,6 +13,7 @@ from textual.widgets import Input, Static
 from portscope.core.diagnose.probe import diagnose
 from portscope.core.diagnose.verdict import Verdict
 from portscope.core.model import Proto
+from portscope.tui._textual_hacks import mount_screen
 from portscope.tui.bind_panel import BindPanel
 from support import make_server_time_wait, tcp_listener, udp_socket
 from tui.test_bind_panel_fakes import (
@@ -313,3 +314,31 @@ async def test_wait_for_so_reuseaddr_answers_for_the_bind_the_server_does() -> N
         await pilot.press("space")  # back to a plain bind: TIME_WAIT blocks it again
         await until(pilot, lambda: panel.bind == "plain")
         assert verdict.has_class("-waiting")
+
+
+async def test_a_closed_panel_kept_for_the_next_b_probes_nothing() -> None:
+    """The monitor keeps its panel mounted after Esc; a TIME_WAIT countdown that runs out
+    meanwhile must not bind the port again behind the person's back."""
+    clock = FakeClock()
+    fake = ScriptedDiagnose(frozen_verdict("time_wait", expires_in=3.0), frozen_verdict("free"))
+    panel = BindPanel(None, diagnose=fake, clock=clock, standby=True)
+    app = Host(BindPanel(None))
+    async with app.run_test(size=(80, 24)) as pilot:
+        mount_screen(app, "kept", panel)
+        await until(pilot, lambda: panel.ready)
+        await app.pop_screen()
+        panel.reopen(8080, diagnose=fake)
+        app.push_screen(panel)
+        await until(pilot, lambda: panel.verdict is not None)
+        assert len(fake.calls) == 1
+        await pilot.press("escape")
+        await until(pilot, lambda: app.screen is not panel)
+        clock.value += 10  # the countdown has run out
+        panel.tick()
+        await pilot.pause()
+        assert len(fake.calls) == 1  # no probe while closed
+        app.push_screen(panel)  # shown again: the countdown goes on
+        await until(pilot, lambda: app.screen is panel)
+        panel.tick()
+        await until(pilot, lambda: panel.verdict is not None and panel.verdict.free)
+        assert len(fake.calls) == 2

@@ -146,3 +146,29 @@ def test_stop_waits_for_a_poll_in_flight_only_up_to_its_timeout() -> None:
     assert poller.alive and not source.release.is_set()
     source.release.set()
     wait_for(lambda: not poller.alive)  # ... and the thread ends once the poll returns
+
+
+def test_a_hold_delays_the_next_poll_and_stop_ends_it() -> None:
+    """`b` and `k` hold polls while their answer is worked out: none starts meanwhile, the
+    next starts once the hold is over, and stop() does not wait the hold out."""
+    source = SlowSource(0.0)
+    starts: list[float] = []
+    real_collect = source.collect
+
+    def collect() -> Snapshot:
+        starts.append(time.monotonic())
+        return real_collect()
+
+    source.collect = collect  # type: ignore[method-assign]
+    poller = Poller(source, interval=0.02, post=lambda m: None)
+    poller.start()
+    wait_for(lambda: source.calls >= 1)
+    held_at = time.monotonic()
+    poller.hold(0.3)
+    wait_for(lambda: any(t > held_at + 0.3 for t in starts), timeout=5)
+    # A poll already under way when the hold began may finish; none starts inside it.
+    assert not [t for t in starts if held_at + 0.001 < t < held_at + 0.3]
+    poller.hold(30)
+    started = time.monotonic()
+    poller.stop()
+    assert time.monotonic() - started < 1 and not poller.alive

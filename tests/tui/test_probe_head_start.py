@@ -9,6 +9,7 @@ import threading
 from typing import Any
 
 import pytest
+from textual.widgets import Checkbox, Input, Static
 
 import portscope.core.diagnose.probe as probe
 import portscope.tui.main_screen as main_screen
@@ -20,7 +21,16 @@ from portscope.tui.details import FULL_HOLDERS, render_details
 from portscope.tui.kill_modal import KillModal
 from portscope.tui.rows import build_rows
 from support import tcp_listener
-from tui.tui_fakes import T0, holder, open_dialog, select_key, snap, sock, until
+from tui.tui_fakes import (
+    T0,
+    holder,
+    open_dialog,
+    select_key,
+    snap,
+    sock,
+    static_text,
+    until,
+)
 
 
 def _recording(fn: Any, threads: list[str]) -> Any:
@@ -75,6 +85,20 @@ def test_details_describe_the_first_holders_in_full_and_count_the_rest() -> None
     assert ", ".join(str(h.pid) for h in rest) in text
 
 
+def slow_probes(monkeypatch: pytest.MonkeyPatch, ports: set[int] | None = None) -> threading.Event:
+    """`b`'s probe of these ports (all, if None) waits until the returned event is set."""
+    release = threading.Event()
+    real = main_screen.real_diagnose
+
+    def slow(port: int, *args: Any, **kwargs: Any) -> Any:
+        if ports is None or port in ports:
+            release.wait(10)
+        return real(port, *args, **kwargs)
+
+    monkeypatch.setattr(main_screen, "real_diagnose", slow)
+    return release
+
+
 def row_key(port: int) -> str:
     return f"tcp:ipv4:[127.0.0.1]:{port}"
 
@@ -102,14 +126,7 @@ async def test_a_slow_answer_opens_its_dialog_first_and_a_second_key_waits(
 ) -> None:
     """An answer slower than HEAD_START_WAIT: the panel opens without it and shows it when
     it comes; `b` pressed again meanwhile opens no second panel."""
-    release = threading.Event()
-    real = main_screen.real_diagnose
-
-    def slow(*args: Any, **kwargs: Any) -> Any:
-        release.wait(10)
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(main_screen, "real_diagnose", slow)
+    release = slow_probes(monkeypatch)
     app = PortscopeApp(WithContainers(default_collector()), interval=3600)
     with tcp_listener() as listener:
         async with app.run_test(size=(140, 40)) as pilot:
@@ -124,3 +141,93 @@ async def test_a_slow_answer_opens_its_dialog_first_and_a_second_key_waits(
             await pilot.press("escape")
             await until(pilot, lambda: app.screen is app.main)
             assert len(app.screen_stack) == depth  # the second `b` opened nothing
+
+
+async def test_b_reopens_one_mounted_panel_afresh_for_each_port(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The panel is mounted once the first poll is shown and every `b` reopens it: nothing
+    of the last opening stays (the form, the checkbox, an error, the verdict), and an
+    answer still on its way from the last opening never lands in the new one."""
+    slow_ports: set[int] = set()
+    release = slow_probes(monkeypatch, slow_ports)
+    app = PortscopeApp(WithContainers(default_collector()), interval=3600)
+    with tcp_listener() as first, tcp_listener() as second, tcp_listener() as third:
+        ports = [s.getsockname()[1] for s in (first, second, third)]
+        async with app.run_test(size=(140, 40)) as pilot:
+            await until(pilot, lambda: app.main._bind_panel is not None)
+            prepared = app.main._bind_panel
+            await until(pilot, lambda: prepared is not None and prepared.ready)
+            await select_key(app, pilot, row_key(ports[0]))
+            panel = await open_dialog(app, pilot, "b", BindPanel)
+            assert panel is prepared
+            await until(pilot, lambda: panel.verdict is not None, timeout=10)
+            assert panel.verdict is not None and panel.verdict.port == ports[0]
+            # Leave things behind: SO_REUSEADDR ticked, a bad port typed and submitted.
+            panel.query_one("#bind-reuse", Checkbox).value = True
+            await until(pilot, lambda: panel.bind == "reuseaddr")
+            panel.query_one("#bind-port", Input).value = "99999"
+            panel.action_probe()
+            assert panel.query_one("#bind-error", Static).has_class("-shown")
+            await pilot.press("escape")
+            await until(pilot, lambda: app.screen is app.main)
+
+            await select_key(app, pilot, row_key(ports[1]))
+            again = await open_dialog(app, pilot, "b", BindPanel)
+            assert again is panel
+            await until(pilot, lambda: panel.verdict is not None, timeout=10)
+            assert panel.verdict is not None and panel.verdict.port == ports[1]
+            assert panel.query_one("#bind-port", Input).value == str(ports[1])
+            assert not panel.query_one("#bind-reuse", Checkbox).value
+            assert panel.bind == "plain"
+            assert not panel.query_one("#bind-error", Static).has_class("-shown")
+            assert str(ports[1]) in static_text(panel.query_one("#bind-verdict", Static))
+            await pilot.press("escape")
+            await until(pilot, lambda: app.screen is app.main)
+
+            # An opening whose answer is slow, closed before it came; then another port.
+            slow_ports.add(ports[2])
+            await select_key(app, pilot, row_key(ports[2]))
+            late = await open_dialog(app, pilot, "b", BindPanel)
+            assert late is panel and panel.verdict is None  # opened on time, answer to come
+            await pilot.press("escape")
+            await until(pilot, lambda: app.screen is app.main)
+            await select_key(app, pilot, row_key(ports[0]))
+            await open_dialog(app, pilot, "b", BindPanel)
+            await until(pilot, lambda: panel.verdict is not None, timeout=10)
+            release.set()  # the slow answer for ports[2] arrives now, into the new opening
+            await pilot.pause(0.3)
+            assert panel.verdict is not None and panel.verdict.port == ports[0]
+            await pilot.press("escape")
+
+
+async def test_a_poll_that_comes_while_a_dialog_opens_waits_for_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Between `b` and its panel no poll starts, and one that arrives is shown only once
+    the panel has opened and closed: redrawing the table would delay the answer."""
+    release = slow_probes(monkeypatch)
+    app = PortscopeApp(WithContainers(default_collector()), interval=3600)
+    with tcp_listener() as listener:
+        port = listener.getsockname()[1]
+        async with app.run_test(size=(140, 40)) as pilot:
+            await select_key(app, pilot, row_key(port))
+            shown = app.latest_snapshot
+            await pilot.press("b")
+            assert app.main.opening
+            app.poll_now()  # held: no poll starts for HOLD_POLLS
+            arrived = snap([sock(port, holder(4242, "newcomer"))])
+            app.main.receive(arrived)  # as if a poll in flight had just finished
+            assert "newcomer" not in _table_text(app)
+            await pilot.pause(main_screen.HOLD_POLLS * 0.6)
+            assert app.latest_snapshot is shown
+            panel = await open_dialog(app, pilot, "b", BindPanel)  # the second b: ignored
+            release.set()
+            await until(pilot, lambda: panel.verdict is not None, timeout=10)
+            await pilot.press("escape")
+            await until(pilot, lambda: app.screen is app.main)
+            await until(pilot, lambda: app.latest_snapshot is not shown, timeout=5)
+
+
+def _table_text(app: PortscopeApp) -> str:
+    return " ".join(str(cell) for row in app.main.table.rows_shown.values() for cell in row.holders)

@@ -143,8 +143,9 @@ S = TypeVar("S")
 async def select_key(app: Any, pilot: Any, key: str) -> None:
     """Wait for the row `key`, then move the cursor onto it as a person would."""
     await until(pilot, lambda: key in app.main.table.rows_shown, timeout=10)
+    table = app.main.table
     while getattr(app.selected_row(), "key", None) != key:
-        await pilot.press("down")
+        await pilot.press("down" if table.cursor_row < table.get_row_index(key) else "up")
 
 
 async def open_dialog(app: Any, pilot: Any, key: str, kind: type[S]) -> S:

@@ -2,6 +2,7 @@
 
 - CaptureCrash: one line and a log file instead of Textual's traceback.
 - preload_css: the dialogs' CSS parsed at start-up, not on the key that opens one.
+- mount_screen: the bind panel composed and mounted at start-up, shown only on `b`.
 
 Textual has no public hook for an unhandled exception: `App._handle_exception` sets
 `return_code` to 1 and queues a full Rich traceback, with local variables, for stderr. A
@@ -12,10 +13,11 @@ which notices if a Textual upgrade renames either name used here.
 
 from __future__ import annotations
 
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from textual.app import App
 from textual.dom import DOMNode
+from textual.screen import Screen
 
 R = TypeVar("R")
 
@@ -50,3 +52,12 @@ def preload_css(app: App[R], *classes: type[DOMNode]) -> None:
                 css, read_from=read_from, is_default_css=True, tie_breaker=tie_breaker,
                 scope=scope,
             )
+
+
+def mount_screen(app: App[R], name: str, screen: Screen[Any]) -> None:
+    """Install `screen` under `name` and compose and mount it now, without showing it: what
+    push_screen does on a screen's first push (App._get_screen registers a screen that is
+    not running), so a later push only lays it out and draws it. Tested by
+    tests/tui/test_probe_head_start.py."""
+    app.install_screen(screen, name=name)
+    app._get_screen(screen)

@@ -8,6 +8,7 @@ from functools import partial
 from pathlib import Path
 from typing import ClassVar
 
+from textual import events
 from textual.app import SystemCommand
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
@@ -20,6 +21,7 @@ from ..core.roles.published import WithContainers
 from . import crash
 from ._textual_hacks import CaptureCrash, preload_css
 from .bind_panel import BindPanel
+from .gc_pacing import FullCollections
 from .kill_modal import KillModal
 from .main_screen import MainScreen, PauseChanged, PollRequested
 from .poller import Poller, PollFailed, SnapshotReady
@@ -58,6 +60,8 @@ class PortscopeApp(CaptureCrash[None]):
         self.history = history or History(interval=interval)
         self.main = MainScreen(tz, relatives, stops, self.history)
         self._poller = Poller(source, interval, self.post_message)
+        self.full_collections = FullCollections()
+        self._closing = False
 
     def on_mount(self) -> None:
         self.push_screen(self.main)
@@ -65,11 +69,35 @@ class PortscopeApp(CaptureCrash[None]):
         # What `b` and `k` open (and the widgets only they use), so their first press does
         # not pay for parsing the stylesheet again.
         preload_css(self, BindPanel, KillModal, Input, Checkbox, RadioSet, RadioButton)
+        self.set_interval(1.0, self._collect_garbage)
 
     def on_unmount(self) -> None:
+        self._closing = True
         self._poller.stop()
+        self.full_collections.stop()
+
+    async def on_event(self, event: events.Event) -> None:
+        if isinstance(event, events.Key):
+            self.full_collections.key_pressed()
+        await super().on_event(event)
+
+    def _after_first_poll(self) -> None:
+        """What would slow the first `b` down is done now, and what lives now is frozen."""
+        if self._closing:  # quit before the first refresh: nothing to speed up or freeze
+            return
+        self.main.prepare_bind_panel()
+        self.full_collections.start()
+
+    def _collect_garbage(self) -> None:
+        self.full_collections.tick(busy=self.main.opening)
+
+    def hold_polls(self, seconds: float) -> None:
+        """No poll starts for `seconds` (a key's answer is on its way)."""
+        self._poller.hold(seconds)
 
     def on_snapshot_ready(self, message: SnapshotReady) -> None:
+        if self.latest_snapshot is None:  # the first poll: once it is on screen
+            self.call_after_refresh(self._after_first_poll)
         self.latest_snapshot = message.snapshot
         self.history.update(message.snapshot)
         self.main.receive(message.snapshot)

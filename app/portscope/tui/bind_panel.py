@@ -6,6 +6,10 @@ alone blocks the port, a countdown runs and the port is probed again when it end
 
 Everything shown is Text built from escaped strings, never markup: the verdict quotes the
 holders' names and an error quotes what was typed (`[/]` in the port field).
+
+The monitor mounts one panel once its first poll is on screen and `reopen`s it for every
+`b`: composing and mounting its form took ~25 ms of the ~100 ms from the key to the answer
+under load (tests/benchmarks/probe_keys.py). A panel pushed anew works as before.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
 from textual.screen import ModalScreen
-from textual.widgets import Checkbox, Footer, Input, Label, RadioButton, RadioSet, Static
+from textual.widgets import Checkbox, Input, Label, RadioButton, RadioSet, Static
 
 from ..core import inputs
 from ..core.collect import Collector
@@ -54,15 +58,15 @@ def real_diagnose(
 class BindPanel(ModalScreen[None]):
     """Port, address and TCP/UDP in; both attempts, the verdict and the advice out."""
 
-    # q closes too, except in a text field, where Textual lets it type a "q" (and the
-    # footer, which lists only keys that work, drops it meanwhile).
+    # q closes too, except in a text field, where Textual lets it type a "q". No footer: the
+    # hint line names the keys, and a footer cost ~5 ms of every `b` under load.
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape,q", "dismiss", "Close", id="bind.close"),
         Binding("ctrl+r", "probe", "Probe again", id="bind.probe"),
     ]
 
     DEFAULT_CSS = """
-    BindPanel { align: center middle; }
+    BindPanel { align: center middle; background: $background; }
     #bind-box {
         width: 96%; max-width: 118; height: 96%; max-height: 40;
         border: round $primary; border-title-style: bold; background: $surface;
@@ -115,10 +119,13 @@ class BindPanel(ModalScreen[None]):
         clock: Callable[[], float] = time.monotonic,
         now: Callable[[], datetime] = lambda: datetime.now().astimezone(),
         verdict: Verdict | None = None,
+        standby: bool = False,
     ) -> None:
         """`verdict`: the answer for `port`, already probed (the main screen starts the
-        probe on the key): shown as the panel mounts, so its first frame has it."""
+        probe on the key): shown as the panel mounts, so its first frame has it.
+        `standby`: mounted ahead, it shows nothing until `reopen`."""
         super().__init__()
+        self.standby = standby
         self._port = port
         self._proto: Proto = proto
         self._address = address
@@ -133,6 +140,7 @@ class BindPanel(ModalScreen[None]):
         self.probes = 0  # how many probes started: tests read it
         self._bind: Bind = "plain"
         self._given = verdict
+        self.ready = False
 
     def compose(self) -> ComposeResult:
         box = Vertical(id="bind-box")
@@ -169,10 +177,53 @@ class BindPanel(ModalScreen[None]):
                 yield Static(Text(), id="bind-why")
             yield Static(Text("Enter probes · Ctrl+R probes again · Tab moves · Esc closes"),
                          id="bind-hint")
-        yield Footer()
 
     def on_mount(self) -> None:
         self.set_interval(1.0, self.tick)
+        if not self.standby:
+            self._begin()
+        self.ready = True  # composed and mounted: `reopen` may be called
+
+    def reopen(
+        self,
+        port: int,
+        proto: Proto = "tcp",
+        address: str = "0.0.0.0",
+        *,
+        diagnose: Diagnose = real_diagnose,
+        verdict: Verdict | None = None,
+    ) -> None:
+        """Make this mounted panel, closed, the one `BindPanel(port, ...)` would be, before
+        it is pushed again: the form, the probe and every line shown start afresh."""
+        self._port, self._proto, self._address = port, proto, address
+        self._diagnose, self._given = diagnose, verdict
+        self._generation += 1  # an answer still on its way from the last opening is dropped
+        self._probing = False
+        self.verdict = None
+        self._received_at = 0.0
+        self._blocked_since = None
+        self._bind = "plain"
+        with self.prevent(Input.Changed, RadioSet.Changed, Checkbox.Changed):
+            self.query_one("#bind-port", Input).value = str(port)
+            self.query_one("#bind-address", Input).value = address
+            self.query_one("#bind-tcp", RadioButton).value = proto == "tcp"
+            self.query_one("#bind-udp", RadioButton).value = proto == "udp"
+            self.query_one("#bind-reuse", Checkbox).value = False
+        self.query_one("#bind-error", Static).remove_class("-shown")
+        for box in self.query(".bind-attempt").results(Static):
+            box.border_title = None
+            box.update(Text())
+            box.remove_class("-ok", "-failed")
+        verdict_line = self.query_one("#bind-verdict", Static)
+        verdict_line.remove_class("-free", "-blocked", "-waiting")
+        for selector in ("#bind-verdict", "#bind-why", "#bind-advice", "#bind-countdown"):
+            self._set_text(selector, "")
+        self.query_one("#bind-body", VerticalScroll).scroll_home(animate=False)
+        self.set_focus(None)  # pushed, the screen focuses its first field, as a new one does
+        self._begin()
+
+    def _begin(self) -> None:
+        """Show the answer given, or start the first probe (or ask for a port)."""
         if self._port is None:
             self._set_text("#bind-verdict", "Type a port and press Enter.")
             self.query_one("#bind-port", Input).focus()
@@ -341,7 +392,11 @@ class BindPanel(ModalScreen[None]):
     # -- countdown -----------------------------------------------------------------------
 
     def tick(self) -> None:
-        """Once a second: update the TIME_WAIT countdown; re-probe when it has run out."""
+        """Once a second: update the TIME_WAIT countdown; re-probe when it has run out.
+        Only while the panel is shown: closed, it stays mounted for the next `b`, and must
+        not go on binding the last port it showed."""
+        if not self.is_current:
+            return
         v = self.verdict
         if v is None or v.kind != "time_wait" or self._probing or v.can_bind(self._bind):
             return

@@ -29,6 +29,7 @@ from ..core.model import Snapshot
 from ..core.record import replace
 from ..core.roles.model import Cast
 from ..core.roles.port import hidden_owner
+from ._textual_hacks import mount_screen
 from .bind_panel import BindPanel, real_diagnose
 from .details import DetailsPane
 from .filter_bar import FilterBar
@@ -43,6 +44,10 @@ T = TypeVar("T")
 # A dialog waits this long for its answer before it opens without it (then it shows
 # "Probing…" / "Looking at the processes…" until the answer comes).
 HEAD_START_WAIT = 0.1
+BIND_PANEL = "portscope-bind-panel"  # the installed screen's name
+# No poll starts this long after `b` or `k`: the answer is shown in ~100 ms, and a poll
+# (40-80 ms of the two cores under load, then the table redrawn) would only delay it.
+HOLD_POLLS = 0.3
 
 CHART_CELLS = 60  # the details pane's trend: the same window as the table's, finer
 TREND_CELLS = 8  # the table's TREND column: a whole 120-column row still fits
@@ -82,6 +87,7 @@ class MainScreen(Screen[None]):
         history: History | None = None,
     ) -> None:
         super().__init__(id="main")
+        self._bind_panel: BindPanel | None = None  # mounted ahead by prepare_bind_panel
         self._opening: object | None = None  # a dialog waits for its answer (_open_when_ready)
         self._status = Status()
         self._tz = tz
@@ -139,6 +145,9 @@ class MainScreen(Screen[None]):
         """A new poll: show it now, or hold it while paused or under a dialog."""
         if self._status.error is not None:
             self._status = replace(self._status, error=None)
+        if self.opening:  # a dialog is on its way: drawing anything now would delay it
+            self._pending = snapshot
+            return
         if self._status.paused or not self.is_active or not self._live:
             self._pending = snapshot
             self._show_status()
@@ -276,12 +285,21 @@ class MainScreen(Screen[None]):
             # Opened with its answer when it is in (the panel's first frame shows it); then
             # Ctrl+R probes afresh. Else the panel's first probe waits for this one.
             verdict = _answer(early)
-            self.app.push_screen(BindPanel(
-                row.port, row.proto, wildcard,
-                diagnose=first if verdict is None else diagnose, verdict=verdict,
-            ))
+            how = first if verdict is None else diagnose
+            panel = self._bind_panel
+            if panel is not None and panel.ready and panel not in self.app.screen_stack:
+                panel.reopen(row.port, row.proto, wildcard, diagnose=how, verdict=verdict)
+            else:
+                panel = BindPanel(row.port, row.proto, wildcard, diagnose=how, verdict=verdict)
+            self.app.push_screen(panel)
 
         self._open_when_ready(early, open_panel)
+
+    def prepare_bind_panel(self) -> None:
+        """Mount the bind panel now, closed, so that `b` only reopens it (bind_panel.py)."""
+        if self._bind_panel is None:
+            self._bind_panel = BindPanel(None, standby=True)
+            mount_screen(self.app, BIND_PANEL, self._bind_panel)
 
     def _open_when_ready(self, early: Future[Any], open_dialog: Callable[[], object]) -> None:
         """Open a dialog once its answer is in, or after HEAD_START_WAIT if it is slower.
@@ -291,13 +309,16 @@ class MainScreen(Screen[None]):
         the dialog, shows the answer sooner (measured by tests/benchmarks/probe_keys.py).
         Keys that would open another dialog meanwhile are ignored."""
         token = self._opening = object()  # this key's, so an earlier key's timer is stale
+        hold = getattr(self.app, "hold_polls", None)
+        if hold is not None:
+            hold(HOLD_POLLS)
 
         def open_once() -> None:
             if self._opening is not token:
                 return
             self._opening = None
             if self.app.screen is self:  # not if another screen came first (help, quit)
-                open_dialog()
+                open_dialog()  # a poll held meanwhile is shown when this screen resumes
 
         self.set_timer(HEAD_START_WAIT, open_once)
         # post_message is safe from any thread; the callback runs in the answer's thread,
@@ -416,6 +437,11 @@ class MainScreen(Screen[None]):
         if action == "filter":  # in the input, "/" is a character like any other
             return self.focused is not self._filter.input
         return True
+
+    @property
+    def opening(self) -> bool:
+        """True between `b` or `k` and its dialog opening."""
+        return self._opening is not None
 
     @property
     def looking_up(self) -> bool:

@@ -54,6 +54,7 @@ class Poller:
         self._wake = threading.Event()
         self._stopped = threading.Event()
         self._paused = False
+        self._held_until = 0.0  # time.monotonic() before which no poll starts
         self._thread = threading.Thread(target=self._run, name="portscope-poller", daemon=True)
 
     def start(self) -> None:
@@ -75,6 +76,11 @@ class Poller:
         if not paused:
             self.poll_now()
 
+    def hold(self, seconds: float) -> None:
+        """Start no poll for `seconds`: a key's answer is being worked out and drawn, and a
+        poll now would share the two cores and the GIL with it. A poll in flight runs on."""
+        self._held_until = max(self._held_until, time.monotonic() + seconds)
+
     def poll_now(self) -> None:
         """Poll now, or right after the poll in flight finishes."""
         self._wake.set()
@@ -82,12 +88,18 @@ class Poller:
     def _run(self) -> None:
         while not self._stopped.is_set():
             try:
-                if not self._paused:
+                self._wait_hold()
+                if not self._paused and not self._stopped.is_set():
                     self._poll_once()
             except Exception as exc:  # the loop itself failed: say so, and try again
                 self._report(f"poller error: {_describe(exc)}")
             self._wake.wait(self._interval)
             self._wake.clear()
+
+    def _wait_hold(self) -> None:
+        while (left := self._held_until - time.monotonic()) > 0:
+            if self._stopped.wait(left):
+                return
 
     def _poll_once(self) -> None:
         started = time.monotonic()

@@ -9,6 +9,12 @@ and lines) keyed on its update counter, which every add, update, remove and sort
 A live table bumps it each poll, so nearly everything in them is dead, yet it stays until
 evicted: ~10 MB per table, filling over the first minutes of a session. `show_rows` drops
 them whenever the counter moved, so they hold one screen's worth of live renders.
+
+Keyed on that counter, a poll that changed one TIME_WAIT count re-rendered every visible
+cell (~250 at 160x48, 25-45 ms of the UI thread under load, during which a key waits).
+`_render_cell` keeps each cell's last render beside the value it was made from and reuses
+it while the value (the same object: unchanged rows keep their cells) and everything else
+the render depends on are the same.
 """
 
 from __future__ import annotations
@@ -16,6 +22,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from rich.segment import Segment
+from rich.style import Style
 from rich.text import Text
 from textual.widgets import DataTable
 
@@ -40,6 +48,7 @@ NARROW_COLUMNS: tuple[tuple[str, str], ...] = tuple(
 NARROW_WIDTH = 100  # below this many cells the narrow columns are used
 
 
+KEPT_RENDERS = 20_000  # cells; past this the kept renders are dropped and start again
 _RENDER_CACHES = ("_cell_render_cache", "_row_render_cache", "_row_renderable_cache", "_line_cache")
 
 
@@ -49,6 +58,10 @@ class PortTable(DataTable[Any]):
     def __init__(
         self, *, id: str | None = None, trend: Callable[[TableRow], str] | None = None
     ) -> None:
+        # (row key, column key) -> (the cell's value, what else the render depends on,
+        # the render): see the module's docstring. Before DataTable's __init__, whose
+        # watchers call _clear_caches.
+        self._kept: dict[tuple[Any, Any], tuple[Any, tuple[Any, ...], list[list[Segment]]]] = {}
         super().__init__(id=id, cursor_type="row", zebra_stripes=True)
         # The TIME_WAIT sparkline of a row (core/history); blank without a history.
         self._trend = trend or (lambda row: "")
@@ -64,6 +77,11 @@ class PortTable(DataTable[Any]):
     def render_cache_sizes(self) -> tuple[int, ...]:
         """Entries in DataTable's (cell, row, row renderables, line) caches; for tests."""
         return tuple(len(getattr(self, name)) for name in _RENDER_CACHES)
+
+    @property
+    def kept_renders(self) -> int:
+        """Cells whose last render `_render_cell` keeps; for tests."""
+        return len(self._kept)
 
     @property
     def rows_shown(self) -> dict[str, TableRow]:
@@ -91,6 +109,7 @@ class PortTable(DataTable[Any]):
         keep = self.selected_key()
         rows = list(self._rows.values())
         self.clear(columns=True)
+        self._kept.clear()
         self._rows.clear()
         self._cells.clear()
         self._identity.clear()
@@ -150,11 +169,57 @@ class PortTable(DataTable[Any]):
             if cache is not None:
                 cache.clear()
 
+    def _render_cell(
+        self,
+        row_index: int,
+        column_index: int,
+        base_style: Style,
+        width: int,
+        cursor: bool = False,
+        hover: bool = False,
+    ) -> list[list[Segment]]:
+        render = super()._render_cell
+        if row_index < 0 or column_index < 0:  # the header
+            return render(row_index, column_index, base_style, width, cursor, hover)
+        try:
+            row_key = self._row_locations.get_key(row_index)
+            column_key = self._column_locations.get_key(column_index)
+            if row_key is None or column_key is None:
+                raise KeyError(row_index, column_index)
+            value = self._data[row_key][column_key]
+            depends = (
+                row_index, column_index, width, base_style, cursor, hover,
+                self._show_hover_cursor,
+                self._pseudo_class_state,
+            )
+        except (AttributeError, KeyError):  # DataTable's internals moved: render as it does
+            return render(row_index, column_index, base_style, width, cursor, hover)
+        kept = self._kept.get((row_key, column_key))
+        if kept is not None and kept[0] is value and kept[1] == depends:
+            return kept[2]
+        lines = render(row_index, column_index, base_style, width, cursor, hover)
+        if len(self._kept) >= KEPT_RENDERS:
+            self._kept.clear()
+        self._kept[(row_key, column_key)] = (value, depends, lines)
+        return lines
+
+    def _clear_caches(self) -> None:
+        # DataTable calls this when a render may change with nothing else we key on
+        # (zebra stripes, fixed rows, padding, cursor shown or not).
+        super()._clear_caches()
+        self._kept.clear()
+
+    def notify_style_update(self) -> None:  # CSS or the theme changed
+        super().notify_style_update()
+        self._kept.clear()
+
     def _remove(self, key: str) -> None:
         cells = self._cells.pop(key)
         self._identity.pop(_identity(cells), None)
         del self._rows[key]
         self.remove_row(key)
+        for column, _ in self._columns:
+            self._kept.pop((key, column), None)
 
     def _resort(self, keep: str | None) -> None:
         order = sort_key(self._sort)

@@ -161,7 +161,10 @@ def _reason(
 def _cause(o: OtherAddress, f: Facts) -> str:
     at = ", ".join(sorted({socket_where(s) for s in o.sockets}))
     if o.kind in ("listening", "udp_bound"):
-        verb = "listens" if f.proto == "tcp" else "is bound"
+        if f.proto == "tcp":
+            verb = agree(o.holders, "listens", "listen")
+        else:
+            verb = agree(o.holders, "is bound", "are bound")
         return f"{names(o.holders)} {verb} on {at}"
     if o.kind == "connections":
         return f"live connections held by {names(o.holders)}"
@@ -207,6 +210,11 @@ def endpoint(address: str, port: int) -> str:
 def holder_label(h: Holder) -> str:
     user = f", user {shown(h.user)}" if h.user else ""
     return f"{shown(h.name)} (pid {h.pid}{user})"
+
+
+def agree(holders: tuple[Holder, ...], one: str, many: str) -> str:
+    """The verb after names(holders): "python (pid 1) is", "python (pid 1), 299 more are"."""
+    return one if len(holders) == 1 else many
 
 
 def names(holders: tuple[Holder, ...]) -> str:
@@ -345,7 +353,8 @@ def _listening(f: Facts) -> _Parts:
         *_holder_notes(f),
     ]
     return (
-        f"Port {f.port}/tcp is in use: {names(f.holders)} is listening on it.",
+        f"Port {f.port}/tcp is in use: {names(f.holders)} "
+        f"{agree(f.holders, 'is', 'are')} listening on it.",
         why,
         _stop_advice(f, "it"),
     )
@@ -422,7 +431,8 @@ def _udp_bound(f: Facts) -> _Parts:
         *_holder_notes(f),
     ]
     return (
-        f"Port {f.port}/udp is in use: {names(f.holders)} has a UDP socket bound to it.",
+        f"Port {f.port}/udp is in use: {names(f.holders)} "
+        f"{agree(f.holders, 'has', 'share')} a UDP socket bound to it.",
         why,
         _stop_advice(f, "it"),
     )
