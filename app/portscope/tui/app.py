@@ -61,7 +61,7 @@ class PortscopeApp(CaptureCrash[None]):
         self.main = MainScreen(tz, relatives, stops, self.history)
         self._poller = Poller(source, interval, self.post_message)
         self.full_collections = FullCollections()
-        self._closing = False
+        self._quitting = False
 
     def on_mount(self) -> None:
         self.push_screen(self.main)
@@ -72,7 +72,7 @@ class PortscopeApp(CaptureCrash[None]):
         self.set_interval(1.0, self._collect_garbage)
 
     def on_unmount(self) -> None:
-        self._closing = True
+        self._quitting = True
         self._poller.stop()
         self.full_collections.stop()
 
@@ -83,7 +83,7 @@ class PortscopeApp(CaptureCrash[None]):
 
     def _after_first_poll(self) -> None:
         """What would slow the first `b` down is done now, and what lives now is frozen."""
-        if self._closing:  # quit before the first refresh: nothing to speed up or freeze
+        if self._quitting:  # quit before the first refresh: nothing to speed up or freeze
             return
         self.main.prepare_bind_panel()
         self.full_collections.start()

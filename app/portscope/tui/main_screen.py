@@ -45,7 +45,7 @@ T = TypeVar("T")
 # "Probing…" / "Looking at the processes…" until the answer comes).
 HEAD_START_WAIT = 0.1
 BIND_PANEL = "portscope-bind-panel"  # the installed screen's name
-# No poll starts this long after `b` or `k`: the answer is shown in ~100 ms, and a poll
+# No poll starts this long after `b` or `k`: the answer is shown in 50-130 ms, and a poll
 # (40-80 ms of the two cores under load, then the table redrawn) would only delay it.
 HOLD_POLLS = 0.3
 
