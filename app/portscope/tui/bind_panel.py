@@ -126,21 +126,28 @@ class BindPanel(ModalScreen[None]):
         `standby`: mounted ahead, it shows nothing until `reopen`."""
         super().__init__()
         self.standby = standby
+        self._clock = clock
+        self._now = now
+        self._generation = 0
+        self.probes = 0  # how many probes started: tests read it
+        self.ready = False
+        self._aim(port, proto, address, diagnose, verdict)
+
+    def _aim(
+        self, port: int | None, proto: Proto, address: str, diagnose: Diagnose,
+        verdict: Verdict | None,
+    ) -> None:
+        """What this opening probes, and nothing of an earlier one's answer."""
         self._port = port
         self._proto: Proto = proto
         self._address = address
         self._diagnose = diagnose
-        self._clock = clock
-        self._now = now
-        self._generation = 0
+        self._given = verdict
         self._probing = False
         self.verdict: Verdict | None = None
         self._received_at = 0.0
         self._blocked_since: float | None = None
-        self.probes = 0  # how many probes started: tests read it
         self._bind: Bind = "plain"
-        self._given = verdict
-        self.ready = False
 
     def compose(self) -> ComposeResult:
         box = Vertical(id="bind-box")
@@ -195,14 +202,8 @@ class BindPanel(ModalScreen[None]):
     ) -> None:
         """Make this mounted panel, closed, the one `BindPanel(port, ...)` would be, before
         it is pushed again: the form, the probe and every line shown start afresh."""
-        self._port, self._proto, self._address = port, proto, address
-        self._diagnose, self._given = diagnose, verdict
+        self._aim(port, proto, address, diagnose, verdict)
         self._generation += 1  # an answer still on its way from the last opening is dropped
-        self._probing = False
-        self.verdict = None
-        self._received_at = 0.0
-        self._blocked_since = None
-        self._bind = "plain"
         with self.prevent(Input.Changed, RadioSet.Changed, Checkbox.Changed):
             self.query_one("#bind-port", Input).value = str(port)
             self.query_one("#bind-address", Input).value = address
