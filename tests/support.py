@@ -37,6 +37,33 @@ def udp_socket(host: str = LOOPBACK, port: int = 0) -> socket.socket:
     return sock
 
 
+def free_in_both(host: str = LOOPBACK, tries: int = 50) -> int:
+    """A port that TCP and UDP can both bind now. The kernel hands out TCP ports clear of
+    TIME_WAIT but UDP ports clear of UDP only, so a UDP-chosen port may be a TCP TIME_WAIT."""
+    for _ in range(tries):
+        with tcp_listener(host) as tcp:
+            port: int = tcp.getsockname()[1]
+            try:
+                udp_socket(host, port).close()
+            except OSError:
+                continue
+            return port
+    raise AssertionError(f"no port free for both TCP and UDP in {tries} tries")
+
+
+def neighbouring_listeners(
+    host: str = LOOPBACK, tries: int = 50
+) -> tuple[socket.socket, socket.socket]:
+    """Listeners on two consecutive ports, retried while someone else holds the second."""
+    for _ in range(tries):
+        first = tcp_listener(host)
+        try:
+            return first, tcp_listener(host, first.getsockname()[1] + 1)
+        except (OSError, OverflowError):
+            first.close()
+    raise AssertionError(f"no two neighbouring ports free in {tries} tries")
+
+
 def make_server_time_wait(listener: socket.socket, count: int) -> None:
     """Leave `count` TIME_WAIT sockets on the listener's own port: the server closes first,
     as a server that restarts does, so the TIME_WAIT lands on the server side."""

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from support import make_server_time_wait, tcp_listener, udp_socket
+from support import free_in_both, make_server_time_wait, tcp_listener, udp_socket
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux bind rules")
 
@@ -76,8 +76,8 @@ def test_time_wait_json_says_reuseaddr_would_not_help() -> None:
 
 
 def test_udp_flag_checks_the_udp_port_space() -> None:
-    with udp_socket("0.0.0.0") as sock:
-        port = sock.getsockname()[1]
+    port = free_in_both("0.0.0.0")  # a UDP-chosen port may be a TCP TIME_WAIT
+    with udp_socket("0.0.0.0", port):
         udp = portscope("check", str(port), "--udp", "--json")
         tcp = portscope("check", str(port), "--json")
     assert udp.returncode == 1 and json.loads(udp.stdout)["verdict"] == "udp_bound"

@@ -13,7 +13,15 @@ import pytest
 
 from portscope.core.diagnose.bind_attempt import try_bind
 from portscope.core.diagnose.probe import diagnose
-from support import PREFORK_SERVER, make_server_time_wait, tcp_listener, udp_socket, wait_for
+from support import (
+    PREFORK_SERVER,
+    free_in_both,
+    make_server_time_wait,
+    neighbouring_listeners,
+    tcp_listener,
+    udp_socket,
+    wait_for,
+)
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux bind rules")
 
@@ -122,15 +130,15 @@ def test_time_wait_from_listener_with_reuseaddr() -> None:
 
 
 def test_udp_and_tcp_are_separate_port_spaces() -> None:
-    with udp_socket("0.0.0.0") as sock:
-        port = sock.getsockname()[1]
+    port = free_in_both("0.0.0.0")
+    with udp_socket("0.0.0.0", port):
         udp = diagnose(port, proto="udp")
         tcp = diagnose(port, proto="tcp")
     assert udp.kind == "udp_bound"
     assert os.getpid() in [h.pid for h in udp.holders]
     assert tcp.kind == "free"
-    with tcp_listener("0.0.0.0") as sock:
-        port = sock.getsockname()[1]
+    port = free_in_both("0.0.0.0")
+    with tcp_listener("0.0.0.0", port):
         assert diagnose(port, proto="udp").kind == "free"
         assert diagnose(port, proto="tcp").kind == "listening"
 
@@ -178,13 +186,8 @@ def test_suggested_port_is_really_free() -> None:
 
 
 def test_suggestion_skips_busy_neighbours() -> None:
-    first = tcp_listener("0.0.0.0")
+    first, neighbour = neighbouring_listeners("0.0.0.0")
     port = first.getsockname()[1]
-    try:
-        neighbour = tcp_listener("0.0.0.0", port + 1)
-    except OSError:
-        first.close()
-        pytest.skip("the neighbouring port is taken by someone else right now")
     with first, neighbour:
         verdict = diagnose(port)
     assert verdict.suggested_port is not None and verdict.suggested_port >= port + 2

@@ -15,7 +15,7 @@ from portscope.core.diagnose.verdict import Verdict
 from portscope.core.model import Proto
 from portscope.tui._textual_hacks import mount_screen
 from portscope.tui.bind_panel import BindPanel
-from support import make_server_time_wait, tcp_listener, udp_socket
+from support import free_in_both, make_server_time_wait, tcp_listener, udp_socket
 from tui.test_bind_panel_fakes import (
     FROZEN_NOW,
     FakeClock,
@@ -122,8 +122,8 @@ async def test_bad_input_is_inline_and_nothing_is_probed(
 
 @linux_only
 async def test_udp_choice_probes_the_udp_port() -> None:
-    with udp_socket("0.0.0.0") as sock:
-        port = sock.getsockname()[1]
+    port = free_in_both("0.0.0.0")  # a UDP-chosen port may be a TCP TIME_WAIT
+    with udp_socket("0.0.0.0", port):
         app = Host(BindPanel(port))
         async with app.run_test(size=(120, 36)) as pilot:
             await until(pilot, lambda: app.panel.verdict is not None)
