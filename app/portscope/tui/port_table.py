@@ -243,7 +243,7 @@ class PortTable(DataTable[Any]):
             same = list(old)
             for index, (column, _) in enumerate(self._columns):
                 if column == "trend":
-                    same[index] = Text(self._trend(row), style="cyan")
+                    same[index] = self._trend_cell(row)
             return tuple(same)
         texts = row_texts(row)._asdict()
         cells: list[Any] = []
@@ -251,7 +251,7 @@ class PortTable(DataTable[Any]):
             if column == "port":
                 cells.append(row.port)  # an int, so the cell compares and sorts as a number
             elif column == "trend":
-                cells.append(Text(self._trend(row), style="cyan"))
+                cells.append(self._trend_cell(row))
             elif column == "address" and row.socket is None:
                 cells.append(Text(texts[column], style="dim"))
             else:
@@ -260,6 +260,9 @@ class PortTable(DataTable[Any]):
                 # the escaped text's cells itself, so wide names keep their columns aligned.
                 cells.append(Text(shown(texts[column])))
         return tuple(cells)
+
+    def _trend_cell(self, row: TableRow) -> Text:
+        return Text(self._trend(row), style="cyan")
 
 
 def _identity(cells: tuple[Any, ...]) -> tuple[Any, str, str]:
