@@ -13,6 +13,24 @@ from real_servers import real_server  # noqa: F401  (the fixture, for every test
 from support import reap, spawn_python
 
 
+@pytest.fixture(scope="session", autouse=True)
+def private_state() -> Iterator[str]:
+    """The suite's own state directory: the audit log and crash logs of the kills it makes
+    land there (and are removed with it), never in the home of the person running it."""
+    import shutil
+    import tempfile
+
+    path = tempfile.mkdtemp(prefix="portscope-state-")
+    before = os.environ.get("XDG_STATE_HOME")
+    os.environ["XDG_STATE_HOME"] = path
+    yield path
+    if before is None:
+        os.environ.pop("XDG_STATE_HOME", None)
+    else:
+        os.environ["XDG_STATE_HOME"] = before
+    shutil.rmtree(path, ignore_errors=True)
+
+
 @pytest.fixture
 def spawn() -> Iterator[Callable[..., tuple[subprocess.Popen[str], str]]]:
     """Start Python children; every one is killed and reaped when the test ends."""

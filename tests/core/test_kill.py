@@ -18,6 +18,7 @@ from portscope.core.kill.session import KillSession, run_kill
 from portscope.core.kill.targets import holders_on, plan_kill
 from portscope.core.model import Proto
 from portscope.core.record import replace
+from portscope.core.roles.model import Role
 from support import (
     PREFORK_SERVER,
     ROOT_LISTENER,
@@ -125,14 +126,35 @@ def test_prefork_master_is_the_only_target_and_no_worker_survives(spawn: Spawn) 
     assert settle_after(result, settle=0).free
 
 
-def test_sigkill_to_a_master_leaves_workers_holding_the_port_and_says_so(spawn: Spawn) -> None:
+def test_workers_that_survive_a_sigkilled_master_are_stopped_next(spawn: Spawn) -> None:
+    """SIGKILL gives the master no chance to stop its workers: they still hold the port,
+    so they are signalled next (they are the plan's holders), and the port is freed."""
     master, line = spawn(PREFORK_SERVER.format(workers=2, port=0))
     port, *workers = (int(x) for x in line.split())
-    result = run_kill(plan_for(port), signal.SIGKILL, timeout=0.3)
-    assert master.pid in result.exited  # SIGKILL gives it no chance to stop its workers
-    assert sorted(result.still_running) == sorted(workers) and not result.ok
+    result = run_kill(plan_for(port), signal.SIGKILL, timeout=2)
+    assert master.pid in result.exited
+    assert {w: result.signals.get(w) for w in workers} == {w: "KILL" for w in workers}
+    assert result.ok and not result.still_running
+    assert settle_after(result, settle=0).free
+
+
+def test_a_worker_that_cannot_be_stopped_is_named_as_the_survivor(spawn: Spawn) -> None:
+    """A follower whose handle cannot be opened (here: its start time no longer matches, as
+    for a reused PID) is never signalled: the proof names it as the survivor."""
+    master, line = spawn(PREFORK_SERVER.format(workers=2, port=0))
+    port, *workers = (int(x) for x in line.split())
+    plan = plan_for(port)
+    stale = tuple(
+        Role(r.pid, r.kind, r.name, r.holds, r.ppid, (r.started or 0) + 5, r.note)
+        if r.pid in workers else r
+        for r in plan.roles
+    )
+    result = run_kill(replace(plan, roles=stale), signal.SIGKILL, timeout=0.3)
+    assert master.pid in result.exited
+    assert all(w not in result.signals for w in workers)
+    assert all(pid_alive(w) for w in workers)
     after = settle_after(result, settle=0)
-    assert sorted(after.holders) == sorted(workers)
+    assert sorted(after.holders) == sorted(workers) and not after.released
     assert after.summary.count("a worker that survived its master") == 2
 
 

@@ -126,7 +126,7 @@ def test_verdict_json_is_the_check_contract() -> None:
         listening = verdict_json(diagnose(port))
         make_server_time_wait(sock, 1)
     waiting = verdict_json(diagnose(port))
-    keys = {"port", "proto", "address", "verdict", "attempts", "holders", "time_wait",
+    keys = {"schema", "port", "proto", "address", "verdict", "attempts", "holders", "time_wait",
             "advice", "suggested_port", "stop",
             # issue 11 (tested in tests/core/test_precision*.py)
             "can_bind", "others", "other_proto", "server_bind", "excluded_range"}
@@ -144,7 +144,9 @@ def test_verdict_json_is_the_check_contract() -> None:
     assert isinstance(me["cmdline"], list) and me["role"] == "server"
     assert me["ppid"] == os.getppid() and isinstance(me["started"], float)
     stop = listening["stop"]
-    assert set(stop) == {"how", "pids", "command", "why", "container", "unit"}
+    assert set(stop) == {
+        "how", "pids", "command", "why", "container", "unit", "evidence", "withheld", "signal",
+    }
     # The holder is this very test: portscope itself, so the plan names it and kill refuses.
     assert stop["how"] == "signal" and stop["pids"] == [os.getpid()]
     assert waiting["stop"]["how"] == "none" and waiting["stop"]["pids"] == []

@@ -149,8 +149,8 @@ def test_text_escapes_process_text_and_json_keeps_it_raw() -> None:
     assert line.startswith("01:02:04  listen    tcp 127.0.0.1:8080  PID 10 (")
     data = json.loads(json.dumps(event_json(listen)))
     assert data["names"] == [COMM]
-    assert set(data) == {"at", "event", "proto", "family", "address", "port", "pids", "names",
-                         "at_start"}
+    assert set(data) == {"schema", "at", "event", "proto", "family", "address", "port", "pids",
+                         "names", "at_start"}
     assert data["at"] == "2026-11-22T01:02:04.000+00:00"
 
 

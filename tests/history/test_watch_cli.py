@@ -114,7 +114,7 @@ def test_watch_json_prints_listen_and_unlisten_live_and_ctrl_c_ends_it() -> None
                 watch.wait()
     assert watch.returncode == 130
     assert err == ""  # quiet: no traceback, no message
-    assert set(listen) == {"at", "event", "proto", "family", "address", "port", "pids",
+    assert set(listen) == {"schema", "at", "event", "proto", "family", "address", "port", "pids",
                            "names", "at_start"}
     assert (listen["proto"], listen["family"], listen["address"]) == ("tcp", "ipv4", "127.0.0.1")
     assert listen["pids"] == [child.pid] and listen["names"] == ["python3"]

@@ -44,7 +44,7 @@ def test_docker_plan_without_the_api_is_refused_with_the_command() -> None:
     container = Container("f" * 64, "web", "nginx:1.27")
     stop = StopPlan("docker", (), "docker stop web", "a container", container=container)
 
-    def unreachable(container_id: str) -> int:
+    def unreachable(container_id: str, timeout: float | None) -> int:
         raise DockerUnavailable("connection refused")
 
     result = run_kill(plan_of(stop), stopper=unreachable)
@@ -56,7 +56,13 @@ def test_docker_plan_without_the_api_is_refused_with_the_command() -> None:
 def test_docker_plan_stopped_through_the_api() -> None:
     container = Container("f" * 64, "web", "nginx:1.27")
     stop = StopPlan("docker", (), "docker stop web", "a container", container=container)
-    asked: list[str] = []
-    result = run_kill(plan_of(stop), stopper=lambda cid: asked.append(cid) or 204)
-    assert result.ok and result.container_stopped and asked == [container.id]
+    asked: list[tuple[str, float | None]] = []
+
+    def stopper(container_id: str, timeout: float | None) -> int:
+        asked.append((container_id, timeout))
+        return 204
+
+    result = run_kill(plan_of(stop), stopper=stopper)
+    # No --timeout: no `t`, so the daemon waits the container's own StopTimeout.
+    assert result.ok and result.container_stopped and asked == [(container.id, None)]
     assert "stopped Docker container web through the Docker API" in wording.outcome_lines(result)

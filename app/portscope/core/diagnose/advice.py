@@ -9,6 +9,7 @@ from collections.abc import Iterable
 
 from ..model import Holder, Proto, Socket
 from ..record import record
+from ..roles.managers import PROCFILE_NOTE, WATCHER_NOTE
 from ..roles.model import Role, StopPlan
 from ..text import seconds
 from ..untrusted import shown
@@ -61,6 +62,7 @@ def compose(f: Facts) -> Text:
         "connections": _connections,
         "udp_bound": _udp_bound,
         "owner_hidden": _owner_hidden,
+        "kernel_held": _kernel_held,
         "permission_denied": _permission_denied,
         "address_not_available": _address_not_available,
         "excluded_range": _excluded_range,
@@ -115,6 +117,7 @@ _BLOCKED_BY = {
     "listening": "a listener",
     "udp_bound": "a bound UDP socket",
     "owner_hidden": "a socket whose owner is hidden",
+    "kernel_held": "connections the kernel is still closing",
 }
 
 
@@ -174,6 +177,8 @@ def _cause(o: OtherAddress, f: Facts) -> str:
         return f"a socket on {at} whose process portscope cannot see" if at else (
             "something portscope cannot see holds it"
         )
+    if o.kind == "kernel_held":
+        return "connections the kernel is still closing hold it there (no process)"
     if o.kind == "permission_denied":
         return "bind() is refused there (EACCES)"
     if o.kind == "excluded_range":
@@ -270,7 +275,7 @@ _Parts = tuple[str, list[str], list[str]]
 def _free(f: Facts) -> _Parts:
     action = "bind() and listen()" if f.proto == "tcp" else "bind()"
     return (
-        f"Port {f.port}/{f.proto} is free on {f.address}: a server can bind it now.",
+        f"Port {f.port}/{f.proto} is free on {_bracketed(f.address)}: a server can bind it now.",
         [f"A plain {action} on {endpoint(f.address, f.port)} succeeded."],
         [],
     )
@@ -295,8 +300,13 @@ def _stop_advice(f: Facts, what: str) -> list[str]:
         return [f"Look there: {plan.command}"]
     kinds = {r.pid: r.kind for r in f.roles}
     first = kinds.get(plan.pids[0]) if plan.pids else None
-    if first == "supervisor":
+    notes = {r.pid: r.note for r in f.roles}
+    if first == "supervisor" and notes.get(plan.pids[0]) == PROCFILE_NOTE:
+        lead = "Stop the Procfile manager, which stops every process it runs"
+    elif first == "supervisor":
         lead = "Stop the shell loop first, then the server"
+    elif first == "reloader" and notes.get(plan.pids[0]) == WATCHER_NOTE:
+        lead = "Stop the file watcher first, then the server"
     elif first == "reloader":
         lead = "Stop the reloader, which would restart the server"
     elif first == "master":
@@ -472,6 +482,37 @@ def _owner_hidden(f: Facts) -> _Parts:
     )
 
 
+def _kernel_held(f: Facts) -> _Parts:
+    """A server that closed its connections first (postgres after a clean stop) leaves them
+    in FIN-WAIT-2 with no process: root sees every process, so none holds them."""
+    limit = fin_timeout()
+    reuse_ok = any(a.ok for a in f.attempts if a.option == "SO_REUSEADDR")
+    within = f"within {seconds(limit)}" if limit is not None else "by itself"
+    return (
+        f"Port {f.port}/{f.proto} is held by the kernel after the process closed it "
+        f"(clears {within}).",
+        [
+            f"{f.live:,} connection{'s' if f.live != 1 else ''} on this port "
+            f"{'are' if f.live != 1 else 'is'} still closing (FIN-WAIT or LAST-ACK) and "
+            "belong to no process: the server closed them and exited; the kernel finishes "
+            "the close and then frees the port (net.ipv4.tcp_fin_timeout).",
+        ],
+        [
+            f"Wait: {wait_command(f)} returns once the port is free."
+            + (" A server that sets SO_REUSEADDR can bind it already." if reuse_ok else ""),
+        ],
+    )
+
+
+def fin_timeout() -> float | None:
+    """net.ipv4.tcp_fin_timeout: how long an orphaned FIN-WAIT-2 socket lives (Linux)."""
+    try:
+        with open("/proc/sys/net/ipv4/tcp_fin_timeout") as fh:
+            return float(fh.read().strip())
+    except (OSError, ValueError):
+        return None
+
+
 def _permission_denied(f: Facts) -> _Parts:
     return (
         f"Port {f.port} is privileged: only root or a process with CAP_NET_BIND_SERVICE may "
@@ -491,7 +532,7 @@ def _permission_denied(f: Facts) -> _Parts:
 
 def _address_not_available(f: Facts) -> _Parts:
     return (
-        f"{f.address} is not an address of this machine, so nothing can bind it.",
+        f"{_bracketed(f.address)} is not an address of this machine, so nothing can bind it.",
         ["bind() fails with EADDRNOTAVAIL for an address that no network interface has."],
         [
             "Bind 0.0.0.0 (all IPv4 addresses), :: (all addresses) or 127.0.0.1 (this "

@@ -100,7 +100,10 @@ def diagnose(
     if stats is not None and stats.time_wait:
         reuse_ok = len(attempts) > 1 and attempts[1].ok and attempts[1].option == "SO_REUSEADDR"
         time_wait = TimeWaitInfo(stats.time_wait, stats.time_wait_last, reuse_ok)
-    cast = cast_port(snap, port, proto) if kind in _HELD else None
+    # An address asked (no survey): the plan is about the listeners blocking a bind there,
+    # the container on that address among several (roles/port.py).
+    asked = None if survey else (address,)
+    cast = cast_port(snap, port, proto, hosts=asked) if kind in _HELD else None
     stop = cast.plan if cast is not None else _nothing_to_stop(kind)
     already = cast is not None and _earlier_copy(cast, holders, cwd)
     inherited = tuple(r.pid for r in cast.roles if r.kind == "inherited") if cast else ()
@@ -187,6 +190,8 @@ def _nothing_to_stop(kind: VerdictKind) -> StopPlan:
         "they clear by themselves",
         "permission_denied": "the port is privileged, not busy: nothing to stop",
         "address_not_available": "the address is not on this machine: nothing to stop",
+        "kernel_held": "the kernel holds the closing connections of a process that already "
+        "closed them: nothing to stop; they clear by themselves",
     }.get(kind, "nothing to stop")
     return StopPlan("none", (), None, why)
 
@@ -222,6 +227,8 @@ def classify(
     if stats is not None and stats.live:
         if stats.holders:
             return "connections", stats.holders, ()
+        if stats.kernel_held(snap.is_root):
+            return "kernel_held", (), ()
         return "owner_hidden", (), ()
     if stats is not None and stats.time_wait:
         return "time_wait", (), ()

@@ -16,6 +16,7 @@ VerdictKind = Literal[
     "connections",
     "udp_bound",
     "owner_hidden",
+    "kernel_held",  # closed by its process, still closing in the kernel (FIN-WAIT-2 ...)
     "permission_denied",
     "address_not_available",
     "excluded_range",  # Windows: inside a reserved range (Hyper-V, WSL, admin): WSAEACCES

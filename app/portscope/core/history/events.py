@@ -240,17 +240,22 @@ def same_command(before: Iterable[Holder], now: Iterable[Holder]) -> Holder | No
 
 
 def parent_of(holder: Holder) -> Restarter | None:
-    """The holder's parent as it runs now, and what the role model calls it."""
+    """The holder's parent as it runs now, and what the role model calls it.
+
+    The TUI feeds its history on the UI thread, so this opens no path a process names: a
+    shell loop is recognised from its `-c` text alone, never from its script file (a FIFO
+    there would freeze the screen)."""
     if holder.ppid is None or holder.ppid <= 0:
         return None
     view = LiveProcesses((holder,))
     parent = view.get(holder.ppid)
     if parent is None:
         return None
+    child = view.get(holder.pid)
     note = ""
-    if sig.shell_loop(parent):
+    if child is not None and sig.shell_loop(parent, child, live=False):
         note = "shell loop"
-    elif sig.reloader(parent, view.get(holder.pid), view):
+    elif sig.reloader(parent, child, view):
         note = "reloader"
     else:
         note = sig.supervisor_daemon(parent) or ""

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any, NamedTuple
 
 from .. import text
+from ..contracts import SCHEMAS
 from ..kill.wording import uptime
 from ..model import Holder
 from ..untrusted import shown
@@ -72,6 +73,7 @@ def event_line(event: ListenerEvent, clock: str) -> str:
 def event_json(event: ListenerEvent) -> dict[str, Any]:
     """The `portscope watch --json` contract: one object per line, raw strings."""
     data: dict[str, Any] = {
+        "schema": SCHEMAS["watch"],
         "at": event.at.isoformat(timespec="milliseconds"),
         "event": event.kind,
         "proto": event.proto,

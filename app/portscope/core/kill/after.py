@@ -19,9 +19,9 @@ from .. import text
 from ..diagnose.probe import diagnose
 from ..diagnose.verdict import Verdict
 from ..model import Holder, Proto, Snapshot
-from ..roles import signatures as sig
+from ..roles import evidence
 from ..untrusted import shown
-from .plan import After, KillResult
+from .plan import After, KillPlan, KillResult
 
 Diagnose = Callable[..., Verdict]
 WATCH = 2.0  # seconds: long enough for a shell loop, a reloader or a process manager
@@ -45,10 +45,12 @@ def settle_after(
 
         collect = default_collector().collect
     plan = result.plan
+    if plan.stop is not None and plan.stop.watch is not None:
+        settle = max(settle, plan.stop.watch)  # a recognised manager's restart delay + 1 s
     controllers = _controllers(result)
     deadline = time.monotonic() + settle
     while True:
-        verdict = check(plan.port, proto=plan.proto, snapshot=collect(), suggest=False)
+        verdict = _verdict(plan, check, collect())
         restarted = [h for h in verdict.holders if _started_after(h, result)]
         if restarted:
             break
@@ -66,27 +68,45 @@ def settle_after(
     )
 
 
+def _verdict(plan: KillPlan, check: Diagnose, snap: Snapshot) -> Verdict:
+    """The port as a server would meet it; after `kill --host`, on the addresses asked
+    (the first one still taken), not on 0.0.0.0: a container left on another address by
+    design must not make the kill look failed."""
+    if not plan.hosts:
+        return check(plan.port, proto=plan.proto, snapshot=snap, suggest=False)
+    verdicts = [
+        check(plan.port, address, proto=plan.proto, snapshot=snap, suggest=False)
+        for address in plan.hosts
+    ]
+    held = [v for v in verdicts if v.holders] or [v for v in verdicts if not v.free]
+    return (held or verdicts)[0]
+
+
 def _controllers(result: KillResult) -> set[int]:
     """Who could bring the server back: the signalled targets and their followers, the
-    plan's reloaders and loops, and a living parent of a target that is not a person's
-    shell, terminal or init (an unknown parent may be a supervisor we do not recognise)."""
+    plan's reloaders and loops, and every living ancestor of a target up to the first
+    person's shell, terminal or init: a restarter need not be the direct parent
+    (supervisord runs `bash -c` wrappers, nodemon and entr run `sh -c`), and one we do not
+    recognise must still keep the watch going."""
     plan = result.plan
     found = {t.pid for t in plan.targets} | set(plan.followers)
     found |= {r.pid for r in plan.roles if r.kind in ("reloader", "supervisor")}
+    named = {r.pid for r in plan.roles}
+    mine = {os.getpid(), *evidence.ancestors(os.getpid())}
     for target in plan.targets:
-        parent = target.ppid
-        if parent is None or parent <= 1 or parent == os.getpid():
-            continue
-        try:
-            proc = psutil.Process(parent)
-            name, argv = proc.name(), tuple(proc.cmdline())
-        except psutil.Error:
-            continue
-        shell = bool(argv) and sig.base(argv[0]).lstrip("-") in sig.SHELLS
-        in_roles = any(r.pid == parent for r in plan.roles)  # a loop is named there already
-        if (name in _STARTERS or shell) and not in_roles:
-            continue
-        found.add(parent)
+        up = target.ppid  # the target itself is gone by now: start from its parent
+        for parent in [up, *evidence.ancestors(up)] if up else ():
+            if parent <= 1 or parent in mine:
+                break
+            try:
+                proc = psutil.Process(parent)
+                name, argv = proc.name(), tuple(proc.cmdline())
+            except psutil.Error:
+                break
+            interactive = bool(argv) and argv[0].startswith("-")  # a login shell
+            if (name in _STARTERS or interactive) and parent not in named:
+                break
+            found.add(parent)
     return found
 
 
@@ -142,7 +162,14 @@ def describe(verdict: Verdict, result: KillResult, by: tuple[int, str] | None = 
     if verdict.holders:
         who = "; ".join(_role(h, result, by) for h in verdict.holders)
         return f"{where} is held by {who}"
+    if verdict.kind == "kernel_held":
+        return f"{where} is free of processes: {verdict.sentence}"
     if verdict.kind == "owner_hidden":
+        if os.geteuid() == 0:
+            return (
+                f"{where} is held by a socket no process here holds (another network "
+                "namespace, or the kernel)"
+            )
         return f"{where} is held by a process portscope cannot see; run it with sudo"
     return verdict.sentence or f"{where}: {verdict.kind}"
 
@@ -170,4 +197,9 @@ def _role(h: Holder, result: KillResult, by: tuple[int, str] | None) -> str:
         )
     if h.ppid in targets:
         return f"{label}, a child of PID {h.ppid}, which is still running"
+    stop = plan.stop
+    if stop is not None and plan.how in ("service", "setting"):
+        # kill refuses these plans: the command is what stops it, not another kill.
+        how = f"run: {stop.command}" if stop.command else "stop it through its manager"
+        return f"{label}, which kill does not signal for this plan ({how})"
     return f"{label}, which was already running before the kill ({again} stops it)"

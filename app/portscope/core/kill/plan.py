@@ -40,6 +40,11 @@ class Target:
     ppid: int | None = None
     children: tuple[int, ...] = ()
     ports: tuple[str, ...] = ()  # "tcp 127.0.0.1:8000": every socket it listens on or binds
+    # Kernel facts, shown where they differ from the name and the real user: the binary the
+    # kernel runs (an impersonating name is told apart by it) and the effective user (a
+    # setuid-root program run by alice is root's to signal).
+    exe: str | None = None
+    euser: str | None = None
 
     @property
     def command(self) -> str:
@@ -67,6 +72,7 @@ class KillPlan:
     followers: tuple[int, ...] = ()
     stop: StopPlan | None = None  # the plan `check` advises; targets carry out its pids
     roles: tuple[Role, ...] = ()
+    hosts: tuple[str, ...] | None = None  # `kill --host`: the addresses asked, watched after
 
     @property
     def how(self) -> How:
@@ -106,3 +112,18 @@ class After:
     holders: tuple[int, ...] = ()
     verdict: Verdict | None = None  # the check verdict (issue 3) it is based on
     restarted_by: tuple[int, str] | None = None  # (PID, name) that started it again
+
+    @property
+    def released(self) -> bool:
+        """No process listens on the port or holds a socket on it once the watch ended.
+        TIME_WAIT and connections the kernel is still closing belong to no process: they
+        are reported, not held against the kill (`wait --reuseaddr` handles them)."""
+        if self.holders:
+            return False
+        if self.verdict is None:
+            return self.free
+        return self.verdict.kind in RELEASED
+
+
+# Verdicts that leave no process on the port (address_not_available cannot follow a kill).
+RELEASED = frozenset({"free", "time_wait", "kernel_held"})

@@ -1,4 +1,16 @@
-"""Processes portscope never signals, and the sentence that says why."""
+"""Processes portscope never signals, or signals only with `--allow-system`, and the
+sentence that says why, naming the rule that refused.
+
+Never, whatever the flags: PID 0 (not a process), portscope itself, kernel threads (a
+signal does nothing to them). Unless `--allow-system`: PID 1, portscope's own ancestors
+(the login shell, the terminal, the multiplexer it runs in), sshd, init-managed system
+daemons, and a root process holding another user's socket. Inside a container the server
+may well be PID 1, and a person who means it can say so.
+
+The last three are rules of the stop plan itself (roles/privilege.py, on kernel facts), so
+`check` advises what `kill` does; they are applied here again to a PID named directly
+(`kill --pid`) or picked in the TUI.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +18,10 @@ import os
 
 import psutil
 
+from ..roles.privilege import ALLOW, step_up_refusal, system_refusal
 from ..untrusted import shown
+
+__all__ = ["step_up_refusal", "system_refusal"]  # the roles layer's rules, for by_pid
 
 # Linux's kthreadd; every kernel thread is its child. Other systems have no such PID.
 KTHREADD = 2
@@ -26,19 +41,26 @@ def protected_pids() -> frozenset[int]:
     return frozenset([me, *parents])
 
 
-def fixed_refusal(pid: int, protected: frozenset[int]) -> str | None:
+def fixed_refusal(
+    pid: int, protected: frozenset[int], *, allow_system: bool = False
+) -> str | None:
     """Refusals that need no lookup: the PID alone decides."""
     if pid == 0:
         return "PID 0 is the kernel's idle task, not a process"
+    if pid == os.getpid():
+        return f"PID {pid} is portscope itself"
+    if allow_system:
+        return None
     if pid == 1:
         return (
             "PID 1 is the init system; if it holds the socket (socket activation), "
-            "stop the unit with your service manager instead"
+            f"stop the unit with your service manager instead (rule: PID 1; {ALLOW})"
         )
-    if pid == os.getpid():
-        return f"PID {pid} is portscope itself"
     if pid in protected:
-        return f"PID {pid} is an ancestor of portscope (the shell or terminal it runs in)"
+        return (
+            f"PID {pid} is an ancestor of portscope, the shell or terminal it runs in "
+            f"(rule: portscope's own session; {ALLOW})"
+        )
     return None
 
 
@@ -47,7 +69,7 @@ def process_refusal(
 ) -> str | None:
     """Refusals that need the live process: kernel threads and a PID now used by another."""
     if pid == KTHREADD or ppid == KTHREADD:
-        return f"PID {pid} is a kernel thread"
+        return f"PID {pid} is a kernel thread (rule: kernel threads, never signalled)"
     if captured is None:
         return f"cannot tell whether PID {pid} is still the process picked (start time unknown)"
     if not same_start(captured, actual):

@@ -15,10 +15,11 @@ from types import TracebackType
 import psutil
 
 from ..roles import docker_api
+from . import audit
 from .container import Stopper, stop_container
 from .graceful import grace_period, in_flight, message
 from .handles import Opener, ProcessHandle, StaleProcess, open_handle, wait_exited
-from .plan import KillPlan, KillResult, Refusal, signal_name
+from .plan import SIGNALS, KillPlan, KillResult, Refusal, signal_name
 from .refusals import permission_denied, reused
 
 DEFAULT_TIMEOUT = 3.0
@@ -53,24 +54,34 @@ class KillSession:
         return tuple(p for p in self._signals if p not in self._exited)
 
     def send(self, signum: int = signal.SIGTERM) -> None:
-        """Signal every target that is neither refused nor gone; never raises for a target."""
+        """Signal every target that is neither refused nor gone; never raises for a target.
+        The default SIGTERM gives way to the plan's own signal (uwsgi: SIGINT)."""
+        named = self.plan.stop.signal if self.plan.stop is not None else None
+        if signum == signal.SIGTERM and named is not None and named in SIGNALS:
+            signum = SIGNALS[named]
         done = {r.pid for r in self._refused} | set(self._exited)
         if self._signalled_at is None:
             self._signalled_at = process_clock()
-        for target in self.plan.targets:
-            pid = target.pid
+        targets = {t.pid: t for t in self.plan.targets}
+        promoted = [p for p in self._handles if p not in targets]  # stop_survivors' followers
+        for pid in [*targets, *promoted]:
             if pid in done:
                 continue
+            target = targets.get(pid)
             try:
                 handle = self._handles.get(pid)
-                if handle is None:
+                if handle is None and target is not None:
                     handle = self._handles[pid] = self._open(pid, target.started)
+                if handle is None:
+                    continue
+                audit.record(self.plan, f"SIG{signal_name(signum)}", pid=pid)
                 handle.send(signum)
             except ProcessLookupError:
                 self._gone(pid, already=pid not in self._signals)
                 continue
             except PermissionError:
-                self._refused.append(Refusal(pid, permission_denied(pid, target.user)))
+                user = target.user if target is not None else None
+                self._refused.append(Refusal(pid, permission_denied(pid, user)))
                 continue
             except StaleProcess:
                 self._refused.append(Refusal(pid, reused(pid)))
@@ -93,6 +104,27 @@ class KillSession:
         for pid in sorted(wait_exited(waiting, left)):
             self._exited.append(pid)
         return self.still_running()
+
+    def stop_survivors(self, signum: int) -> tuple[int, ...]:
+        """Once every target is gone, signal the followers still alive: a server that forks
+        after listen() (php -S workers) leaves its workers holding the port when its master
+        exits. They hold the plan's socket, so they are the plan's to stop; their handles
+        were opened (with their start times) when the master was signalled."""
+        if self.running:
+            return ()
+        survivors = tuple(p for p in self._watch if p not in self._exited)
+        for pid in survivors:
+            try:
+                audit.record(self.plan, f"SIG{signal_name(signum)}", pid=pid)
+                self._watch[pid].send(signum)
+            except ProcessLookupError:
+                self._gone(pid)
+                continue
+            except (PermissionError, StaleProcess):
+                continue  # the port check afterwards still names it
+            self._signals[pid] = signal_name(signum)
+            self._handles[pid] = self._watch.pop(pid)
+        return survivors
 
     def graceful(self) -> tuple[int, float] | None:
         """(requests in flight, grace period) while the still-running targets and their
@@ -139,11 +171,12 @@ class KillSession:
         whether one survived (it would still hold the port)."""
         if not self._signals:
             return
+        started = {r.pid: r.started for r in self.plan.roles}
         for pid in self.plan.followers:
             if pid in self._watch:
                 continue
             try:
-                self._watch[pid] = self._open(pid, None)
+                self._watch[pid] = self._open(pid, started.get(pid))
             except ProcessLookupError:
                 self._gone(pid)
             except (PermissionError, StaleProcess):
@@ -164,7 +197,7 @@ def process_clock() -> float:
 def run_kill(
     plan: KillPlan,
     signum: int = signal.SIGTERM,
-    timeout: float = DEFAULT_TIMEOUT,
+    timeout: float | None = None,
     *,
     force: bool = False,
     opener: Opener = open_handle,
@@ -176,11 +209,14 @@ def run_kill(
     wait (longer while workers finish requests in flight, which `on_graceful` is told), and
     SIGKILL the survivors if `force` (or `on_escalate(survivors)` says yes). A container:
     stopped through the Docker API (`stopper`). A service or a setting: nothing is done,
-    and the result says what to run instead."""
+    and the result says what to run instead. `timeout`: the person's --timeout, or None:
+    DEFAULT_TIMEOUT for signals, the container's own StopTimeout for a container."""
     if plan.how == "docker":
-        return stop_container(plan, stopper)
+        return stop_container(plan, stopper, timeout)
     if plan.how in ("service", "setting"):
         return KillResult(plan, {}, (), (), plan.refused)
+    if timeout is None:
+        timeout = DEFAULT_TIMEOUT
     with KillSession(plan, opener) as session:
         session.send(signum)
         session.wait(timeout)
@@ -189,6 +225,8 @@ def run_kill(
             if on_graceful is not None:
                 on_graceful(message(*draining))
             session.wait(draining[1])
+        if session.stop_survivors(signum):  # workers that outlived their master
+            session.wait(timeout)
         survivors = session.running
         if survivors and signum != signal.SIGKILL and (
             force or (on_escalate is not None and on_escalate(survivors))

@@ -17,10 +17,12 @@ from ..record import mutable_record
 
 if TYPE_CHECKING:
     from ..collect import Collector
+from ..roles import evidence
 from ..roles.containers import ContainerLookup, docker_lookup
 from ..roles.port import cast_port
 from ..roles.port import holders_on as holders_on  # where kill_cmd and tests look for it
 from ..roles.procs import ProcessView, all_parents
+from ..text import user_of
 from .plan import Identity, KillPlan, Refusal, Target
 from .refusals import (
     HIDDEN_OWNER,
@@ -28,6 +30,7 @@ from .refusals import (
     permission_denied,
     process_refusal,
     protected_pids,
+    system_refusal,
 )
 
 T = TypeVar("T")
@@ -48,11 +51,13 @@ def plan_kill(
     proto: Proto = "tcp",
     *,
     all_holders: bool = False,
+    allow_system: bool = False,
     owner_hidden: bool = False,
     snapshot: Snapshot | None = None,
     view: ProcessView | None = None,
     containers: ContainerLookup = docker_lookup,
     collector: Collector | None = None,
+    hosts: tuple[str, ...] | None = None,
 ) -> KillPlan:
     """The stop plan for the picked holders (the one `check` advises), its signal targets
     looked up again and sorted into targets, refusals and gone.
@@ -66,16 +71,18 @@ def plan_kill(
 
         snapshot = (collector or default_collector()).collect()
     cast = cast_port(
-        snapshot, port, proto, view=view, containers=containers, only=picked.items()
+        snapshot, port, proto, view=view, containers=containers, only=picked.items(),
+        allow_system=allow_system, hosts=hosts,
     )
     stop = cast.plan
     refused: list[Refusal] = [Refusal(None, HIDDEN_OWNER)] if owner_hidden else []
+    refused += [Refusal(pid, reason) for pid, reason in stop.withheld]
     # Picked but not holding the port in this snapshot: still looked at, so a reused or
     # protected PID is refused out loud rather than dropped.
     held = {r.pid for r in cast.roles if r.holds}
     missing = [pid for pid in picked if pid not in held]
     if stop.how != "signal" and (held or not missing):
-        return KillPlan(port, proto, (), tuple(refused), stop=stop, roles=cast.roles)
+        return KillPlan(port, proto, (), tuple(refused), stop=stop, roles=cast.roles, hosts=hosts)
     started = {r.pid: r.started for r in cast.roles}
     base = [*stop.pids, *(stop.followers if all_holders else ())] if held else []
     wanted = [*base, *missing]
@@ -83,7 +90,7 @@ def plan_kill(
     gone: list[int] = []
     targets: list[Target] = []
     for pid in wanted:
-        reason = fixed_refusal(pid, protected)
+        reason = fixed_refusal(pid, protected, allow_system=allow_system)
         if reason:
             refused.append(Refusal(pid, reason))
             continue
@@ -98,7 +105,10 @@ def plan_kill(
             refused.append(Refusal(pid, permission_denied(pid, None)))
             continue
         captured = picked.get(pid, started.get(pid))
-        reason = process_refusal(pid, ppid, captured, actual)
+        # Every target, a holder or a controller above it: sshd and system daemons too.
+        reason = process_refusal(pid, ppid, captured, actual) or system_refusal(
+            pid, allow_system=allow_system
+        )
         if reason:
             refused.append(Refusal(pid, reason))
             continue
@@ -110,13 +120,14 @@ def plan_kill(
     followers = tuple(p for p in stop.followers if p not in wanted)
     return KillPlan(
         port, proto, tuple(targets), tuple(refused), tuple(gone), followers,
-        stop=stop, roles=cast.roles,
+        stop=stop, roles=cast.roles, hosts=hosts,
     )
 
 
 def describe_target(
     proc: psutil.Process, started: float, ppid: int | None, snapshot: Snapshot | None = None
 ) -> Target | None:
+    k = evidence.kernel(proc.pid)
     try:
         with proc.oneshot():
             return Target(
@@ -128,6 +139,8 @@ def describe_target(
                 ppid=ppid,
                 children=_children(proc),
                 ports=_ports_in(snapshot, proc.pid) if snapshot else _ports(proc),
+                exe=k.exe if k else None,
+                euser=user_of(k.euid) if k and k.euid is not None else None,
             )
     except (psutil.NoSuchProcess, psutil.ZombieProcess):
         return None

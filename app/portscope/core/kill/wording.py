@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 from typing import Literal
 
 from ..diagnose.advice import other_proto_line
+from ..roles.evidence import Fact
 from ..untrusted import shown
 from .plan import After, KillPlan, KillResult, Target
 
@@ -35,15 +37,27 @@ def children(target: Target, limit: int = 6) -> str:
 
 def target_fields(target: Target, now: float) -> list[tuple[str, str]]:
     """(label, value) rows describing one target, in the order a person checks them."""
+    user = shown(target.user) or "?"
+    if target.euser and target.euser != target.user:
+        user += f" (effective: {shown(target.euser)})"
+    exe = [("exe", shown(target.exe))] if target.exe and not _named_by(target) else []
     return [
         ("PID", str(target.pid)),
         ("name", shown(target.name)),
-        ("user", shown(target.user) or "?"),
+        *exe,
+        ("user", user),
         ("command", target.command),
         ("uptime", uptime(target.started, now)),
         ("children", children(target)),
         ("holds", ", ".join(target.ports) or "-"),
     ]
+
+
+def _named_by(target: Target) -> bool:
+    """Does the name already say which binary runs (python3.11 runs as python3)?"""
+    base = os.path.basename(target.exe or "")
+    name = target.name
+    return bool(base) and (base == name or base.startswith(name) or name.startswith(base))
 
 
 def plan_note(plan: KillPlan) -> str:
@@ -63,7 +77,7 @@ def plan_why(plan: KillPlan) -> str:
     return f"Plan: {plan.stop.why}." if plan.stop is not None and plan.stop.why else ""
 
 
-NoteKind = Literal["why", "command", "gone", "note", "refused"]
+NoteKind = Literal["why", "command", "evidence", "gone", "note", "refused"]
 
 
 def plan_notes(plan: KillPlan) -> list[tuple[NoteKind, str]]:
@@ -78,6 +92,8 @@ def plan_notes(plan: KillPlan) -> list[tuple[NoteKind, str]]:
     if plan.stop is not None and plan.how != "signal" and plan.stop.command:
         lead = "same as" if plan.how == "docker" else "run"
         lines.append(("command", f"{lead}: {plan.stop.command}"))
+    if plan.stop is not None:  # the kernel facts it rests on: who really holds the port
+        lines += [("evidence", f"checked: {fact_line(f)}") for f in plan.stop.evidence]
     lines += [("gone", f"PID {pid} has already exited") for pid in plan.gone]
     note = plan_note(plan)
     if note:
@@ -86,12 +102,22 @@ def plan_notes(plan: KillPlan) -> list[tuple[NoteKind, str]]:
     return lines
 
 
+def fact_line(fact: Fact) -> str:
+    """"PID 812 exe /usr/bin/docker-proxy (owner root)": one fact, as the prompt shows it."""
+    who = f"PID {fact.pid} " if fact.pid is not None else ""
+    owner = f" (owner {fact.owner})" if fact.owner else ""
+    return f"{who}{fact.fact.replace('_', ' ')} {fact.value}{owner}"
+
+
 def question(plan: KillPlan, signame: str) -> str:
     """What y confirms, in the words of the plan."""
     if plan.how == "docker" and plan.stop is not None and plan.stop.container is not None:
         c = plan.stop.container
         return f"Stop Docker container {shown(c.name)} ({shown(c.image)})?"
     pids = ", ".join(str(t.pid) for t in plan.targets)
+    named = plan.stop.signal if plan.stop is not None else None
+    if signame == "TERM" and named:  # the plan's own signal replaces the default
+        signame = named
     return f"Send SIG{signame} to PID {pids}?"
 
 

@@ -9,14 +9,17 @@ the reloader or shell loop that would restart the server, or the server itself.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 
 from ..model import Holder, Proto
+from ..record import replace
+from . import evidence, restarters, service_managers
 from . import signatures as sig
-from .containers import ContainerLookup, container_plan, docker_lookup
+from .containers import Bound, ContainerLookup, ContainerStep, docker_lookup
+from .evidence import Fact
 from .model import Cast, Role, RoleKind, StopPlan
 from .procs import LiveProcesses, ProcessView, ProcInfo
-from .services import platform_plan, supervisor_plan, unit_plan
+from .services import platform_plan, unit_plan
 
 
 def cast_roles(
@@ -29,26 +32,36 @@ def cast_roles(
     connections: bool = False,
     containers: ContainerLookup = docker_lookup,
     served: Iterable[Holder] = (),
+    bound: Bound | None = None,
 ) -> Cast:
     """`holders`: every process holding the port's listening socket(s) or, with
     `connections`, its live connections (no listener left). `served`: other processes
-    holding connections accepted on the port."""
+    holding connections accepted on the port. `bound`: the (address, port) of the listeners
+    each holder holds (a docker-proxy counts only for the socket it really holds)."""
     infos = {h.pid: _info(h, view) for h in holders}
     if not infos:
         return Cast((), _hidden(port, proto, is_root))
     roles: dict[int, Role] = {}
-    for plan_for in (platform_plan, container_plan_for(containers), unit_plan, supervisor_plan):
+    # A process manager before the systemd unit it may run in: pm2 in pm2-root.service is
+    # stopped app by app, not by stopping every app with the unit.
+    docker = ContainerStep(containers, bound, view)
+    plans = (platform_plan, docker, service_managers.service_plan, unit_plan)
+    for plan_for in plans:
         found = plan_for(infos, port, proto, view, roles)
         if found is not None:
             _fill_holders(infos, roles, view, port)
-            return Cast(_ordered(roles), found)
+            return Cast(_ordered(roles), docker.explained(found))
+        if docker.unconfirmed:  # only the holders: no unit or manager on a claim's word
+            break
+    infos = docker.left(infos)  # never Docker's own confirmed proxies (containers.py)
     _fill_holders(infos, roles, view, port)
     if connections:
         plan = _connection_plan(infos, roles, port, proto, view)
     else:
         plan = _signal_plan(infos, roles, port, proto, view)
         plan = _with_connection_children(plan, infos, roles, served, view, port, proto)
-    return Cast(_ordered(roles), plan)  # after the plan: it names controllers too
+    # After the plan: it names controllers too.
+    return Cast(_ordered(roles), docker.explained(plan))
 
 
 def holder_kinds(holders: Iterable[Holder]) -> dict[int, RoleKind]:
@@ -78,16 +91,6 @@ class _HoldersOnly:
     def environ(self, pid: int, key: str) -> str | None:
         return None
 
-
-
-def container_plan_for(lookup: ContainerLookup) -> Callable[..., StopPlan | None]:
-    def plan(
-        infos: dict[int, ProcInfo], port: int, proto: Proto, view: ProcessView,
-        roles: dict[int, Role],
-    ) -> StopPlan | None:
-        return container_plan(infos, port, proto, roles, lookup)
-
-    return plan
 
 
 def _info(h: Holder, view: ProcessView) -> ProcInfo:
@@ -177,6 +180,8 @@ def _signal_plan(
     """The topmost controller of every server: whom `kill` signals, in order."""
     targets: list[int] = []
     whys: list[str] = []
+    facts: list[Fact] = []  # why a parent that holds nothing may be signalled
+    controls: list[restarters.Control] = []
     tops = [p for p in infos.values() if p.ppid not in infos]
     for top in sorted(tops, key=lambda p: p.pid):
         kids = [c for c in infos.values() if c.ppid == top.pid]
@@ -193,11 +198,20 @@ def _signal_plan(
                 "stops the reloader too"
             )
             continue
+        # A watcher, a Procfile manager or a master holding no socket, found by kernel
+        # facts anywhere up the parent chain (managers.py, restarters.py).
+        control = restarters.controller(top, infos, roles, view)
+        if control is not None:
+            controls.append(control)
+            targets += [p for p in control.pids if p not in targets]
+            whys += [control.why] if control.why not in whys else []
+            continue
         parent = view.get(top.ppid) if top.ppid else None
         kind = sig.reloader(parent, top, view) if parent is not None else None
         if parent is not None and kind == "any_exit":
             roles[parent.pid] = _role(parent, "reloader", False, "restarts the server")
             targets.append(parent.pid)
+            facts += _parent_facts(parent.pid, top.pid, view)
             whys.append(
                 f"{sig.server_name(parent)} (PID {parent.pid}) reloads the server: stopping "
                 "only the server would leave it to start a new one"
@@ -211,9 +225,12 @@ def _signal_plan(
                 f"the server runs under {sig.server_name(parent)}'s reloader (PID "
                 f"{parent.pid}), which exits when its server is stopped"
             )
-        elif parent is not None and sig.shell_loop(parent):
+        elif parent is not None and sig.shell_loop(
+            parent, top, live=isinstance(view, LiveProcesses)
+        ):
             roles[parent.pid] = _role(parent, "supervisor", False, "shell loop")
             targets += [parent.pid, top.pid]
+            facts += _parent_facts(parent.pid, top.pid, view)
             whys.append(
                 f"a shell loop (PID {parent.pid}) restarts the server whenever it exits: "
                 "stop the loop first, then the server"
@@ -244,13 +261,26 @@ def _signal_plan(
             targets.append(pid)
             whys.append(f"PID {pid} inherited the socket and would keep the port busy")
     followers = tuple(sorted(p for p in infos if p not in targets))
-    return StopPlan(
+    plan = StopPlan(
         how="signal",
         pids=tuple(targets),
-        command=_kill_command(targets, view),
+        command=kill_command(targets, view),
         why="; ".join(whys),
         followers=followers,
+        evidence=tuple(facts),
     )
+    return restarters.with_controls(plan, controls, "kill")
+
+
+def _parent_facts(parent: int, child: int, view: ProcessView) -> list[Fact]:
+    """The kernel facts a non-holder target rests on: it is the holder's parent in the
+    kernel's chain, and the binary and user it runs as (a recorded tree has none)."""
+    if not isinstance(view, LiveProcesses):
+        return []
+    k = evidence.kernel(parent)
+    if k is None or k.pid != parent or evidence.ppid(child) != parent:
+        return []
+    return [Fact(child, "ancestor", str(parent)), k.exe_fact(), k.euid_fact()]
 
 
 def _with_connection_children(
@@ -276,11 +306,10 @@ def _with_connection_children(
         return plan
     pids = (*plan.pids, *sorted(children))
     n = len(children)
-    return StopPlan(
-        plan.how, pids, _kill_command(pids, view),
-        f"{plan.why}; then its {n} connection child{'ren' if n != 1 else ''}, which keep "
+    return replace(  # keeps the plan's evidence, watch and signal
+        plan, pids=pids, command=kill_command(pids, view),
+        why=f"{plan.why}; then its {n} connection child{'ren' if n != 1 else ''}, which keep "
         "accepted connections (and so the port) open",
-        plan.container, plan.unit, plan.followers,
     )
 
 
@@ -295,13 +324,13 @@ def _connection_plan(
     return StopPlan(
         how="signal",
         pids=pids,
-        command=_kill_command(pids, view),
+        command=kill_command(pids, view),
         why="nobody listens any more, but these processes keep connections accepted on the "
         "port open",
     )
 
 
-def _kill_command(pids: Iterable[int], view: ProcessView) -> str:
+def kill_command(pids: Iterable[int], view: ProcessView) -> str:
     """What a person types on this platform: `kill 4180`, `taskkill /PID 4180`."""
     if view.platform == "win32":
         return "taskkill " + " ".join(f"/PID {p}" for p in pids)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from ..hints import Literal, get_args
 from ..model import Container
 from ..record import record
+from .evidence import Fact
 
 RoleKind = Literal[
     "server",  # opened the socket and serves it
@@ -45,6 +46,18 @@ class StopPlan:
     unit: str | None = None
     # Holders that stop with the targets (workers, a reloader's child): watched, not signalled.
     followers: tuple[int, ...] = ()
+    # The kernel facts each action rests on (evidence.py): why a non-holder is a target, a
+    # container is stopped or a service command is printed.
+    evidence: tuple[Fact, ...] = ()
+    # Seconds to watch the port after the stop: the recognised controller's restart delay
+    # plus a second (kill/after.py); None: the default.
+    watch: float | None = None
+    # Holders the plan will not signal by default, and why (a root process holding another
+    # user's socket: never a privilege step up); `--allow-system` includes them.
+    withheld: tuple[tuple[int, str], ...] = ()
+    # The signal that stops the targets when SIGTERM does not ("INT": uwsgi takes SIGTERM
+    # as "reload"); kill sends it in place of the default SIGTERM.
+    signal: str | None = None
 
 
 @record

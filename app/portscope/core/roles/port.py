@@ -6,21 +6,23 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable
 
-from ..model import Holder, Proto, Snapshot
+from ..model import Holder, Proto, Snapshot, Socket
 from ..text import seconds
 from .cast import cast_roles
 from .containers import ContainerLookup, docker_lookup
 from .model import Cast, StopPlan
+from .privilege import withhold
 from .procs import LiveProcesses, ProcessView, all_commands, all_parents
 
 
-def holders_on(snapshot: Snapshot, port: int, proto: Proto = "tcp") -> tuple[
-    tuple[Holder, ...], bool
-]:
+def holders_on(
+    snapshot: Snapshot, port: int, proto: Proto = "tcp", hosts: tuple[str, ...] | None = None
+) -> tuple[tuple[Holder, ...], bool]:
     """Everyone holding the port's listening (or bound UDP) sockets, and whether any of those
     sockets has no visible owner. With no listener, the holders of live TCP connections on
-    the port (a child that kept an accepted connection also blocks bind())."""
-    sockets = snapshot.listeners_on(port, proto)
+    the port (a child that kept an accepted connection also blocks bind()). `hosts` (the
+    `--host` addresses): only the listeners that block a bind on one of them."""
+    sockets = listeners(snapshot, port, proto, hosts)
     holders: dict[int, Holder] = {}
     for sock in sockets:
         for h in sock.holders:
@@ -30,7 +32,7 @@ def holders_on(snapshot: Snapshot, port: int, proto: Proto = "tcp") -> tuple[
         stats = snapshot.port_stats(port)
         if stats is not None and not stats.client_side and stats.live:
             holders = {h.pid: h for h in stats.holders}
-            hidden = not stats.holders
+            hidden = not stats.holders and not stats.kernel_held(snapshot.is_root)
     return tuple(holders[p] for p in sorted(holders)), hidden
 
 
@@ -42,10 +44,15 @@ def cast_port(
     view: ProcessView | None = None,
     containers: ContainerLookup = docker_lookup,
     only: Iterable[tuple[int, float | None]] | None = None,
+    allow_system: bool = False,
+    hosts: tuple[str, ...] | None = None,
 ) -> Cast:
     """Roles and stop plan for `port`. `only`: the (PID, start time) pairs a person picked
-    (the TUI's row); holders not among them are left out."""
-    holders, _ = holders_on(snapshot, port, proto)
+    (the TUI's row); holders not among them are left out. `allow_system`: keep a root
+    holder of another user's socket in the plan (privilege.py). `hosts`: the addresses
+    asked (`--host`): only listeners blocking a bind there count, so of two containers on
+    127.0.0.1 and ::1 the one on the address asked is stopped."""
+    holders, _ = holders_on(snapshot, port, proto, hosts)
     if only is not None:
         # By PID: a start time that no longer matches is the killer's to refuse, not ours
         # to hide.
@@ -59,11 +66,46 @@ def cast_port(
     stats = snapshot.port_stats(port) if proto == "tcp" and listening else None
     held = {h.pid for h in holders}
     served = tuple(h for h in (stats.holders if stats else ()) if h.pid not in held)
-    return cast_roles(
-        holders, port, proto, view or LiveProcesses((*holders, *served)),
+    view = view or LiveProcesses((*holders, *served))
+    cast = cast_roles(
+        holders, port, proto, view,
         is_root=snapshot.is_root, connections=not listening, containers=containers,
-        served=served,
+        served=served, bound=bound_by(listeners(snapshot, port, proto, hosts)),
     )
+    return withhold(cast, socket_uids(snapshot, port, proto), view,
+                             allow_system=allow_system)
+
+
+def listeners(
+    snapshot: Snapshot, port: int, proto: Proto, hosts: tuple[str, ...] | None = None
+) -> tuple[Socket, ...]:
+    """The port's listeners; with `hosts`, those a bind on one of them would collide with
+    (the exact address, a wildcard of its family, a dual-stack `::`)."""
+    sockets = snapshot.listeners_on(port, proto)
+    if hosts is None:
+        return tuple(sockets)
+    from ..diagnose.probe import overlaps  # here: probe imports this module
+
+    return tuple(s for s in sockets if any(overlaps(s, host) for host in hosts))
+
+
+def bound_by(sockets: Iterable[Socket]) -> dict[int, tuple[tuple[str, int], ...]]:
+    """For each holder, the (address, port) of the listeners it holds: a docker-proxy
+    counts as Docker's only for the socket it really holds, never for its argv."""
+    found: dict[int, list[tuple[str, int]]] = {}
+    for sock in sockets:
+        for h in sock.holders:
+            found.setdefault(h.pid, []).append((sock.address, sock.port))
+    return {pid: tuple(held) for pid, held in found.items()}
+
+
+def socket_uids(snapshot: Snapshot, port: int, proto: Proto) -> dict[int, list[int | None]]:
+    """For each holder of the port's listening sockets, the sockets' creator uids."""
+    found: dict[int, list[int | None]] = {}
+    for sock in snapshot.listeners_on(port, proto):
+        for h in sock.holders:
+            found.setdefault(h.pid, []).append(sock.uid)
+    return found
 
 
 def hidden_owner(snapshot: Snapshot, port: int, proto: Proto) -> bool:
@@ -72,7 +114,10 @@ def hidden_owner(snapshot: Snapshot, port: int, proto: Proto) -> bool:
     if sockets:
         return any(s.owner_hidden for s in sockets)
     stats = snapshot.port_stats(port) if proto == "tcp" else None
-    return stats is not None and not stats.client_side and stats.live > 0 and not stats.holders
+    return (
+        stats is not None and not stats.client_side and stats.live > 0 and not stats.holders
+        and not stats.kernel_held(snapshot.is_root)
+    )
 
 
 def nobody(snapshot: Snapshot, port: int, proto: Proto) -> StopPlan:
@@ -92,7 +137,9 @@ def earlier_copy(holder: Holder, cwd: str, view: ProcessView | None = None) -> b
     """Is the holder probably an earlier copy of the user's own program? Only when it is
     true: it runs in the directory portscope runs in (not /), or another live process runs
     the very same command and is not its relative (a reloader's child, a worker)."""
-    if holder.cwd and cwd != "/" and os.path.realpath(holder.cwd) == os.path.realpath(cwd):
+    # The holder's cwd is already the kernel's resolved path (/proc/PID/cwd): no walk of a
+    # directory a process chose (a hung mount would hang `check`); ours is resolved.
+    if holder.cwd and cwd != "/" and holder.cwd == os.path.realpath(cwd):
         return True
     if not holder.cmdline:
         return False

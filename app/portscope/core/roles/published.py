@@ -1,8 +1,11 @@
 """Which container a docker-proxy socket publishes, for the table and `list --json`.
 
-Asked of the Docker API once per proxy process (its PID and start time), never per poll: a
-proxy serves one container for its whole life. Without the API the socket simply carries
-no container, and the stop plan still says a container publishes it.
+Named only on the facts the stop plan rests on (containers.confirm_proxy): the proxy's
+executable and parent as the kernel reports them, and Docker listing the very address and
+port of the socket it holds. A process that merely calls itself docker-proxy names no
+container. Asked once per proxy process (its PID and start time), never per poll: a proxy
+serves one container for its whole life; Docker's list is asked at most once per snapshot.
+Without the API the socket simply carries no container.
 """
 
 from __future__ import annotations
@@ -10,15 +13,18 @@ from __future__ import annotations
 from ..collect import Collector, snapshot_for
 from ..model import Container, Holder, Snapshot, Socket
 from ..record import replace
-from .containers import ContainerLookup, docker_lookup
-from .docker_api import DockerUnavailable
+from . import evidence
+from .containers import Answers, ContainerLookup, KernelOf, confirm_proxy, docker_lookup
 from .procs import ProcInfo
-from .signatures import docker_proxy, proxy_args
+from .signatures import docker_proxy
 
 
 class PublishedContainers:
-    def __init__(self, lookup: ContainerLookup = docker_lookup) -> None:
+    def __init__(
+        self, lookup: ContainerLookup = docker_lookup, kernel_of: KernelOf = evidence.kernel
+    ) -> None:
         self._lookup = lookup
+        self._kernel_of = kernel_of
         self._known: dict[tuple[int, float | None], Container | None] = {}
 
     def annotate(self, snap: Snapshot) -> Snapshot:
@@ -27,6 +33,7 @@ class PublishedContainers:
         seen: set[tuple[int, float | None]] = set()
         sockets: list[Socket] = []
         changed = False
+        answers: list[Answers] = []  # made on the first new proxy: one deadline, one list
         proxies: dict[int, Holder | None] = {}  # by holders tuple: listeners share one
         for sock in snap.sockets:
             if id(sock.holders) not in proxies:
@@ -36,23 +43,20 @@ class PublishedContainers:
                 sockets.append(sock)
                 continue
             seen.add(proxy.identity)
-            container = self._container(sock, proxy)
+            if proxy.identity not in self._known:
+                if not answers:
+                    answers.append(Answers(self._lookup))
+                found, _, _ = confirm_proxy(
+                    proxy.pid, ((sock.address, sock.port),), sock.proto, self._kernel_of,
+                    answers[0],
+                )
+                self._known[proxy.identity] = found
+            container = self._known[proxy.identity]
             changed = changed or container is not None
             sockets.append(replace(sock, container=container) if container else sock)
         for gone in self._known.keys() - seen:
             del self._known[gone]
         return replace(snap, sockets=tuple(sockets)) if changed else snap
-
-    def _container(self, sock: Socket, proxy: Holder) -> Container | None:
-        if proxy.identity not in self._known:
-            info = ProcInfo(proxy.pid, proxy.ppid, proxy.name, proxy.cmdline, proxy.started)
-            ip = proxy_args(info).get("container-ip")
-            try:
-                found = self._lookup(sock.port, sock.proto, ip, None)
-            except DockerUnavailable:
-                found = None
-            self._known[proxy.identity] = found
-        return self._known[proxy.identity]
 
 
 class WithContainers:

@@ -1,5 +1,7 @@
 """Ports held for a service manager or by the OS itself: the fix is a command or a
 setting, not a signal (a killed unit is restarted; a killed OS process comes back).
+Process managers that run below PID 1 (pm2, supervisord, runit, s6) are in managers.py.
+Every command that names a unit is built by commands.py, or not printed at all.
 
 Tested with recorded /proc trees and command outputs (tests/recorded/), since systemd as
 PID 1, macOS and Windows cannot run here.
@@ -7,9 +9,13 @@ PID 1, macOS and Windows cannot run here.
 
 from __future__ import annotations
 
+import os
+
 from ..model import Proto
 from ..untrusted import shown
+from . import commands as cmd
 from . import signatures as sig
+from .evidence import Fact
 from .model import Role, StopPlan
 from .procs import ProcessView, ProcInfo
 
@@ -18,18 +24,39 @@ AIRPLAY_PORTS = frozenset({5000, 7000})
 
 def systemd_unit(cgroup: str | None) -> tuple[str, bool] | None:
     """(unit, is a user unit) for a process in a systemd service's cgroup; None for scopes
-    (a terminal's, a login session's) and for no systemd."""
+    (a terminal's, a login session's), for names a shell would interpret, and for no
+    systemd.
+
+    The cgroup path is the kernel's, but a process may move itself anywhere in a subtree
+    delegated to its user (`user@UID.service`, or a service with Delegate=yes), and create
+    directories there named like units. So the unit is the first component below the slices
+    that systemd itself made (under the root, or under the user's manager): a directory
+    made inside a delegated unit is a child of that unit, never the unit.
+    """
     if not cgroup:
         return None
     parts = [p for p in cgroup.split("/") if p]
-    # The innermost service: a Quadlet's processes sit in "redis.service/runtime".
-    for unit in reversed(parts):
-        if unit.startswith("user@"):
-            return None  # the user's own manager: what runs below it is a scope or app
-        if unit.endswith(".service"):
-            return unit, any(p.startswith("user@") for p in parts)
-        if unit.endswith(".scope"):
-            return None  # a terminal, a login session, a podman run: not a service
+    manager = next((i for i, p in enumerate(parts) if _user_manager(p) is not None), None)
+    rest = parts if manager is None else parts[manager + 1 :]
+    unit = next((p for p in rest if not p.endswith(".slice")), None)
+    if unit is None or not unit.endswith(".service") or _user_manager(unit) is not None:
+        return None  # a scope (terminal, session, podman run), init.scope, the manager
+    return unit, manager is not None
+
+
+def _user_manager(part: str) -> int | None:
+    """The UID of a user's own manager unit ("user@1000.service")."""
+    uid = part.removeprefix("user@").removesuffix(".service")
+    if part.startswith("user@") and part.endswith(".service") and uid.isdigit():
+        return int(uid)
+    return None
+
+
+def _user_unit_owner(cgroup: str | None) -> int | None:
+    for part in (cgroup or "").split("/"):
+        uid = _user_manager(part)
+        if uid is not None:
+            return uid
     return None
 
 
@@ -46,30 +73,71 @@ def unit_plan(
         unit = sockets[0] if sockets else (inferred[0] if inferred else None)
         roles[1] = Role(1, "service", "systemd", True, 0, infos[1].started,
                         f"socket activation ({unit})" if unit else "socket activation")
-        units = [u for u in (unit, *services) if u]
-        command = f"sudo systemctl stop {' '.join(units)}" if unit else "systemctl list-sockets"
+        units = [cmd.safe_name(u) for u in (unit, *services) if u]
+        command = (
+            _sudo(cmd.command("systemctl", "stop", *units)) if unit
+            else cmd.command("systemctl", "list-sockets")
+        )
         return StopPlan(
             "service", (), command,
             "systemd holds this socket itself (socket activation) and starts the service on "
-            "the next connection: stop the .socket unit, not a process",
-            unit=unit,
+            "the next connection: stop the .socket unit, not a process" + _unsafe(command),
+            unit=unit, evidence=(Fact(1, "holder", "PID 1 holds the listening socket"),),
         )
     for p in infos.values():
         found = systemd_unit(p.cgroup)
         if found is None:
             continue
         unit, user = found
+        owner = _user_unit_owner(p.cgroup) if user else None
+        if user and p.uid is not None and owner != p.uid:
+            continue  # another user's manager tree: not this process's unit
         for q in infos.values():
             roles.setdefault(q.pid, Role(q.pid, "service", sig.server_name(q), True, q.ppid,
                                          q.started, unit))
-        command = f"systemctl --user stop {unit}" if user else f"sudo systemctl stop {unit}"
+        command = _user_command(unit, owner) if user else _sudo(
+            cmd.command("systemctl", "stop", cmd.safe_name(unit))
+        )
+        # The kernel's cgroup path, read by structure (systemd_unit), and the holder's uid
+        # that owns the user manager it names.
+        evidence = [Fact(p.pid, "cgroup", p.cgroup or "")]
+        if p.uid is not None:
+            evidence.append(Fact(p.pid, "uid", str(p.uid)))
         return StopPlan(
             "service", (), command,
             f"{shown(sig.server_name(p))} runs as the systemd unit {shown(unit)}, which would "
-            "restart it: stop the unit",
-            unit=unit,
+            "restart it: stop the unit" + _unsafe(command),
+            unit=unit, evidence=tuple(evidence),
         )
     return None
+
+
+def _sudo(command: str | None) -> str | None:
+    return None if command is None else f"sudo {command}"
+
+
+def _user_command(unit: str, owner: int | None) -> str | None:
+    """`systemctl --user stop UNIT` for one's own units; another user's (portscope run as
+    root) through that user's manager: `systemctl --user -M alice@ stop UNIT`."""
+    stop = cmd.command("stop", cmd.safe_name(unit))
+    if stop is None:
+        return None
+    if owner is None or owner == os.geteuid():
+        return f"systemctl --user {stop}"
+    try:
+        import pwd
+
+        who = cmd.safe_name(pwd.getpwuid(owner).pw_name) or str(owner)
+    except KeyError:
+        who = str(owner)
+    return f"systemctl --user -M {who}@ {stop}"
+
+
+def _unsafe(command: str | None) -> str:
+    return "" if command else (
+        " (the unit's name holds characters a shell would interpret, so no command is "
+        "printed)"
+    )
 
 
 def _service_units(infos: dict[int, ProcInfo]) -> list[str]:
@@ -91,43 +159,6 @@ def socket_units(view: ProcessView, port: int) -> list[str]:
         if listen.rsplit(":", 1)[-1] == str(port) and unit not in found:
             found.append(unit)
     return found
-
-
-def supervisor_plan(
-    infos: dict[int, ProcInfo], port: int, proto: Proto, view: ProcessView,
-    roles: dict[int, Role],
-) -> StopPlan | None:
-    """A process manager above the server restarts it: stop it through the manager."""
-    for p in infos.values():
-        if p.ppid in infos:
-            continue
-        parent = view.get(p.ppid) if p.ppid else None
-        daemon = sig.supervisor_daemon(parent) if parent is not None else None
-        if parent is None or daemon is None:
-            continue
-        roles[parent.pid] = Role(parent.pid, "supervisor", daemon, False, parent.ppid,
-                                 parent.started, daemon)
-        command = _manager_command(daemon, p, parent, view)
-        return StopPlan(
-            "service", (), command,
-            f"{daemon} (PID {parent.pid}) restarts {shown(sig.server_name(p))} when it exits: "
-            f"stop it through {daemon}",
-        )
-    return None
-
-
-def _manager_command(daemon: str, p: ProcInfo, parent: ProcInfo, view: ProcessView) -> str:
-    if daemon == "supervisord":
-        name = view.environ(p.pid, "SUPERVISOR_PROCESS_NAME") or "NAME"
-        return f"supervisorctl stop {shown(name)}"
-    if daemon == "pm2":
-        name = view.environ(p.pid, "name") or view.environ(p.pid, "pm_id") or "NAME"
-        return f"pm2 stop {shown(name)}"
-    if daemon == "runit":
-        where = parent.argv[1] if len(parent.argv) > 1 else "SERVICE"
-        return f"sv down {shown(where)}"
-    where = parent.argv[1] if len(parent.argv) > 1 else "SERVICE_DIR"
-    return f"s6-svc -d {shown(where)}"
 
 
 def platform_plan(

@@ -1,21 +1,21 @@
 """Well-known processes around a listener, recognised by what they run.
 
-Each test reads one process's argv, name or environment; the role model combines them
-with the process tree. Checked against the real servers (domain.md 7, tests/real_servers.py):
-the argv forms below are what /proc/PID/cmdline shows for them.
+Each test reads one process's argv, name or environment (a shell's script file only
+through evidence.read_script); the role model combines them with the process tree. Checked
+against the real servers (domain.md 7, tests/real_servers.py): the argv forms below are
+what /proc/PID/cmdline shows for them.
 """
 
 from __future__ import annotations
 
 import os
-import re
+from collections.abc import Sequence
 
 from ..hints import Literal
+from . import evidence
 from .procs import ProcessView, ProcInfo
 
 SHELLS = frozenset({"sh", "bash", "dash", "zsh", "ksh", "mksh", "ash", "fish", "busybox"})
-# A shell running one of these loops restarts what it runs.
-_LOOP = re.compile(r"\b(while|until)\b|\bfor\s*\(\(")
 
 ReloaderKind = Literal["any_exit", "exit_code_3"]
 
@@ -33,26 +33,115 @@ def is_shell(p: ProcInfo) -> bool:
     return p.name in SHELLS or (bool(p.argv) and base(p.argv[0]).lstrip("-") in SHELLS)
 
 
-def shell_loop(p: ProcInfo) -> bool:
-    """A shell that runs a loop: `bash -c 'while true; do server; done'` or a script file
-    with one. An interactive shell (no -c, no script) is not a supervisor."""
+def shell_loop(p: ProcInfo, child: ProcInfo, *, live: bool = True) -> bool:
+    """Does the shell `p` run `child`'s program inside a loop, so that it starts it again
+    when it exits (`while true; do server; done`)? Read from the structure of its `-c` text
+    or script (shell_script.py): a loop keyword in a comment or a string, a readiness loop
+    (`while ! curl ...; do sleep 1; done`) or a loop around other programs is no restarter.
+
+    `live`: `p` runs on this machine now, and this is not the TUI's UI thread: its script
+    file may be read (evidence.read_script: a small regular file its own user may read, so
+    never a FIFO, a device or root's secret) and the kernel must agree that it runs a shell
+    (its exe, not its argv). Otherwise only a `-c` text is read.
+    """
     if not is_shell(p):
         return False
-    args = list(p.argv[1:])
-    if "-c" in args:
-        i = args.index("-c")
-        return i + 1 < len(args) and bool(_LOOP.search(args[i + 1]))
-    scripts = [a for a in args if not a.startswith("-")]
-    if not scripts:
+    how = shell_invocation(p.argv)
+    if how is None:
         return False
-    path = scripts[0]
-    if p.cwd and not os.path.isabs(path):
-        path = os.path.join(p.cwd, path)
-    try:
-        with open(path, errors="replace") as fh:
-            return bool(_LOOP.search(fh.read(65536)))
-    except OSError:
+    text, script, positional = how
+    if live:
+        kernel = evidence.kernel(p.pid)
+        if kernel is not None and kernel.program is not None and not _shell_binary(kernel):
+            return False  # `exec -a bash python3 ...`: a claim the kernel does not back
+        if text is None and script is not None:
+            text = evidence.read_script(script, kernel, p.pid)
+    if text is None:
         return False
+    from . import shell_script  # only `check`, `kill` and `watch` parse scripts
+
+    def runs(words: Sequence[str | None]) -> bool:
+        return runs_program(words, child)
+
+    return bool(shell_script.loop_runs(text, runs, positional))
+
+
+def shell_invocation(
+    argv: Sequence[str],
+) -> tuple[str | None, str | None, tuple[str, ...]] | None:
+    """(the -c text, the script path, the positional parameters from $0) of a shell's
+    argv; None for an interactive shell or one reading its commands from stdin."""
+    args = list(argv[1:])
+    if argv and base(argv[0]) == "busybox" and args:
+        args = args[1:]  # `busybox sh -c ...`: past the applet's name
+    command = stdin = False
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        if arg in ("--", "-"):
+            i += 1
+            break
+        if arg.startswith("--"):
+            i += 2 if arg in ("--rcfile", "--init-file") else 1
+            continue
+        if len(arg) < 2 or arg[0] not in "-+":
+            break
+        command = command or (arg[0] == "-" and "c" in arg)
+        stdin = stdin or "s" in arg[1:]
+        i += 1 + sum(arg[1:].count(o) for o in "oO")  # `-o pipefail`: its name follows
+    rest = args[i:]
+    if not rest or (stdin and not command):
+        return None
+    if command:
+        return rest[0], None, tuple(rest[1:]) or (argv[0] if argv else "sh",)
+    return None, rest[0], tuple(rest)
+
+
+def runs_program(words: Sequence[str | None], p: ProcInfo) -> bool:
+    """Would a command of these words (None: unknown) start the process `p`? Its program
+    name must be `p`'s (argv[0], or the script its #! interpreter runs), and the literal
+    arguments that follow must be `p`'s own: `python3 -c probe` does not start
+    `python3 -m http.server`. An unknown program counts only if some literal arguments
+    match and none differs."""
+    argv = list(p.argv)
+    if len(argv) == 1 and " " in argv[0]:
+        argv = argv[0].split()  # a retitled process: "nginx: master process ..."
+    if not words:
+        return False
+    first = words[0]
+    if first is None:
+        agreed = 0
+        for word, arg in zip(words[1:], argv[1:], strict=False):
+            if word is None:
+                break
+            if word != arg:
+                return False
+            agreed += 1
+        return agreed > 0
+    name = base(first)
+    if not name:
+        return False
+    if argv and base(argv[0]) == name:
+        return _agree(words[1:], argv[1:])
+    if len(argv) > 1 and base(argv[1]) == name:  # a script run by its #! interpreter
+        return _agree(words[1:], argv[2:])
+    exe = base(p.exe) if p.exe else ""
+    return name in (exe, p.name, server_name(p)) or (len(p.name) == 15 and name[:15] == p.name)
+
+
+def _agree(words: Sequence[str | None], argv: Sequence[str]) -> bool:
+    """Every literal word up to the first unknown one is the argument at its place."""
+    for word, arg in zip(words, argv, strict=False):
+        if word is None:
+            return True
+        if word != arg:
+            return False
+    return True
+
+
+def _shell_binary(kernel: evidence.Kernel) -> bool:
+    name = (kernel.program or "").removesuffix(" (deleted)")
+    return name.rstrip("0123456789.") in SHELLS
 
 
 def docker_proxy(p: ProcInfo) -> bool:
