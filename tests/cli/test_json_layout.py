@@ -87,3 +87,17 @@ def test_write_to_a_pipe_delivers_all_of_it() -> None:
         json_layout.write(value, out)
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0
+
+
+def test_compact_is_one_line_with_no_spaces_and_the_same_value(tmp_path: Path) -> None:
+    """For a program (stdout not a terminal): the C encoder's compact text, ASCII, written
+    through the same file-descriptor path."""
+    value = sample()
+    text = json_layout.compact(value)
+    assert text == json.dumps(value, separators=(",", ":"))
+    assert "\n" not in text and '{"pid":7,' in text and text.isascii()
+    path = tmp_path / "out.json"
+    with path.open("w") as out:
+        json_layout.write(value, out, pretty=False)
+    assert path.read_text() == text + "\n"
+    assert json.loads(path.read_text()) == value

@@ -26,7 +26,8 @@ def test_list_json_contract() -> None:
         udp_port = udp.getsockname()[1]
     assert result.returncode == 0, result.stderr
     data = json.loads(result.stdout)
-    assert set(data) == {"taken_at", "hidden_owners", "sockets", "ports"}
+    assert set(data) == {"schema", "taken_at", "hidden_owners", "sockets", "ports", "clients"}
+    assert isinstance(data["clients"], list)
     assert datetime.fromisoformat(data["taken_at"]).tzinfo is not None
     assert isinstance(data["hidden_owners"], int)
     [tcp] = [s for s in data["sockets"] if s["port"] == port and s["proto"] == "tcp"]

@@ -183,11 +183,16 @@ def test_the_help_lines_are_the_commands_own() -> None:
 
 
 def test_json_is_valid_and_one_process_a_line(spawn: Spawn, run_dir: Path) -> None:
-    """The fast writer: one line per process record, the same data json.dumps would give."""
+    """The fast writer: with --pretty (as on a terminal), one line per process record; piped
+    without it, compact: one line, no spaces. The same data either way."""
     proc, line = spawn(ROOT_LISTENER)
     port = int(line)
-    result = portscope(run_dir, "list", "--port", str(port), "--json")
+    result = portscope(run_dir, "list", "--port", str(port), "--json", "--pretty")
     assert result.returncode == 0, result.stderr
     data = json.loads(result.stdout)
     [record] = [ln for ln in result.stdout.splitlines() if f'"pid": {proc.pid},' in ln]
     assert json.loads(record.strip().rstrip(",")) == data["sockets"][0]["processes"][0]
+    piped = portscope(run_dir, "list", "--port", str(port), "--json")
+    assert piped.returncode == 0, piped.stderr
+    assert piped.stdout.count("\n") == 1 and f'"pid":{proc.pid},' in piped.stdout
+    assert json.loads(piped.stdout)["sockets"] == data["sockets"]

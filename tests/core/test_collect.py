@@ -11,6 +11,7 @@ import pytest
 
 from portscope.core.collect.proc_collector import ProcNetCollector
 from portscope.core.model import Snapshot
+from portscope.core.rows import build_rows
 from support import (
     PREFORK_SERVER,
     make_server_time_wait,
@@ -76,22 +77,23 @@ def test_stopped_server_with_time_wait_stays_a_row() -> None:
 
 
 def test_client_time_wait_is_aggregated() -> None:
-    """A client that closes first leaves TIME_WAIT on its own ephemeral ports."""
+    """A client that closes first leaves TIME_WAIT on its own ephemeral ports: summed per
+    destination, and no port of its own in the snapshot."""
     with tcp_listener() as listener:
         port = listener.getsockname()[1]
-        clients = []
+        client_ports = []
         for _ in range(5):
             c = socket.create_connection(("127.0.0.1", port))
+            client_ports.append(c.getsockname()[1])
             conn, _ = listener.accept()
             c.close()  # the client's FIN first: TIME_WAIT lands on the client port
             conn.recv(1)
             conn.close()
-            clients.append(c)
         snap = collect()
-    client_ports = [p for p in snap.ports if p.client_side and p.remote_port == port]
-    assert len(client_ports) == 5
-    assert sum(p.time_wait for p in client_ports) == 5
+    assert not {p.port for p in snap.ports} & set(client_ports)
     assert dict(snap.client_time_wait.by_remote_port)[port] >= 5
+    [here] = [d for d in snap.client_time_wait.destinations if d.port == port]
+    assert here.address == "127.0.0.1" and here.time_wait >= 5
 
 
 def test_live_connection_states_and_holders() -> None:
@@ -195,6 +197,12 @@ def test_lone_time_wait_between_two_stopped_ephemeral_ports_is_folded() -> None:
     client.close()  # the client closes first: TIME_WAIT on its ephemeral port
     conn.recv(1)
     conn.close()
-    stats = collect().port_stats(client_port)
-    assert stats is not None and stats.time_wait == 1 and stats.remote_port == port
-    assert stats.client_side
+    snap = collect()
+    stats = snap.port_stats(client_port)
+    # Summed with the clients, and in doubt (a killed server's lone TIME_WAIT looks the
+    # same) its port keeps its count, flagged: no row, but a question by number finds it.
+    # (An earlier test's client may have left a TIME_WAIT on the same port number, which
+    # can tip the vote to a plain client's port: no count of its own then.)
+    assert stats is None or (stats.time_wait >= 1 and stats.client_side)
+    assert client_port not in {row.port for row in build_rows(snap)}
+    assert ("127.0.0.1", port) in {(d.address, d.port) for d in snap.client_time_wait.destinations}

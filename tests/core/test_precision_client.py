@@ -20,11 +20,12 @@ from portscope.core import text
 from portscope.core.collect import sock_diag
 from portscope.core.collect.proc_collector import ProcNetCollector
 from portscope.core.collect.psutil_collector import PsutilCollector
+from portscope.core.collect.sides import client_ports, pair
 from portscope.core.collect.system import ephemeral_range
-from portscope.core.collect.tables import TIME_WAIT, ClientPorts, Tables
+from portscope.core.collect.tables import TIME_WAIT, Tables
 from portscope.core.model import ClientTimeWait, Family
 from portscope.core.record import replace
-from support import ss_lines, tcp_listener
+from support import make_server_time_wait, ss_lines, tcp_listener
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
 
@@ -61,14 +62,19 @@ def loaded(request: pytest.FixtureRequest) -> Iterator[tuple[str, int, int]]:
 
 
 def ours_counted(client: ClientTimeWait, host: str, port: int, before: int) -> int:
-    [n] = [n for address, p, n in client.by_destination if (address, p) == (host, port)]
+    """Our destination's count, from every destination (the 20 busiest, by_destination, may
+    all be other tests' on a busy machine)."""
+    [n] = [d.time_wait for d in client.destinations if (d.address, d.port) == (host, port)]
     assert CLIENTS <= n <= CLIENTS + before
     return n
 
 
 def ours(client: ClientTimeWait, host: str, port: int) -> ClientTimeWait:
     """The real tally with only our destination (other tests may add theirs meanwhile)."""
-    mine = tuple(d for d in client.by_destination if d[:2] == (host, port))
+    mine = tuple(
+        (d.address, d.port, d.time_wait) for d in client.destinations
+        if (d.address, d.port) == (host, port)
+    )
     return replace(client, by_destination=mine)
 
 
@@ -119,25 +125,37 @@ def test_bulk_destination_tally_counts_socket_by_socket(monkeypatch: pytest.Monk
     """The netlink reader's bulk pass against a record-by-record count of the same dump:
     clients to our listening port counted per destination, its own TIME_WAIT never."""
     monkeypatch.setattr(sock_diag, "_BUSIEST", None)  # every destination, for exact equality
-    with tcp_listener() as listener:
-        port = listener.getsockname()[1]
+    with tcp_listener() as listener, tcp_listener() as server:
+        port, served = listener.getsockname()[1], server.getsockname()[1]
         before = time_wait_to("127.0.0.1", port)
         client_time_wait(listener, CLIENTS)
+        # A server's own TIME_WAIT in the same datagrams: the group is split, not misread.
+        make_server_time_wait(server, 5)
         with socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, sock_diag.NETLINK_SOCK_DIAG) as nl:
             chunks = sock_diag._dump(nl, socket.AF_INET, socket.IPPROTO_TCP, 1 << TIME_WAIT)
-    low, high = ephemeral_range()
-    clients = ClientPorts(range(low, high + 1), frozenset({port}))
     tables = Tables()
-    sock_diag._split_tcp(chunks, "ipv4", tables)
-    sock_diag.tally_destinations(tables, clients)
+    sock_diag._split_tcp(chunks, "ipv4", tables, defer=True)
+    assert tables.bulk and not tables.time_wait  # kept aside until settled
+    sock_diag.settle(tables, ephemeral_range(), listening={port, served})
+    # What the bulk pass decided, record by record: every TIME_WAIT on a local port it
+    # called a client's counts toward its destination, every other one toward its port,
+    # and one on a port only a tie called a client's (sides.py) toward both.
+    clients, doubtful = tables.clients.ports, tables.clients.kept
     expected: Counter[tuple[str, int]] = Counter()
+    servers: Counter[int] = Counter()
     for chunk in chunks:
         for rec in sock_diag._records(chunk):
             sport, dport = struct.unpack_from(">HH", rec, 4)
-            if clients.local(sport) and clients.server(dport):
+            if sport in clients:
                 expected[(socket.inet_ntop(socket.AF_INET, bytes(rec[24:28])), dport)] += 1
-    assert tables.destinations == expected
-    assert CLIENTS <= tables.destinations[("127.0.0.1", port)] <= CLIENTS + before
+            if sport not in clients or sport in doubtful:
+                servers[sport] += 1
+    assert tables.clients.time_wait == expected
+    assert tables.clients.count == sum(expected.values())
+    assert {p: t.count for p, t in tables.time_wait.items()} == servers
+    assert not (clients - doubtful) & set(servers)  # no other client port has a tally
+    assert CLIENTS <= tables.clients.time_wait[("127.0.0.1", port)] <= CLIENTS + before
+    assert tables.time_wait[served].count >= 5 and served not in clients
     assert tables.bulk == [] and tables.loose == []
 
 
@@ -158,25 +176,56 @@ def test_client_summary_without_destinations_is_unchanged() -> None:
     )
 
 
-def test_packed_and_single_record_keys_agree(loaded: tuple[str, int, int]) -> None:
-    """The bulk pass makes keys for a whole datagram group, or record by record when clients
-    are few among many: both must name the same destination for every record."""
+def test_packed_keys_and_pairs_name_each_record(loaded: tuple[str, int, int]) -> None:
+    """The bulk pass makes destination keys and (local, remote) pairs for a whole datagram
+    group by C-level slices: each must name what the record itself says."""
     host, port, before = loaded
     af = socket.AF_INET6 if ":" in host else socket.AF_INET
     family: Family = "ipv6" if ":" in host else "ipv4"
     with socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, sock_diag.NETLINK_SOCK_DIAG) as nl:
         chunks = sock_diag._dump(nl, af, socket.IPPROTO_TCP, 1 << TIME_WAIT)
     tables = Tables()
-    sock_diag._split_tcp(chunks, family, tables)
+    sock_diag._split_tcp(chunks, family, tables, defer=True)
     assert tables.bulk
     seen = 0
     for buf, stride, group_af in tables.bulk:
         keys = sock_diag._destination_keys(buf, stride, group_af)
+        pairs = sock_diag._pairs(buf, stride)
         for i, key in enumerate(keys):
-            assert sock_diag._key_at(buf, i * stride, group_af) == key
             rec = buf[i * stride + sock_diag._BODY :]
+            assert pairs[i] == pair(*struct.unpack(">HH", rec[4:8]))
             size = 4 if af == socket.AF_INET else 16
             expected = (socket.inet_ntop(af, rec[24 : 24 + size]), struct.unpack(">H", rec[6:8])[0])
             assert sock_diag._destination(key, group_af) == expected
             seen += expected == (host, port)
     assert CLIENTS <= seen <= CLIENTS + before
+
+
+def test_a_group_of_both_sides_splits_alike_either_way() -> None:
+    """A datagram group holding clients' and servers' TIME_WAIT is split from whichever side
+    is smaller (sock_diag._split): both ways must give the same tallies and sums."""
+    with tcp_listener() as listener, tcp_listener() as server:
+        port, served = listener.getsockname()[1], server.getsockname()[1]
+        client_time_wait(listener, CLIENTS)
+        make_server_time_wait(server, 5)
+        with socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, sock_diag.NETLINK_SOCK_DIAG) as nl:
+            chunks = sock_diag._dump(nl, socket.AF_INET, socket.IPPROTO_TCP, 1 << TIME_WAIT)
+    found = []
+    for few_clients in (True, False):
+        tables = Tables()
+        sock_diag._split_tcp(chunks, "ipv4", tables, defer=True)
+        groups = list(tables.bulk)
+        pairs = [p for buf, stride, _ in groups for p in sock_diag._pairs(buf, stride)]
+        sides = client_ports(pairs, [], {port, served}, ephemeral_range())
+        for buf, stride, af in groups:
+            these = sock_diag._pairs(buf, stride)
+            mask = [p & 0xFFFF in sides.clients for p in these]
+            mine = 0 if few_clients else len(mask)  # only picks the way
+            sock_diag._split(buf, stride, af, these, mask, mine, tables, sides)
+        sums = tables.clients
+        found.append((tables.time_wait, sums.time_wait, sums.ports, sums.count, sums.last))
+    assert found[0] == found[1]
+    time_wait, destinations, ports, _, _ = found[0]
+    assert destinations[("127.0.0.1", port)] >= CLIENTS
+    assert not (ports - sides.doubtful) & set(time_wait)  # only a doubtful port is both
+    assert time_wait[served].count >= 5

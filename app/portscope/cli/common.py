@@ -27,14 +27,25 @@ def duration_arg(low: float, high: float, name: str) -> Callable[[str], float]:
     return strict(parse_duration)
 
 
-def print_json(data: Any) -> None:
+def print_json(data: Any, pretty: bool | None = None) -> None:
     """The JSON contract keeps raw strings: json escapes every control character itself.
 
-    Written whole in one write, laid out by json_layout (the C encoder; indent=2 would run
-    the pure-Python one, 3.7 s for `list --json` under load)."""
+    Written whole, by json_layout (the C encoder; indent=2 would run the pure-Python one,
+    3.7 s for `list --json` under load): laid out for a person when `pretty` (None: when
+    stdout is a terminal), compact for a program."""
     from . import json_layout
 
-    json_layout.write(data, sys.stdout)
+    out = sys.stdout
+    json_layout.write(data, out, pretty=out.isatty() if pretty is None else pretty)
+
+
+def add_json_arguments(p: Any, what: str = "print the JSON contract") -> None:
+    """--json and --pretty, alike on every command that prints JSON."""
+    p.add_argument("--json", action="store_true", help=what)
+    p.add_argument(
+        "--pretty", action="store_true",
+        help="with --json: indent it, as on a terminal (piped or redirected it is compact)",
+    )
 
 
 def fail(message: str, code: int = BAD_INPUT) -> int:

@@ -32,6 +32,9 @@ TCP_STATES: Mapping[int, str] = {
     0x0C: "NEW_SYN_RECV",
 }
 
+# The states a socket reaches after its process closed it.
+CLOSING = frozenset({"FIN_WAIT1", "FIN_WAIT2", "CLOSING", "LAST_ACK"})
+
 
 @record
 class Holder:
@@ -121,14 +124,35 @@ class PortStats:
     def live(self) -> int:
         return sum(self.states.values())
 
+    def kernel_held(self, is_root: bool) -> bool:
+        """Only closing sockets and no process holding any: root sees every process's
+        sockets, so these are orphans the kernel finishes closing (a server that shut down
+        cleanly leaves them in FIN-WAIT-2): no process to stop, they clear by themselves."""
+        return is_root and not self.holders and bool(self.states) and set(self.states) <= CLOSING
+
     @property
     def total(self) -> int:
         return self.time_wait + self.live
 
 
 @record
+class ClientDestination:
+    """This host's client sockets to one destination (remote address and port), summed."""
+
+    address: str
+    port: int
+    time_wait: int = 0
+    states: Mapping[str, int] = field(default_factory=dict)  # live connections by state
+
+    @property
+    def live(self) -> int:
+        return sum(self.states.values())
+
+
+@record
 class ClientTimeWait:
-    """Client-side TIME_WAIT summed over ephemeral ports, so a load test cannot flood a table."""
+    """Client sockets (TIME_WAIT and live connections of this host's clients) summed, so a
+    load test cannot flood a table: core/collect/sides.py tells them from a server's."""
 
     count: int = 0
     ports: int = 0
@@ -140,6 +164,10 @@ class ClientTimeWait:
     by_destination: tuple[tuple[str, int, int], ...] = ()
     ephemeral: tuple[int, int] | None = None  # the range client ports come from
     tw_reuse: int | None = None  # net.ipv4.tcp_tw_reuse (Linux); None where unknown
+    # Every destination with client sockets (the busiest DESTINATIONS_KEPT), TIME_WAIT and
+    # live ones, busiest first: what `list --json` prints as "clients".
+    destinations: tuple[ClientDestination, ...] = ()
+    live: int = 0  # live client connections, all destinations
 
     @property
     def ephemeral_ports(self) -> int:

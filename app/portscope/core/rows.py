@@ -1,8 +1,10 @@
 """The rows a person reads: one per listening address, one per blocked port without one.
 
-Shared by `portscope list` and the TUI so both show the same picture. Client-side ports
-(a load-test's ephemeral ports) are left out unless asked for by port: the caller shows
-them as one aggregate line, which keeps the row count to what a person can read.
+Shared by `portscope list` and the TUI so both show the same picture. A client's sockets
+(a load test's, towards however many services) never make rows: a whole poll sums them
+per destination (collect/sides.py) and the caller shows the sums as a line; a one-port
+poll keeps a client's port, flagged `client_side`, shown only when asked for by number.
+That keeps the row count to what a person can read.
 
 Processes that listen on the same address and port with SO_REUSEPORT own one socket each,
 but a person asks "who holds :8080", so they share one row whose holders are all of them

@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-import heapq
-from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from datetime import datetime, timezone
 
 from ..model import ClientTimeWait, Family, Holder, PortStats, Proto, Snapshot, Socket
 from ..processes import ProcessTable, is_root
 from ..record import field, mutable_record
+from .sides import ClientSums
 from .system import tcp_tw_reuse
-from .tables import SHARED_MAX, ClientPorts
-
-DESTINATIONS = 20  # client destinations kept, busiest first: the words name the top ones
 
 
 @mutable_record
@@ -30,7 +26,11 @@ class SnapshotBuilder:
     """Collects sockets of one poll; `build()` freezes them into a Snapshot.
 
     Per-port accumulation keeps memory and time proportional to ports, not sockets, which
-    matters with 100,000 TIME_WAIT sockets.
+    matters with 100,000 TIME_WAIT sockets. A whole poll hands over its client sockets
+    already summed per destination (`clients`, see sides.py), so only server ports (and
+    the few client ports a tie decided, flagged `client_side`) get an accumulator and a
+    PortStats; a one-port poll hands over its port whoever's it is, and build() marks a
+    client's port `client_side` by the older, per-port rule.
     """
 
     def __init__(
@@ -53,9 +53,7 @@ class SnapshotBuilder:
         self._groups: dict[tuple[int, ...], tuple[Holder, ...]] = {}
         self._ports: dict[int, _PortAcc] = {}
         self._hidden = 0
-        self._destinations: Counter[tuple[str, int]] = Counter()
-        # (local port, remote address, remote port) of TIME_WAIT given one by one (psutil)
-        self._loose: list[tuple[int, str, int]] = []
+        self._clients: ClientSums | None = None  # set by a poll that told clients apart
 
     def listener(
         self,
@@ -78,20 +76,9 @@ class SnapshotBuilder:
             Socket(proto, family, address, port, holders, inode, uid, v6only=v6only)
         )
 
-    def time_wait(
-        self, port: int, remote_port: int, expires: float | None, remote_address: str | None = None
-    ) -> None:
-        """One TIME_WAIT socket; with its remote address, it counts toward its destination
-        when it is a client's (decided in build(), once the listening ports are known)."""
-        acc = self._acc(port, remote_port)
-        if remote_address is not None:
-            self._loose.append((port, remote_address, remote_port))
-        acc.time_wait += 1
-        if expires is not None:
-            if acc.first is None or expires < acc.first:
-                acc.first = expires
-            if acc.last is None or expires > acc.last:
-                acc.last = expires
+    def time_wait(self, port: int, remote_port: int, expires: float | None) -> None:
+        """One TIME_WAIT socket on `port`."""
+        self.time_wait_tally(port, 1, remote_port, expires, expires)
 
     def time_wait_tally(
         self, port: int, count: int, remote_port: int, first: float | None, last: float | None
@@ -105,10 +92,10 @@ class SnapshotBuilder:
         if last is not None and (acc.last is None or last > acc.last):
             acc.last = last
 
-    def client_destinations(self, counts: Mapping[tuple[str, int], int]) -> None:
-        """Client TIME_WAIT per (remote address, remote port), tallied in bulk by a
-        collector that already told clients from servers (tables.ClientPorts)."""
-        self._destinations.update(counts)
+    def clients(self, sums: ClientSums) -> None:
+        """The poll's client sockets, summed per destination: every port given to this
+        builder is then a server's."""
+        self._clients = sums
 
     def live(self, port: int, remote_port: int, state: str, pids: Iterable[int]) -> None:
         acc = self._acc(port, remote_port)
@@ -128,12 +115,16 @@ class SnapshotBuilder:
         TCP ports listened on that were left out of a partial poll (they still tell a
         client's port from a server's)."""
         listening = {s.port for s in self._sockets if s.proto == "tcp"} | set(listening)
+        told = self._clients
         ports: list[PortStats] = []
-        client = _ClientSum()
         for port in sorted(self._ports):
             acc = self._ports[port]
-            side = self._is_client_port(port, acc, listening)
-            stats = PortStats(
+            # Told: a server's port, or a client's only a tie decided (sides.py: kept, so a
+            # question about that port by number still finds its TIME_WAIT).
+            side = port in told.kept if told is not None else self._is_client_port(
+                port, acc, listening
+            )
+            ports.append(PortStats(
                 port=port,
                 time_wait=acc.time_wait,
                 time_wait_first=acc.first,
@@ -142,39 +133,27 @@ class SnapshotBuilder:
                 holders=() if side else self._processes.holders(sorted(acc.pids)),
                 client_side=side,
                 remote_port=acc.remote_port if acc.remote_port >= 0 else None,
-            )
-            ports.append(stats)
-            if side and acc.time_wait:
-                client.add(stats)
+            ))
         sockets = sorted(self._sockets, key=lambda s: (s.port, s.proto, s.family, s.address))
+        reuse = tcp_tw_reuse()
+        client = (
+            self._clients.freeze(self._ephemeral, reuse) if self._clients is not None
+            else ClientTimeWait(ephemeral=self._ephemeral, tw_reuse=reuse)
+        )
         return Snapshot(
             taken_at=datetime.now(timezone.utc),
             sockets=tuple(sockets),
             ports=tuple(ports),
             hidden_owners=self._hidden,
-            client_time_wait=client.freeze(
-                self._client_destinations(listening), self._ephemeral, tcp_tw_reuse()
-            ),
+            client_time_wait=client,
             source=self._source,
             is_root=is_root(),
             notes=tuple(notes),
         )
 
-    def _client_destinations(self, listening: set[int]) -> Counter[tuple[str, int]]:
-        found = Counter(self._destinations)
-        if self._loose:
-            low, high = self._ephemeral
-            crowded = (p for p, acc in self._ports.items() if acc.time_wait > SHARED_MAX)
-            clients = ClientPorts(range(low, high + 1), frozenset(listening), frozenset(crowded))
-            found.update(
-                (address, remote)
-                for local, address, remote in self._loose
-                if clients.local(local) and clients.server(remote)
-            )
-        return found
-
     def _is_client_port(self, port: int, acc: _PortAcc, listening: set[int]) -> bool:
-        """An ephemeral local port whose sockets all talk to one remote port is a client's.
+        """A one-port poll: an ephemeral local port whose sockets all talk to one remote
+        port is a client's (the whole poll's facts, sides.py, are not there to ask).
 
         When the remote port is itself ephemeral and nobody listens on it, we cannot tell a
         client from a stopped server. A lone TIME_WAIT socket is then taken for a client's
@@ -189,43 +168,3 @@ class SnapshotBuilder:
         if remote in listening or not low <= remote <= high:
             return True
         return acc.time_wait == 1 and not acc.states
-
-
-class _ClientSum:
-    def __init__(self) -> None:
-        self.count = 0
-        self.ports = 0
-        self.by_remote: dict[int, int] = {}
-        self.last: float | None = None
-
-    def add(self, stats: PortStats) -> None:
-        self.count += stats.time_wait
-        self.ports += 1
-        if stats.remote_port is not None:
-            self.by_remote[stats.remote_port] = (
-                self.by_remote.get(stats.remote_port, 0) + stats.time_wait
-            )
-        if stats.time_wait_last is not None and (
-            self.last is None or stats.time_wait_last > self.last
-        ):
-            self.last = stats.time_wait_last
-
-    def freeze(
-        self,
-        by_destination: Mapping[tuple[str, int], int],
-        ephemeral: tuple[int, int],
-        tw_reuse: int | None,
-    ) -> ClientTimeWait:
-        ranked = sorted(self.by_remote.items(), key=lambda kv: (-kv[1], kv[0]))
-        # nlargest, not a sort: a stopped server's clients can make thousands of entries.
-        destinations = heapq.nlargest(
-            DESTINATIONS,
-            ((address, port, n) for (address, port), n in by_destination.items()),
-            key=lambda d: (d[2], -d[1]),
-        )
-        return ClientTimeWait(
-            self.count, self.ports, tuple(ranked), self.last,
-            by_destination=tuple(destinations), ephemeral=ephemeral, tw_reuse=tw_reuse,
-        )
-
-

@@ -95,7 +95,8 @@ class ProcNetCollector:
             if port is not None and port_ != port:
                 continue  # /proc/net reads them all; netlink sent only this port's
             builder.time_wait_tally(port_, tally.count, tally.remote_port, tally.first, tally.last)
-        builder.client_destinations(tables.destinations)
+        if port is None:  # a whole read told clients from servers (sides.py)
+            builder.clients(tables.clients)
         found: dict[int, list[int]] = {}
         if owners:
             self._restore()
@@ -163,7 +164,7 @@ class ProcNetCollector:
                     f"netlink sock_diag refused ({reason(exc)}): "
                     f"reading {self._proc_root}/net instead"
                 )
-        tables = proc_net.read_tables(f"{self._proc_root}/net")
+        tables = proc_net.read_tables(f"{self._proc_root}/net", whole=port is None)
         if self._netlink_note is not None:
             tables.notes.insert(0, self._netlink_note)
         return tables

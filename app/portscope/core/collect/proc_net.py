@@ -14,7 +14,7 @@ from collections.abc import Iterator
 
 from ..model import Family, Proto
 from .system import ephemeral_range
-from .tables import TIME_WAIT, ClientPorts, SocketRow, Tables, reason
+from .tables import LISTEN, TIME_WAIT, SocketRow, Tables, reason
 
 TABLES: tuple[tuple[str, Proto, Family], ...] = (
     ("tcp", "tcp", "ipv4"),
@@ -29,37 +29,43 @@ except (ValueError, OSError, AttributeError):
     CLK_TCK = 100.0
 
 
-def read_tables(root: str = "/proc/net", with_tcp: bool = True) -> Tables:
+def read_tables(root: str = "/proc/net", with_tcp: bool = True, whole: bool = True) -> Tables:
     """The same result as sock_diag.read_tables, from the text tables.
 
     Columns: sl local rem st tx:rx tr:tm->when retrnsmt uid timeout inode. A table that
-    cannot be read is skipped and said in `tables.notes`; the others still count.
+    cannot be read is skipped and said in `tables.notes`; the others still count. `whole`:
+    clients are told from servers (Tables.settle); False for a one-port question, which
+    keeps its port's sockets whoever's they are.
     """
     tables = Tables()
     wanted = TABLES if with_tcp else tuple(t for t in TABLES if t[1] == "udp")
-    # Client TIME_WAIT are counted per destination once the listeners are known; only those
-    # on an ephemeral local port are kept aside, each remote address decoded once.
-    low, high = ephemeral_range()
-    remotes: dict[bytes, str] = {}
+    defer = whole and with_tcp
+    remotes: dict[bytes, str] = {}  # each remote address decoded once
+
+    def peer(raw: bytes) -> str:
+        found = remotes.get(raw)
+        if found is None:
+            found = remotes[raw] = decode_address(raw.decode())
+        return found
+
     for proto, family, f in iter_rows(root, wanted, tables.notes):
         state = int(f[3], 16)
         port, remote = int(f[1][-4:], 16), int(f[2][-4:], 16)
         if proto == "tcp" and state == TIME_WAIT:
             expires = timer_seconds(f[5].decode())
-            tables.tally(port).add(1, remote, expires, expires)
-            if low <= port <= high:
-                raw = f[2][:-5]
-                peer = remotes.get(raw)
-                if peer is None:
-                    peer = remotes[raw] = decode_address(raw.decode())
-                tables.loose.append((port, peer, remote))
+            if defer:  # tallied or summed once the listeners are known
+                tables.loose.append((port, peer(f[2][:-5]), remote, expires))
+            else:
+                tables.tally(port).add(1, remote, expires, expires)
             continue
         address = decode_address(f[1][:-5].decode())
+        far = peer(f[2][:-5]) if proto == "tcp" and state != LISTEN else ""
         # The text tables have no IPV6_V6ONLY column: v6only stays None (unknown).
         tables.rows.append(
-            SocketRow(proto, family, state, address, port, remote, int(f[7]), int(f[9]))
+            SocketRow(proto, family, state, address, port, remote, int(f[7]), int(f[9]), None, far)
         )
-    tables.count_loose(ClientPorts.of(tables.rows, (low, high), tables.time_wait))
+    if defer:
+        tables.settle(ephemeral_range())
     return tables
 
 

@@ -18,6 +18,7 @@ import psutil
 from ..model import Family, Proto, Snapshot
 from ..processes import ProcessTable
 from .builder import SnapshotBuilder
+from .sides import ClientSums, Sides, client_ports, pair
 from .system import ephemeral_range
 from .tables import reason
 
@@ -66,6 +67,9 @@ class PsutilCollector:
         )
         listeners: dict[_Key, set[int]] = defaultdict(set)
         left_out: set[int] = set()
+        # A whole poll tells clients from servers once every socket is known (sides.py):
+        # (local port, remote address, remote port, state or None for TIME_WAIT, pids).
+        connections: list[tuple[int, str, int, str | None, set[int]]] = []
         for conn, found_pids in found:
             if not conn.laddr:
                 continue
@@ -83,12 +87,37 @@ class PsutilCollector:
                     listeners[(proto, family, address, local)].update(pids)
             elif conn.status == psutil.CONN_LISTEN:
                 listeners[(proto, family, address, local)].update(pids)
-            elif conn.status == psutil.CONN_TIME_WAIT:
-                builder.time_wait(local, remote_port, None, conn.raddr.ip if conn.raddr else None)
             else:
-                builder.live(local, remote_port, _state_name(conn.status), pids)
+                state = None if conn.status == psutil.CONN_TIME_WAIT else _state_name(conn.status)
+                connections.append(
+                    (local, conn.raddr.ip if conn.raddr else "", remote_port, state, pids)
+                )
         for (proto, family, address, local), pids in listeners.items():
             builder.listener(proto, family, address, local, pids)
+        sides = Sides(frozenset())
+        sums = ClientSums()
+        if port is None:
+            sides = client_ports(
+                [pair(c[0], c[2]) for c in connections if c[3] is None],
+                [pair(c[0], c[2]) for c in connections if c[3] is not None],
+                {local for proto, _, _, local in listeners if proto == "tcp"},
+                ephemeral_range(),
+            )
+            sums.kept = sides.doubtful
+            builder.clients(sums)
+        clients, doubtful = sides
+        for local, remote_address, remote_port, state, pids in connections:
+            if local in clients:
+                if state is None:
+                    sums.add_time_wait(local, remote_address, remote_port, None)
+                else:
+                    sums.add_live(remote_address, remote_port, state)
+            if local in clients and local not in doubtful:
+                continue
+            if state is None:
+                builder.time_wait(local, remote_port, None)
+            else:
+                builder.live(local, remote_port, state, pids)
         if not owners:
             notes.append("processes were not looked up: the question did not need them")
         return builder.build(notes, left_out)

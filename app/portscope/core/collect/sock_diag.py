@@ -15,12 +15,13 @@ import sys
 from array import array
 from collections import Counter
 from collections.abc import Hashable, Iterable, Iterator
-from functools import lru_cache
 from itertools import compress
+from operator import not_
 
 from ..model import Family, Proto
+from .sides import DESTINATIONS_KEPT, ClientSums, Sides
 from .system import ephemeral_range
-from .tables import CLOSE, LISTEN, SEVERAL, TIME_WAIT, ClientPorts, SocketRow, Tables
+from .tables import CLOSE, LISTEN, SEVERAL, TIME_WAIT, SocketRow, Tables
 
 NETLINK_SOCK_DIAG = 4
 SOCK_DIAG_BY_FAMILY = 20
@@ -65,6 +66,7 @@ def read_tables(with_udp: bool = True, port: int | None = None) -> Tables:
     """
     tables = Tables()
     nl = _netlink()
+    whole = port is None
     try:
         for af, family in _FAMILIES:
             if port is None:
@@ -74,22 +76,24 @@ def read_tables(with_udp: bool = True, port: int | None = None) -> Tables:
                 chunks += _dump(
                     nl, af, socket.IPPROTO_TCP, _ALL_STATES & ~(1 << LISTEN), _local_port(port)
                 )
-            _split_tcp(chunks, family, tables)
+            _split_tcp(chunks, family, tables, defer=whole)
             if with_udp:
                 for chunk in _dump(nl, af, socket.IPPROTO_UDP, _ALL_STATES):
                     tables.rows.extend(_rows(chunk, "udp", family))
     finally:
         nl.close()
-    if port is None:  # a one-port question never reads client pressure
-        tally_destinations(tables, ClientPorts.of(tables.rows, ephemeral_range(), tables.time_wait))
+    if whole:  # a one-port question keeps its port's sockets whoever's they are
+        settle(tables, ephemeral_range())
     return tables
 
 
-def _split_tcp(chunks: list[bytes], family: Family, tables: Tables) -> None:
+def _split_tcp(chunks: list[bytes], family: Family, tables: Tables, defer: bool = False) -> None:
     """TIME_WAIT into tallies, the rest into rows.
 
     Datagrams holding nothing but same-size TIME_WAIT records (nearly all of them under
     load) are tallied in bulk; the few that hold live sockets are decoded record by record.
+    `defer`: a whole poll's TIME_WAIT is kept aside (tables.bulk and tables.loose) until
+    settle() has told the clients' from the servers'.
     """
     bulk: dict[int, list[bytes]] = {}
     mixed: list[bytes] = []
@@ -104,17 +108,21 @@ def _split_tcp(chunks: list[bytes], family: Family, tables: Tables) -> None:
     af = socket.AF_INET if family == "ipv4" else socket.AF_INET6
     for stride, group in bulk.items():
         buf = b"".join(group)
-        _tally_uniform(buf, stride, tables)
-        tables.bulk.append((buf, stride, af))  # for tally_destinations, once rows are known
+        if defer:
+            tables.bulk.append((buf, stride, af))
+        else:
+            _tally_uniform(buf, stride, tables)
     size = 4 if af == socket.AF_INET else 16
     for chunk in mixed:
         for rec in _records(chunk):
             if rec[1] == TIME_WAIT:
                 sport, dport = int.from_bytes(rec[4:6], "big"), int.from_bytes(rec[6:8], "big")
                 expires = int.from_bytes(rec[52:56], sys.byteorder) / 1000
-                tables.tally(sport).add(1, dport, expires, expires)
-                remote = socket.inet_ntop(af, bytes(rec[_DST : _DST + size]))
-                tables.loose.append((sport, remote, dport))
+                if defer:
+                    remote = socket.inet_ntop(af, bytes(rec[_DST : _DST + size]))
+                    tables.loose.append((sport, remote, dport, expires))
+                else:
+                    tables.tally(sport).add(1, dport, expires, expires)
             else:
                 tables.rows.append(_row(rec, "tcp", family, af))
 
@@ -227,12 +235,15 @@ def _rows(chunk: bytes, proto: Proto, family: Family) -> Iterator[SocketRow]:
 
 
 def _row(rec: bytes | memoryview, proto: Proto, family: Family, af: int) -> SocketRow:
-    (_, state, _, _, sport, dport, src, _, _, _, _, _, _, uid, inode) = _MSG.unpack_from(rec)
-    address = socket.inet_ntop(af, src[: 4 if af == socket.AF_INET else 16])
+    (_, state, _, _, sport, dport, src, dst, _, _, _, _, _, uid, inode) = _MSG.unpack_from(rec)
+    size = 4 if af == socket.AF_INET else 16
+    address = socket.inet_ntop(af, src[:size])
     v6only = _v6only(rec) if af == socket.AF_INET6 and state in (LISTEN, CLOSE) else None
+    # A connection's remote address: which destination a client's counts toward.
+    remote = socket.inet_ntop(af, dst[:size]) if proto == "tcp" and state != LISTEN else ""
     return SocketRow(
         proto, family, state, address, int.from_bytes(sport, "big"),
-        int.from_bytes(dport, "big"), uid, inode, v6only,
+        int.from_bytes(dport, "big"), uid, inode, v6only, remote,
     )
 
 
@@ -314,46 +325,116 @@ def _remote_ports(
     return {s: _port(d) if distinct[s] == 1 else SEVERAL for s, d in last_dport.items()}
 
 
-def tally_destinations(tables: Tables, clients: ClientPorts) -> None:
-    """Client TIME_WAIT per (remote address, remote port), socket by socket but in bulk:
-    C-level slices, one set test per socket for its local port (ClientPorts.local, in raw
-    form), a Counter over packed keys of the sockets that passed, and the remote-port test
-    (ClientPorts.server) only on its busiest entries. A datagram group with no client port
-    (a server's own pile-up, the benchmark's loads) costs one slice and one set test."""
-    if tables.bulk:
-        local = _raw_ports(clients.ephemeral.start, clients.ephemeral.stop).difference(
-            _port(p) for p in clients.listening | clients.crowded
+def settle(tables: Tables, ephemeral: tuple[int, int], listening: Iterable[int] = ()) -> None:
+    """A whole read's TIME_WAIT, once every socket is known: a server's tallied per port, a
+    client's summed per destination (sides.py), with no object per client port.
+
+    TIME_WAIT on a listened port is a server's whatever the rest says, and takes no part in
+    the vote: a datagram group holding nothing else (a server's own pile-up, the benchmark's
+    loads) costs one slice and one set test. The other sockets' (local, remote) pairs are
+    made by C-level slices and masks, never a Python loop over sockets."""
+    listening = tables.listening().union(listening)
+    served = _raw(listening)
+    groups: list[tuple[bytes, int, int, list[int]]] = []
+    pairs: list[int] = []
+    for buf, stride, af in tables.bulk:
+        sports = memoryview(buf).cast("H")[(_BODY + 4) // 2 :: stride // 2].tolist()
+        if served.issuperset(sports):
+            _tally_uniform(buf, stride, tables)
+            continue
+        found = _pairs(buf, stride)
+        groups.append((buf, stride, af, found))
+        pairs.extend(compress(found, map(not_, map(served.__contains__, sports))))
+    tables.bulk.clear()
+    sides = tables.settle(ephemeral, pairs, listening)
+    for buf, stride, af, found in groups:
+        mask = list(map(sides.clients.__contains__, map((0xFFFF).__and__, found)))
+        mine = mask.count(True)
+        if not mine:
+            _tally_uniform(buf, stride, tables)
+        elif mine == len(mask):
+            _sum_clients(buf, stride, af, found, tables.clients)
+            if sides.doubtful:  # summed with the clients, and kept as ports too
+                kept = list(map(sides.doubtful.__contains__, map((0xFFFF).__and__, found)))
+                if any(kept):
+                    _tally_uniform(_subset(buf, stride, kept), stride, tables)
+        else:
+            _split(buf, stride, af, found, mask, mine, tables, sides)
+
+
+def _split(
+    buf: bytes, stride: int, af: int, found: list[int], mask: list[bool], mine: int,
+    tables: Tables, sides: Sides,
+) -> None:
+    """A group of both sides' TIME_WAIT (a machine with servers and clients): the smaller
+    side copied out record by record, the larger one read in place. Few clients among a
+    server pile-up: the whole group tallied, then the client ports' tallies (theirs alone:
+    a port is one side's) dropped, but for the doubtful ones. Few servers among a client
+    pile-up: the servers' records (and the doubtful ports') tallied on their own, the
+    clients' summed in place of the whole."""
+    if mine * 2 <= len(mask):
+        _tally_uniform(buf, stride, tables)
+        for port in (sides.clients - sides.doubtful).intersection(tables.time_wait):
+            del tables.time_wait[port]
+        _sum_clients(
+            _subset(buf, stride, mask), stride, af, list(compress(found, mask)), tables.clients
         )
-        found = tables.destinations
-        for buf, stride, af in tables.bulk:
-            sports = memoryview(buf).cast("H")[(_BODY + 4) // 2 :: stride // 2].tolist()
-            if local.isdisjoint(sports):
-                continue
-            mask = list(map(local.__contains__, sports))
-            keys: Iterable[Hashable]
-            if mask.count(True) * 8 < len(mask):  # a few clients among a server's pile-up
-                keys = (_key_at(buf, i * stride, af) for i in compress(range(len(mask)), mask))
-            else:
-                keys = compress(_destination_keys(buf, stride, af), mask)
-            for key, n in Counter(keys).most_common(_BUSIEST):
-                address, port = _destination(key, af)
-                if clients.server(port):
-                    found[(address, port)] += n
-        tables.bulk.clear()
-    tables.count_loose(clients)
+        return
+    doubtful = sides.doubtful
+    if doubtful:
+        theirs = [not c or p & 0xFFFF in doubtful for c, p in zip(mask, found, strict=True)]
+    else:
+        theirs = list(map(not_, mask))
+    _tally_uniform(_subset(buf, stride, theirs), stride, tables)
+    _sum_clients(buf, stride, af, list(compress(found, mask)), tables.clients, mask)
 
 
-_BUSIEST = 64  # destinations decoded per datagram group: the words name the top few
+def _pairs(buf: bytes, stride: int) -> list[int]:
+    """Each record's (local port | remote port << 16), as sides.pair makes them, copied
+    out at the stride in C: the big-endian ports' bytes laid out as one native u32."""
+    packed = bytearray(4 * (len(buf) // stride))
+    at = _BODY + 4  # idiag_sport, then idiag_dport
+    # Little-endian: local low byte, local high byte, remote low, remote high.
+    order = (1, 0, 3, 2) if _LITTLE else (2, 3, 0, 1)
+    for i, src in enumerate(order):
+        packed[i::4] = buf[at + src :: stride]
+    return memoryview(packed).cast("I").tolist()
 
 
-@lru_cache(maxsize=2)
-def _raw_ports(start: int, stop: int) -> frozenset[int]:
-    """Ports start..stop-1 as a native u16 read of their big-endian bytes (as sliced from a
-    dump), built in C; cached per range, which changes only with a sysctl."""
-    ports = array("H", range(start, stop))
+def _subset(buf: bytes, stride: int, mask: Iterable[object]) -> bytes:
+    """The records of `buf` that `mask` keeps, at the same stride (a slice per record
+    kept, none per record left)."""
+    kept = compress(range(0, len(buf), stride), mask)
+    return b"".join([buf[i : i + stride] for i in kept])
+
+
+def _sum_clients(
+    buf: bytes, stride: int, af: int, pairs: list[int], sums: ClientSums,
+    mask: list[bool] | None = None,
+) -> None:
+    """Client TIME_WAIT records (those `mask` keeps, else all) into their destinations'
+    sums: a Counter of packed keys (no object per socket but the key), the busiest
+    DESTINATIONS_KEPT decoded. `pairs`: the kept records' (sides.pair)."""
+    sums.ports.update(map((0xFFFF).__and__, pairs))
+    sums.count += len(pairs)
+    expiries = memoryview(buf).cast("I")[(_BODY + 52) // 4 :: stride // 4].tolist()
+    keys: Iterable[Hashable] = _destination_keys(buf, stride, af)
+    if mask is not None:
+        expiries, keys = list(compress(expiries, mask)), compress(keys, mask)
+    sums.expiring(max(expiries) / 1000 if expiries else None)
+    for key, n in Counter(keys).most_common(_BUSIEST):
+        sums.time_wait[_destination(key, af)] += n
+
+
+_BUSIEST: int | None = DESTINATIONS_KEPT  # destinations decoded per datagram group
+
+
+def _raw(ports: Iterable[int]) -> frozenset[int]:
+    """Ports as a native u16 read of their big-endian bytes (as sliced from a dump)."""
+    raw = array("H", ports)
     if _LITTLE:
-        ports.byteswap()
-    return frozenset(ports)
+        raw.byteswap()
+    return frozenset(raw)
 
 
 def _destination_keys(buf: bytes, stride: int, af: int) -> list[Hashable]:
@@ -371,17 +452,6 @@ def _destination_keys(buf: bytes, stride: int, af: int) -> list[Hashable]:
     if words == 1:
         return list(cells.tolist())
     return list(zip(*(cells[i::words].tolist() for i in range(words)), strict=True))
-
-
-def _key_at(buf: bytes, off: int, af: int) -> Hashable:
-    """The key _destination_keys makes, for the one record at `off`."""
-    size = 4 if af == socket.AF_INET else 16
-    width = 8 if af == socket.AF_INET else 24
-    rec = off + _BODY
-    cell = buf[rec + 6 : rec + 8] + bytes(width - size - 2) + buf[rec + _DST : rec + _DST + size]
-    if af == socket.AF_INET:
-        return int.from_bytes(cell, sys.byteorder)
-    return tuple(int.from_bytes(cell[i : i + 8], sys.byteorder) for i in range(0, 24, 8))
 
 
 def _destination(key: Hashable, af: int) -> tuple[str, int]:

@@ -1,24 +1,21 @@
 """What a socket-table reader hands the Linux collector: live sockets one by one, TIME_WAIT
-already tallied per local port (100,000 of them must not become 100,000 objects)."""
+already tallied per server port (100,000 of them must not become 100,000 objects), and the
+client sockets summed per destination (sides.py)."""
 
 from __future__ import annotations
 
 import os
-from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 
 from ..hints import NamedTuple
-from ..model import Family, Proto
-from ..record import field, mutable_record, record
+from ..model import TCP_STATES, Family, Proto
+from ..record import field, mutable_record
+from .sides import ClientSums, Sides, client_ports, pair
 
 LISTEN = 0x0A
 TIME_WAIT = 0x06
 CLOSE = 0x07  # a bound, unconnected UDP socket shows TCP's CLOSE state
 SEVERAL = -2  # remote_port of a tally whose sockets talk to different remote ports
-# A client port carries one connection per destination, so few TIME_WAIT: tcp_max_tw_buckets
-# (131,072 by default) spread over ~28,000 ephemeral ports is under 5 each. A port with more
-# is a (stopped) server's, whose clients are not destinations.
-SHARED_MAX = 64
 
 
 class SocketRow(NamedTuple):
@@ -33,6 +30,7 @@ class SocketRow(NamedTuple):
     uid: int
     inode: int
     v6only: bool | None = None  # IPV6_V6ONLY of an IPv6 listener; None where not reported
+    remote_address: str = ""  # of a TCP connection (not a listener's, nor UDP's)
 
 
 @mutable_record
@@ -56,47 +54,18 @@ class TimeWaitTally:
             self.last = last
 
 
-@record
-class ClientPorts:
-    """Which TIME_WAIT sockets are a client's, counted per destination: the local port is
-    ephemeral and nobody listens on it, the remote port is a server's (listened on here, or
-    outside the ephemeral range). Per socket, not per local port: Linux gives one local port
-    to connections with different destinations."""
-
-    ephemeral: range
-    listening: frozenset[int]
-    crowded: frozenset[int] = frozenset()  # local ports with more than SHARED_MAX TIME_WAIT
-
-    @classmethod
-    def of(
-        cls,
-        rows: Iterable[SocketRow],
-        ephemeral: tuple[int, int],
-        time_wait: Mapping[int, TimeWaitTally] | None = None,
-    ) -> ClientPorts:
-        listening = frozenset(r.port for r in rows if r.proto == "tcp" and r.state == LISTEN)
-        crowded = frozenset(p for p, t in (time_wait or {}).items() if t.count > SHARED_MAX)
-        return cls(range(ephemeral[0], ephemeral[1] + 1), listening, crowded)
-
-    def local(self, port: int) -> bool:
-        return port in self.ephemeral and port not in self.listening and port not in self.crowded
-
-    def server(self, port: int) -> bool:
-        return port in self.listening or port not in self.ephemeral
-
-
 @mutable_record
 class Tables:
     rows: list[SocketRow] = field(default_factory=list)
-    time_wait: dict[int, TimeWaitTally] = field(default_factory=dict)
+    time_wait: dict[int, TimeWaitTally] = field(default_factory=dict)  # server ports only,
+    # once settled: a client's TIME_WAIT is summed in `clients` instead
     notes: list[str] = field(default_factory=list)  # what could not be read, and why
-    # Client TIME_WAIT per (remote address, remote port): see ClientPorts. Counted once the
-    # listening ports are known, from TIME_WAIT kept aside meanwhile: whole datagrams
-    # (buffer, stride, address family) and sockets decoded one by one (local port, remote
-    # address, remote port).
-    destinations: Counter[tuple[str, int]] = field(default_factory=Counter)
+    clients: ClientSums = field(default_factory=ClientSums)
+    # Kept aside by a whole read until every socket is known (settle): whole datagrams of
+    # TIME_WAIT (buffer, stride, address family) and TIME_WAIT decoded one by one (local
+    # port, remote address, remote port, seconds to expiry).
     bulk: list[tuple[bytes, int, int]] = field(default_factory=list)
-    loose: list[tuple[int, str, int]] = field(default_factory=list)
+    loose: list[tuple[int, str, int, float | None]] = field(default_factory=list)
 
     def tally(self, port: int) -> TimeWaitTally:
         found = self.time_wait.get(port)
@@ -104,14 +73,46 @@ class Tables:
             found = self.time_wait[port] = TimeWaitTally()
         return found
 
-    def count_loose(self, clients: ClientPorts) -> None:
-        """Add the one-by-one TIME_WAIT to `destinations`, then drop them."""
-        self.destinations.update(
-            (address, remote)
-            for local, address, remote in self.loose
-            if clients.local(local) and clients.server(remote)
+    def listening(self) -> frozenset[int]:
+        return frozenset(r.port for r in self.rows if r.proto == "tcp" and r.state == LISTEN)
+
+    def settle(
+        self,
+        ephemeral: tuple[int, int],
+        time_wait: Iterable[int] = (),
+        listening: Iterable[int] = (),
+    ) -> Sides:
+        """Tell clients from servers (sides.py), then tally the loose TIME_WAIT per server
+        port (and doubtful client port) and sum the client ones, and move client
+        connections from `rows` into `clients`. `time_wait`: pairs (sides.pair) of TIME_WAIT
+        kept elsewhere (the bulk datagrams); `listening`: ports listened on besides those in
+        `rows`. Returns the sides, for the caller's own TIME_WAIT."""
+        ports = self.listening().union(listening)
+        live = [r for r in self.rows if r.proto == "tcp" and r.state != LISTEN]
+        sides = client_ports(
+            [*time_wait, *(pair(local, remote) for local, _, remote, _ in self.loose)],
+            [pair(r.port, r.remote_port) for r in live],
+            ports,
+            ephemeral,
         )
+        clients, doubtful = sides
+        self.clients.kept = doubtful
+        for local, address, remote, expires in self.loose:
+            if local in clients:
+                self.clients.add_time_wait(local, address, remote, expires)
+            if local not in clients or local in doubtful:
+                self.tally(local).add(1, remote, expires, expires)
         self.loose.clear()
+        if clients and live:
+            kept = []
+            for row in self.rows:
+                if row.proto == "tcp" and row.state != LISTEN and row.port in clients:
+                    state = TCP_STATES.get(row.state, f"{row.state:02X}")
+                    self.clients.add_live(row.remote_address, row.remote_port, state)
+                else:
+                    kept.append(row)
+            self.rows = kept
+        return sides
 
 
 def reason(exc: OSError) -> str:
