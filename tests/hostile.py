@@ -7,14 +7,18 @@ runs in a directory whose name is hostile too. Nothing it prints may reach a ter
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
 import textwrap
 
 # What a hostile local user would put in each field.
-COMM = "\x1b]0;pwned\x07"  # sets the terminal title if printed raw (15 bytes max in comm)
+# Sets the terminal title if printed raw, and ends in an invisible tag character (15 bytes,
+# comm's limit): "sshd" + a tag reads as "sshd" wherever it is not escaped.
+COMM = "\x1b]0;pwned\x07\U000e0041"
 ARGV0 = "\x1b[2J\x1b[H"  # clears the screen
 ARGS = (
     "[@click=app.quit]x[/]",  # Textual markup: a clickable action
@@ -23,11 +27,16 @@ ARGS = (
     "\u202eevil\u202c",  # bidi override
     "zero\u200bwidth",
     "\x9b31m",  # C1 CSI
+    # Invisible: default-ignorables, fillers, variation selectors, tags, braille blank,
+    # Unicode spaces, an annotation character, private use.
+    "a\u034fb\u115f\u3164\ufe0f\u2800c",
+    "sp\u2003ace\u3000\ufff9",
+    "\U000e0073\U000e0073hd\ue000",
     "日本語",  # wide characters (legitimate: shown as they are)
 )
 CWD_NAME = "\x1b]0;cwd\x07[b]dir\n"
 # What each field must look like on screen: escaped, nothing else changed.
-SHOWN_COMM = "\\x1b]0;pwned\\x07"
+SHOWN_COMM = "\\x1b]0;pwned\\x07\\U000e0041"
 SHOWN_ARGV0 = "\\x1b[2J\\x1b[H"
 
 LISTENER = """
@@ -45,6 +54,7 @@ while True:
 def hostile_dir() -> str:
     """A fresh directory with a hostile name (no "/" or NUL: the kernel forbids those)."""
     parent = tempfile.mkdtemp(prefix="portscope-hostile-")
+    atexit.register(shutil.rmtree, parent, True)  # the run leaves no directory behind
     path = os.path.join(parent, CWD_NAME)
     os.mkdir(path)
     return path

@@ -14,11 +14,14 @@ import termios
 import time
 
 # What must never reach a terminal raw: C0 controls but newline (tab too: it forges
-# columns), DEL and C1 controls, bidi controls and marks, zero-width characters,
-# line/paragraph separators.
+# columns), DEL and C1 controls, bidi controls and marks, zero-width and other invisible
+# characters (default-ignorables, fillers, variation selectors, tags, braille blank), Unicode
+# spaces, line/paragraph separators, private use. Written out here, independently of the
+# code under test.
 UNSAFE = re.compile(
-    "[\x00-\x09\x0b-\x1f\x7f-\x9f\u00ad\u061c\u180e\u200b-\u200f\u2028-\u202e"
-    "\u2060-\u2069\ufeff]"
+    "[\x00-\x09\x0b-\x1f\x7f-\xa0\u00ad\u034f\u061c\u115f\u1160\u1680\u180b-\u180f"
+    "\u2000-\u200f\u2028-\u202f\u205f-\u206f\u2800\u3000\u3164\ue000-\uf8ff"
+    "\ufe00-\ufe0f\ufeff\uffa0\ufff0-\ufffb\U000e0000-\U000e0fff]"
 )
 
 

@@ -34,6 +34,13 @@ def test_free_port_exits_zero() -> None:
     assert "SO_REUSEADDR ok" in " ".join(result.stdout.split())
 
 
+def test_an_ipv6_address_is_bracketed_in_the_sentence() -> None:
+    port = free_port()
+    result = portscope("check", str(port), "--host", "::")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith(f"Port {port}/tcp is free on [::]: ")
+
+
 def test_listener_text_names_the_holder_and_exits_one() -> None:
     with tcp_listener("0.0.0.0") as sock:
         port = sock.getsockname()[1]

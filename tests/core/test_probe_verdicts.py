@@ -74,8 +74,11 @@ def test_dual_stack_listener_blocks_ipv4_wildcard() -> None:
 
 
 def test_v6only_listener_leaves_ipv4_free() -> None:
-    with tcp_listener("::", v6only=True) as sock:
-        port = sock.getsockname()[1]
+    # A port the kernel chose clear of IPv4 TIME_WAIT (an IPv6 listener's port is chosen
+    # clear of IPv6 sockets only, and an earlier test's IPv4 TIME_WAIT would answer first).
+    with tcp_listener("0.0.0.0") as probe:
+        port = probe.getsockname()[1]
+    with tcp_listener("::", port, v6only=True) as sock:
         assert diagnose(port, "0.0.0.0").kind == "free"
         assert diagnose(port, "::").kind == "listening"
 

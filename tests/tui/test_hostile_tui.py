@@ -50,6 +50,9 @@ SHOWN_ARGS = (
     "\\u202eevil\\u202c",
     "zero\\u200bwidth",
     "\\x9b31m",
+    "a\\u034fb\\u115f\\u3164\\ufe0f\\u2800c",
+    "sp\\u2003ace\\u3000\\ufff9",
+    "\\U000e0073\\U000e0073hd\\ue000",
 )
 FULLWIDTH_8080 = "\uff18\uff10\uff18\uff10"  # int() reads it as 8080; a person did not mean it
 POLL_ERROR = "\x1b]0;err\x07 [@click=app.quit]q[/] x[/]y"
@@ -187,11 +190,10 @@ async def test_every_screen_with_a_frozen_hostile_snapshot() -> None:
             assert static_text(bind_error).startswith(f"not a port number: '{typed}'")
             assert_safe_screen(app)
         assert panel.probes == 1  # nothing was probed for bad input
-        await pilot.press("q")  # in the port field, q is a character ...
-        assert app.screen is panel and port_field.value.endswith("q")
-        panel.set_focus(None)
-        await pilot.press("q")  # ... elsewhere it closes the panel
+        typed_before = port_field.value
+        await pilot.press("q")  # no port has a q in it: even from the port field, q closes
         await until(pilot, lambda: app.screen is app.main)
+        assert port_field.value == typed_before
 
         # Help, then the command palette with markup typed into its search.
         await pilot.press("question_mark")

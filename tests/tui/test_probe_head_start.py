@@ -6,6 +6,7 @@ second each poll, and a key pressed meanwhile waited)."""
 from __future__ import annotations
 
 import threading
+import uuid
 from typing import Any
 
 import pytest
@@ -216,9 +217,12 @@ async def test_a_poll_that_comes_while_a_dialog_opens_waits_for_it(
             await pilot.press("b")
             assert app.main.opening
             app.poll_now()  # held: no poll starts for HOLD_POLLS
-            arrived = snap([sock(port, holder(4242, "newcomer"))])
+            # A name no process on the machine has: the table shows the real collector's
+            # rows, and another person's server may be called anything.
+            newcomer = f"newcomer-{uuid.uuid4().hex}"
+            arrived = snap([sock(port, holder(4242, newcomer))])
             app.main.receive(arrived)  # as if a poll in flight had just finished
-            assert "newcomer" not in _table_text(app)
+            assert newcomer not in _table_text(app)
             await pilot.pause(main_screen.HOLD_POLLS * 0.6)
             assert app.latest_snapshot is shown
             panel = await open_dialog(app, pilot, "b", BindPanel)  # the second b: ignored

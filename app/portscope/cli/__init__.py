@@ -24,12 +24,17 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "stop the process holding a port (confirms, SIGTERM, waits, reports the port)",
     ),
     "watch": ("watch_cmd", "print listeners appearing, stopping, changing, restarting"),
+    "free": ("free_cmd", "print ports a server can bind now (skips TIME_WAIT, ephemeral)"),
+    "run": ("run_cmd", "start COMMAND on a port: if busy, the next one, wait, or stop it"),
+    "completion": ("completion_cmd", "print the shell completion script (bash, zsh, fish)"),
+    "mcp": ("mcp_cmd", "serve list, check, free, wait and kill to coding agents (MCP on stdio)"),
 }
 
 
-def build_parser(command: str | None = None) -> Parser:
-    """The parser with `command`'s arguments; every other command is a stub that only
-    names itself, so its module stays unimported."""
+def build_parser(command: str | None = None, *, every: bool = False) -> Parser:
+    """The parser with `command`'s arguments (`every`: all commands', for the completion
+    script); every other command is a stub that only names itself, so its module stays
+    unimported."""
     parser = Parser(
         prog="portscope",
         description="Who holds a port, why bind() fails, and when the port frees itself. "
@@ -45,8 +50,11 @@ def build_parser(command: str | None = None) -> Parser:
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")  # Parsers too
     for name, (module, line) in COMMANDS.items():
-        if name == command:
+        if name == command or every:
             importlib.import_module(f"{__package__}.{module}").add_parser(sub)
+            from .help_text import describe
+
+            describe(sub.choices[name], name, line)
         else:
             sub.add_parser(name, help=line, add_help=False)
     return parser
@@ -74,6 +82,7 @@ def entry() -> None:
     """`portscope` as installed (the console script): main(), then, once a command has
     answered, straight out. The interpreter's teardown would free every object and module
     one by one (~6 ms after `list --json` under load) only for the process to end."""
+    standard_streams()
     argv = sys.argv[1:]
     command = chosen_command(argv)
     if command in ANSWER_ONCE:
@@ -92,8 +101,33 @@ def entry() -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    standard_streams()
     argv = list(sys.argv[1:] if argv is None else argv)
     return run(argv, chosen_command(argv))
+
+
+def standard_streams() -> None:
+    """Closed standard streams (`>&-`, `<&-`, `2>&-`) read and write /dev/null, so a print
+    neither crashes (sys.stdout is None) nor lands elsewhere (print(file=None) writes to
+    stdout; a socket opened later would take the free descriptor); and whatever the
+    locale, a character the terminal's encoding lacks is written as an escape, never a
+    UnicodeEncodeError."""
+    for fd in (0, 1, 2):
+        try:
+            os.fstat(fd)
+        except OSError:
+            null = os.open(os.devnull, os.O_RDWR)
+            if null != fd:
+                os.dup2(null, fd)
+                os.close(null)
+    for name in ("stdin", "stdout", "stderr"):
+        if getattr(sys, name) is None:
+            mode = "r" if name == "stdin" else "w"
+            setattr(sys, name, open(os.devnull, mode, encoding="utf-8"))  # noqa: SIM115
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None and getattr(stream, "errors", "") != "backslashreplace":
+            reconfigure(errors="backslashreplace")
 
 
 def run(argv: list[str], command: str | None) -> int:
