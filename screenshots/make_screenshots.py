@@ -2,13 +2,14 @@
 
     .venv/bin/python screenshots/make_screenshots.py
 
-Writes main.svg (120x36), main-80x24.svg, bind-panel.svg (`b` on a port held only by
-TIME_WAIT) and kill-dialog.svg (`k` on the pre-fork server)
-next to this file, and a PNG of each when
-`rsvg-convert` (librsvg2-bin) is installed. The data is the demo machine in
-tests/tui/tui_fakes.py: a python http.server on 8000, a pre-fork gunicorn on 8080,
-postgres on 5432 with 11,990 client TIME_WAIT to it, port 9000 with nobody listening
-but 37 TIME_WAIT, a UDP 5353, an IPv6 listener, and one socket whose owner is hidden.
+Writes main.svg (120x36), main-80x24.svg, main-60x20.svg, bind-panel.svg (`b` on a port
+held only by TIME_WAIT), kill-dialog.svg (`k` on the pre-fork server), force-kill.svg
+(`K`, the same dialog with SIGKILL), events.svg (`e`) and help.svg (`?`, every key) next to
+this file, and a PNG of each when `rsvg-convert` (librsvg2-bin) is installed. The data
+is the demo machine in tests/tui/tui_fakes.py: a python http.server on 8000, a pre-fork
+gunicorn on 8080, postgres on 5432 with 11,990 client TIME_WAIT to it, port 9000 with
+nobody listening but 37 TIME_WAIT, a UDP 5353, an IPv6 listener, and one socket whose
+owner is hidden.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ sys.path.insert(0, str(HERE.parent / "tests"))
 from portscope.tui.app import PortscopeApp  # noqa: E402
 from portscope.tui.bind_panel import BindPanel  # noqa: E402
 from portscope.tui.event_log import EventLogScreen  # noqa: E402
+from portscope.tui.help_screen import HelpScreen  # noqa: E402
 from portscope.tui.kill_modal import KillModal  # noqa: E402
 from portscope.tui.rows import RowFilter  # noqa: E402
 from portscope.tui.stops import from_holders  # noqa: E402
@@ -60,6 +62,16 @@ def kill_dialog(app: PortscopeApp) -> Screen[Any]:
     return frozen_modal()
 
 
+def force_kill_dialog(app: PortscopeApp) -> Screen[Any]:
+    """`K`: the kill dialog with SIGKILL as the signal, and its warning."""
+    return frozen_modal("KILL")
+
+
+def help_screen(app: PortscopeApp) -> Screen[Any]:
+    """`?`: every key, the filter's words, the columns."""
+    return HelpScreen(app.main.app_keys())
+
+
 def bind_panel(app: PortscopeApp) -> BindPanel:
     """`b` on port 9000: nobody listens, 37 TIME_WAIT left by a server without SO_REUSEADDR."""
     verdict = frozen_verdict("time_wait", 9000, expires_in=41.2, count=37)
@@ -72,9 +84,12 @@ def bind_panel(app: PortscopeApp) -> BindPanel:
 SHOTS: tuple[tuple[str, tuple[int, int], int, Dialog | None], ...] = (
     ("main.svg", (120, 36), 8080, None),  # the pre-fork row: details show every holder
     ("main-80x24.svg", (80, 24), 8080, None),
+    ("main-60x20.svg", (60, 20), 8080, None),
     ("bind-panel.svg", (120, 36), 9000, bind_panel),
     ("kill-dialog.svg", (120, 36), 8080, kill_dialog),
+    ("force-kill.svg", (120, 36), 8080, force_kill_dialog),
     ("events.svg", (120, 36), 8080, events),
+    ("help.svg", (100, 50), 8080, help_screen),
 )
 
 

@@ -60,10 +60,10 @@ def frozen_check(result: KillResult) -> After:
     return After(summary=describe(verdict, result), free=False, verdict=verdict)
 
 
-def frozen_modal() -> KillModal:
+def frozen_modal(signal_name: str = "TERM") -> KillModal:
     return KillModal(
         [DEMO_MASTER.identity], 8080, planner=frozen_planner, session=FrozenSession,
-        check=frozen_check, clock=lambda: NOW,
+        check=frozen_check, clock=lambda: NOW, signal_name=signal_name,
     )
 
 

@@ -55,6 +55,13 @@ def screen_text(app: App[Any]) -> str:
     return "\n".join(screen_lines(app))
 
 
+def toasts(app: App[Any]) -> str:
+    """The notifications' words on screen: the text right of each toast's left edge (▌),
+    its wrapped lines joined with single spaces (run_test needs notifications=True)."""
+    parts = [line.rsplit("▌ ", 1)[1] for line in screen_lines(app) if "▌ " in line]
+    return " ".join(" ".join(parts).split())
+
+
 def click_actions(app: App[Any]) -> list[str]:
     """Every `@click` action in what the visible widgets of the top screen render."""
     found: list[str] = []

@@ -20,6 +20,7 @@ from portscope.tui.help_screen import HelpScreen
 from portscope.tui.port_table import PortTable
 from portscope.tui.status_bar import StatusBar
 from portscope.tui.stops import from_holders
+from tui.screen_checks import screen_text
 from tui.tui_fakes import T0, FakeSource, demo_snapshot, fake_relatives, holder, snap, sock, until
 
 
@@ -150,6 +151,14 @@ async def test_sort_cycles_and_keeps_the_cursor_on_its_row(
     assert ports_in_order(app)[:3] == [8080, 9000, 8000]
     assert app.selected_row() == picked
     await pilot.press("s")
+    assert "sort PID" in _status(app)  # by the lowest PID; no visible owner: last
+    assert ports_in_order(app) == [5353, 5432, 8080, 5173, 8000, 22, 9000]
+    assert app.selected_row() == picked
+    await pilot.press("s")
+    assert "sort user" in _status(app)  # avahi, dev, dev, postgres, www
+    assert ports_in_order(app) == [5353, 5173, 8000, 5432, 8080, 22, 9000]
+    assert app.selected_row() == picked
+    await pilot.press("s")
     assert ports_in_order(app) == [22, 5173, 5353, 5432, 8000, 8080, 9000]
     assert app.selected_row() == picked
 
@@ -237,9 +246,10 @@ async def test_help_lists_the_keys_and_closes(demo: tuple[PortscopeApp, Pilot[No
     app, pilot = demo
     await pilot.press("question_mark")
     assert isinstance(app.screen, HelpScreen)
-    text = " ".join(str(s.render()) for s in app.screen.query(Static))
-    for key, what in (("/", "Filter"), ("s", "Sort"), ("p", "Pause"), ("q", "Quit")):
-        assert key in text and what in text
+    text = screen_text(app)
+    for key, what in (("/", "Show only the rows that match"), ("s", "Sort by"), ("p", "Pause"),
+                      ("q", "Quit")):
+        assert f"{key}  " in text and what in text
     await pilot.press("escape")
     assert app.screen is app.main
 
@@ -285,12 +295,16 @@ async def test_poll_error_is_shown_inline_and_polling_recovers() -> None:
 
 async def test_narrow_terminal_drops_columns_and_keeps_the_cursor() -> None:
     app = make_app(demo_snapshot())
-    async with app.run_test(size=(120, 36)) as pilot:
+    async with app.run_test(size=(140, 36)) as pilot:
         await started(app, pilot)
         await pilot.press("down", "down")
         picked = app.selected_row()
         labels = [str(c.label) for c in table(app).columns.values()]
         assert labels[-3:] == ["TIME_WAIT", "TREND", "OTHER"]
+        await pilot.resize_terminal(120, 36)  # no room for OTHER: in the details instead
+        await until(pilot, lambda: "other" not in [k.value for k in table(app).columns])
+        assert not table(app).show_horizontal_scrollbar
+        assert app.selected_row() == picked
         await pilot.resize_terminal(80, 24)
         await until(pilot, lambda: table(app).narrow)
         labels = [str(c.label) for c in table(app).columns.values()]

@@ -149,6 +149,22 @@ async def test_escape_closes_the_panel() -> None:
         assert not isinstance(app.screen, BindPanel)
 
 
+@pytest.mark.parametrize("field", ["#bind-port", "#bind-address"])
+async def test_q_closes_the_panel_from_either_field(field: str) -> None:
+    """No port or address has a q in it: in the panel q closes, as in every dialog."""
+    app = Host(BindPanel(8080, diagnose=ScriptedDiagnose(frozen_verdict("listening"))))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await until(pilot, lambda: app.panel.verdict is not None)
+        box = app.panel.query_one(field, Input)
+        box.focus()
+        await pilot.pause()
+        before = box.value
+        await pilot.press("q")
+        await pilot.pause()
+        assert not isinstance(app.screen, BindPanel)
+        assert box.value == before  # nothing typed
+
+
 async def test_without_a_port_it_asks_and_does_not_probe() -> None:
     fake = ScriptedDiagnose(frozen_verdict("free"))
     app = Host(BindPanel(None, diagnose=fake))

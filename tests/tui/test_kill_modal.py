@@ -12,6 +12,7 @@ import signal
 import subprocess
 import threading
 from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Any, ClassVar
 
 from textual.app import App, ComposeResult
@@ -217,6 +218,14 @@ def at_stage(*keys: str, stage: str) -> Callable[[Pilot[None]], Awaitable[None]]
 def test_confirmation_picture(snap_compare: SnapCompare) -> None:
     assert snap_compare(
         Host(frozen_modal), terminal_size=(100, 32), run_before=at_stage(stage="confirm")
+    )
+
+
+def test_force_kill_confirmation_picture(snap_compare: SnapCompare) -> None:
+    """`K`: the same dialog, its own title and the SIGKILL wording in place of the grace."""
+    assert snap_compare(
+        Host(partial(frozen_modal, "KILL")), terminal_size=(100, 32),
+        run_before=at_stage(stage="confirm"),
     )
 
 

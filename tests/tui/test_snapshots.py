@@ -68,3 +68,22 @@ def test_trend_of_8080_in_the_details_120x36(snap_compare: SnapCompare) -> None:
     """8080's TIME_WAIT climbed under a load test; 9000's climbed and drained."""
     run_before = settled("down", "down", "down", "down", "down")
     assert snap_compare(demo_app(), terminal_size=(120, 36), run_before=run_before)
+
+
+def test_main_screen_60x20(snap_compare: SnapCompare) -> None:
+    """Compact columns (TW: the TIME_WAIT count), the header broken between its parts, the
+    footer's keys that fit, whole."""
+    assert snap_compare(demo_app(), terminal_size=(60, 20), run_before=settled())
+
+
+def test_paused_with_every_socket_of_8080_120x36(snap_compare: SnapCompare) -> None:
+    """`a` on the pre-fork row: its listener, its connections by state, TIME_WAIT; `p`: the
+    footer says Resume."""
+    run_before = settled("down", "down", "down", "down", "down", "a", "p")
+    assert snap_compare(demo_app(), terminal_size=(120, 36), run_before=run_before)
+
+
+def test_udp_only_sorted_by_user_reversed_120x36(snap_compare: SnapCompare) -> None:
+    """`t` twice (UDP only), `s` four times (user), `S`: the header says all three."""
+    run_before = settled("t", "t", "s", "s", "s", "s", "S")
+    assert snap_compare(demo_app(), terminal_size=(120, 36), run_before=run_before)

@@ -1,18 +1,23 @@
 """`portscope wait PORT`: block until a server's plain bind() would succeed (with
 `--reuseaddr`: the bind of a server that sets SO_REUSEADDR, which TIME_WAIT left by a
-SO_REUSEADDR server does not block, so a restart need not wait for it).
+SO_REUSEADDR server does not block, so a restart need not wait for it). With `--listening`,
+the other way round: block until a TCP connect succeeds (the wait-for-it job), also for
+`HOST:PORT` on another machine; that only connects, it never binds.
 
-Scripts call it between stopping and starting a server. Progress (what still blocks the
-port, the TIME_WAIT countdown) goes to stderr; the final "is free" line goes to stdout.
-Exit 0 when the port is free, 1 on timeout or when waiting cannot help (privileged port,
-foreign address), 2 for bad input. `--host localhost` waits until both 127.0.0.1 and ::1
-can be bound.
+Scripts call it between stopping and starting a server, or before starting what needs a
+database. Progress (what still blocks the port, the TIME_WAIT countdown) goes to stderr;
+the final "is free" line goes to stdout. Several ports (`wait 5432 6379`, `8000-8002`) are
+waited for in turn, within one --timeout. Exit 0 when every port is free (accepts), 1 on
+timeout or when waiting cannot help (privileged port, foreign address), 2 for bad input.
+`--host localhost` waits until both 127.0.0.1 and ::1 can be bound.
 """
 
 from __future__ import annotations
 
 import argparse
+import errno
 import math
+import socket
 import sys
 import time
 from typing import Any, TextIO
@@ -21,21 +26,46 @@ from ..core.collect import default_collector
 from ..core.diagnose.bind_attempt import Bind
 from ..core.diagnose.probe import diagnose, first_blocked
 from ..core.diagnose.verdict import Verdict
+from ..core.inputs import parse_connect_host, parse_host, parse_target
 from ..core.model import Proto
 from ..core.text import seconds
 from ..core.untrusted import fit, shown
-from .check_cmd import UNAVAILABLE, add_target_arguments, bind_of, hosts_of, proto_of
+from .argparser import strict
 from .common import TIMEOUT_MAX, duration_arg, fail
 from .terminal import columns
 
 POLL = 0.1  # seconds between plain binds: cheap, and quick to notice the port freeing
+CONNECT_EVERY = 0.2  # seconds between connects: a remote host sees 5 a second at most
+CONNECT_TIMEOUT = 1.0  # seconds one connect may take (a host that drops SYNs)
 DESCRIBE_EVERY = 1.0  # seconds between full diagnoses (a snapshot can cost 100 ms or more)
+UNAVAILABLE = "address_not_available"
 HOPELESS = ("permission_denied", UNAVAILABLE, "excluded_range")
+
+Target = tuple["str | None", tuple[int, ...]]
 
 
 def add_parser(sub: Any) -> None:
     p = sub.add_parser("wait", help="block until the port can be bound (exit 0), or time out")
-    add_target_arguments(p)
+    p.add_argument(
+        "targets", type=strict(parse_target), nargs="+", metavar="PORT",
+        help="a port, a range A-B, a comma list; with --listening also HOST:PORT",
+    )
+    p.add_argument(
+        "--host", default=None, metavar="ADDR",
+        help="address to bind (default 0.0.0.0; ::, [::1], any literal address, and "
+        "localhost for both 127.0.0.1 and ::1); with --listening, the host to connect to "
+        "(default localhost; a name is looked up at each try)",
+    )
+    p.add_argument("--udp", action="store_true", help="the UDP port, not the TCP one")
+    p.add_argument(
+        "--reuseaddr", action="store_true",
+        help="the bind of a server that sets SO_REUSEADDR (gunicorn, uvicorn, node and most "
+        "frameworks do), which TIME_WAIT left by a server that set it too does not block",
+    )
+    p.add_argument(
+        "--listening", action="store_true",
+        help="wait until a TCP connect succeeds instead (something accepts on the port)",
+    )
     p.add_argument(
         "--timeout", type=duration_arg(0, TIMEOUT_MAX, "--timeout"), metavar="S",
         help=f"give up after S seconds, 0 to {TIMEOUT_MAX:g} (exit 1); default: never",
@@ -44,9 +74,39 @@ def add_parser(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    return wait_free(
-        args.port, hosts_of(args), proto_of(args), args.timeout, sys.stderr, bind_of(args)
-    )
+    targets: list[Target] = args.targets
+    deadline = None if args.timeout is None else time.monotonic() + args.timeout
+    if args.listening:
+        if args.udp or args.reuseaddr:
+            return fail("--listening waits for a TCP connect: --udp and --reuseaddr do not "
+                        "apply (UDP has no handshake to wait for)")
+        try:
+            default = parse_connect_host(args.host) if args.host is not None else "localhost"
+        except ValueError as exc:
+            return fail(str(exc))
+        for host, ports in targets:
+            for port in ports:
+                code = wait_listening(host or default, port, args.timeout, sys.stderr,
+                                      deadline=deadline)
+                if code:
+                    return code
+        return 0
+    remote = next((host for host, _ in targets if host is not None), None)
+    if remote is not None:
+        return fail(f"HOST:PORT ({remote}) is for --listening, which connects; to wait for a "
+                    "bind on an address of this machine use --host ADDR")
+    try:
+        hosts = parse_host(args.host) if args.host is not None else ("0.0.0.0",)
+    except ValueError as exc:
+        return fail(str(exc))
+    proto: Proto = "udp" if args.udp else "tcp"
+    bind: Bind = "reuseaddr" if args.reuseaddr else "plain"
+    for _, ports in targets:
+        for port in ports:
+            code = wait_free(port, hosts, proto, args.timeout, sys.stderr, bind, deadline=deadline)
+            if code:
+                return code
+    return 0
 
 
 def wait_free(
@@ -56,10 +116,16 @@ def wait_free(
     timeout: float | None,
     out: TextIO,
     bind: Bind = "plain",
+    done: TextIO | None = None,
+    *,
+    deadline: float | None = None,
 ) -> int:
-    """Poll `bind` binds until all succeed; describe what blocks them about once a second."""
+    """Poll `bind` binds until all succeed; describe what blocks them about once a second.
+    The final line goes to `done` (stdout; `run` sends it to stderr, COMMAND owns stdout).
+    `deadline` (monotonic): where several ports share one `timeout`."""
     start = time.monotonic()
-    deadline = None if timeout is None else start + timeout
+    if deadline is None and timeout is not None:
+        deadline = start + timeout
     progress = Progress(out)
     verdict: Verdict | None = None
     described = -math.inf
@@ -71,7 +137,8 @@ def wait_free(
             progress.done("")
             where = " and ".join(addresses)
             free = "is free" if bind == "plain" else "can be bound with SO_REUSEADDR"
-            print(f"port {port}/{proto} {free} on {where} (waited {now - start:.1f} s)")
+            print(f"port {port}/{proto} {free} on {where} (waited {now - start:.1f} s)",
+                  file=done or sys.stdout)
             return 0
         if now - described >= DESCRIBE_EVERY or (verdict and verdict.address != blocked):
             verdict = diagnose(port, blocked, proto, suggest=False, collector=collector)
@@ -93,6 +160,71 @@ def wait_free(
             return fail(f"timed out after {timeout:g} s{on}: {held}", 1)
         pause = POLL if deadline is None else max(0.0, min(POLL, deadline - time.monotonic()))
         time.sleep(pause)
+
+
+def wait_listening(
+    host: str,
+    port: int,
+    timeout: float | None,
+    out: TextIO,
+    done: TextIO | None = None,
+    *,
+    deadline: float | None = None,
+) -> int:
+    """Connect until one connect succeeds; say why each failed, once per new reason."""
+    start = time.monotonic()
+    if deadline is None and timeout is not None:
+        deadline = start + timeout
+    progress = Progress(out)
+    where = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    while True:
+        left = None if deadline is None else deadline - time.monotonic()
+        problem = connect_once(host, port, CONNECT_TIMEOUT if left is None else
+                               max(0.05, min(CONNECT_TIMEOUT, left)))
+        now = time.monotonic()
+        if problem is None:
+            progress.done("")
+            print(f"{where} accepts connections (waited {now - start:.1f} s)",
+                  file=done or sys.stdout)
+            return 0
+        progress.show(f"waiting for {where}: {problem}")
+        if deadline is not None and now >= deadline:
+            progress.done("")
+            return fail(f"timed out after {timeout:g} s: {where}: {problem}", 1)
+        pause = CONNECT_EVERY if deadline is None else min(CONNECT_EVERY, deadline - now)
+        time.sleep(max(0.0, pause))
+
+
+def connect_once(host: str, port: int, timeout: float) -> str | None:
+    """None if a TCP connect to `host`:`port` (any address it resolves to) succeeds, else
+    why not. The socket is closed at once: nothing is sent."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError) as exc:
+        return f"cannot resolve {host} ({getattr(exc, 'strerror', None) or exc})"
+    problem = "no address to connect to"
+    for family, kind, proto, _, address in infos:
+        with socket.socket(family, kind, proto) as sock:
+            sock.settimeout(timeout)
+            try:
+                sock.connect(address)
+            except TimeoutError:
+                problem = f"no answer within {timeout:g} s"
+                continue
+            except OSError as exc:
+                refused = exc.errno == errno.ECONNREFUSED
+                problem = "connection refused (nothing listens)" if refused else (
+                    exc.strerror or str(exc)
+                )
+                continue
+            # With nothing listening on a port of the ephemeral range, Linux may pick that
+            # very port as the connect's own source: the socket then connects to itself
+            # (TCP simultaneous open). That is not a server.
+            if sock.getsockname() == sock.getpeername():
+                problem = "connection refused (nothing listens)"
+                continue
+            return None
+    return problem
 
 
 def status(v: Verdict, age: float, on: str = "", bind: Bind = "plain") -> str:

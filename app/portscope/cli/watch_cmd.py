@@ -25,7 +25,7 @@ from ..core.collect import default_collector
 from ..core.history.events import ListenerEvent, ListenerWatch
 from ..core.history.wording import event_json, event_line
 from ..core.untrusted import shown
-from .common import duration_arg, port_arg
+from .common import add_json_arguments, duration_arg, port_arg
 
 
 def add_parser(sub: Any) -> None:
@@ -35,7 +35,7 @@ def add_parser(sub: Any) -> None:
         "--interval", type=duration_arg(0.1, 3600, "--interval"), default=1.0, metavar="S",
         help="seconds between polls, 0.1 to 3600 (default 1)",
     )
-    p.add_argument("--json", action="store_true", help="one JSON object per line")
+    add_json_arguments(p, "one JSON object per line")
     p.add_argument(
         "--initial", action="store_true",
         help="first print the listeners already there, as listen events",
@@ -66,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
                 events = []  # the present, not news
             first = False
             for event in events:
-                emit(event, out, as_json=args.json)
+                emit(event, out, as_json=args.json, pretty=args.pretty)
         if not pause(started + args.interval - time.monotonic(), out):
             raise BrokenPipeError("the reader of stdout went away")
 
@@ -77,9 +77,15 @@ def say_once(message: str, said: set[str]) -> None:
         print(f"portscope: {shown(message)}", file=sys.stderr, flush=True)
 
 
-def emit(event: ListenerEvent, out: TextIO, *, as_json: bool) -> None:
+def emit(event: ListenerEvent, out: TextIO, *, as_json: bool, pretty: bool = False) -> None:
     if as_json:
-        line = json.dumps(event_json(event))  # ensure_ascii: a non-UTF-8 argv byte survives
+        # ensure_ascii: a non-UTF-8 argv byte survives. One object a line (a script reads
+        # lines), compact for a program; indented only when asked (--pretty).
+        value = event_json(event)
+        if pretty:
+            line = json.dumps(value, indent=2)
+        else:
+            line = json.dumps(value, separators=None if out.isatty() else (",", ":"))
     else:
         line = event_line(event, event.at.astimezone().strftime("%H:%M:%S"))
     out.write(line + "\n")

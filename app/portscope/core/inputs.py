@@ -125,3 +125,94 @@ def parse_signal(text: str) -> str:
     raise ValueError(
         f"unknown signal: {quoted(raw)} (accepted: {accepted}, with or without SIG)"
     )
+
+
+def parse_port_range(text: str) -> tuple[int, int]:
+    """`8000-8010` (or one port, `8000`) -> (first, last), both ends included, first <= last."""
+    raw = _strip(text)
+    first, dash, last = raw.partition("-")
+    if not dash or not first:  # one port, or a leading "-" that parse_port names
+        port = parse_port(raw)
+        return port, port
+    low, high = _range_end(first, raw), _range_end(last, raw)
+    if low > high:
+        raise ValueError(f"a port range goes up: {quoted(raw)} (write {high}-{low})")
+    return low, high
+
+
+def _range_end(text: str, whole: str) -> int:
+    try:
+        return parse_port(text)
+    except ValueError as exc:
+        raise ValueError(f"not a port range: {quoted(whole)} ({exc})") from None
+
+
+def parse_ports(text: str) -> tuple[int, ...]:
+    """The ports of `3000`, `8000-8010`, or a comma list of both (`3000,8080,9000-9002`), in
+    the order given, each once."""
+    raw = _strip(text)
+    if not raw:
+        raise ValueError("no port number given (expected 1-65535, A-B or a comma list)")
+    seen: dict[int, None] = {}
+    for part in raw.split(","):
+        if not _strip(part):
+            raise ValueError(f"empty item in the port list {quoted(raw)}")
+        low, high = parse_port_range(part)
+        seen.update(dict.fromkeys(range(low, high + 1)))
+    return tuple(seen)
+
+
+def parse_count(text: str, *, name: str, high: int = 65535) -> int:
+    """A count such as `free -n`: 1 to `high`, in ASCII digits."""
+    raw = _strip(text)
+    if _DIGITS.fullmatch(raw) is None or len(raw.lstrip("0")) > 5:
+        raise ValueError(f"{name} takes a number from 1 to {high}, got {quoted(raw)}")
+    value = int(raw)
+    if not 1 <= value <= high:
+        raise ValueError(f"{name} takes a number from 1 to {high}, got {value}")
+    return value
+
+
+def parse_connect_host(text: str) -> str:
+    """A host to connect to (`wait --listening --host`): a literal address or a DNS name,
+    looked up at each try (it may not resolve yet while a compose stack starts)."""
+    raw = _strip(text)
+    inner = raw[1:-1] if raw.startswith("[") and raw.endswith("]") else raw
+    if not inner:
+        raise ValueError("no host given (a name such as db.internal, or an address)")
+    if raw.isascii() and _HOSTNAME.fullmatch(inner) and len(inner) <= 253:
+        return inner
+    import ipaddress  # only a literal IPv6 address gets here
+
+    try:
+        return str(ipaddress.ip_address(inner))
+    except ValueError:
+        raise ValueError(
+            f"not a host name or address: {quoted(raw)} (e.g. localhost, db.internal, "
+            "10.0.0.5, [::1])"
+        ) from None
+
+
+def parse_target(text: str) -> tuple[str | None, tuple[int, ...]]:
+    """A `wait` target: ports as parse_ports reads them, or `HOST:PORT` (`db:5432`,
+    `[::1]:8080`) for a port on another machine; the host is None for a bare port list."""
+    raw = _strip(text)
+    if ":" not in raw:
+        return None, parse_ports(raw)
+    host, _, port = raw.rpartition(":")
+    if host.count(":") and not (host.startswith("[") and host.endswith("]")):
+        raise ValueError(
+            f"not HOST:PORT: {quoted(raw)} (put an IPv6 address in brackets: [::1]:8080)"
+        )
+    return parse_connect_host(host), parse_ports(port)
+
+
+def parse_pid(text: str) -> int:
+    """A process ID, 1 to 4194304 (Linux's PID_MAX_LIMIT), in ASCII digits."""
+    raw = _strip(text)
+    if _DIGITS.fullmatch(raw) is None or len(raw.lstrip("0")) > 7:
+        raise ValueError(f"not a PID: {quoted(raw)} (expected a number such as 1234)")
+    value = int(raw)
+    if not 1 <= value <= 4194304:
+        raise ValueError(f"not a PID: {quoted(raw)} (expected 1 to 4194304)")
+    return value

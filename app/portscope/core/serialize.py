@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from .model import Container, Holder, PortStats, Snapshot, Socket
+from .contracts import SCHEMAS
+from .model import ClientDestination, Container, Holder, PortStats, Snapshot, Socket
 from .roles.cast import holder_kinds
-from .text import user_of
+from .text import destination, user_of
 
 TYPE_CHECKING = False  # typing's own flag would import typing (~3 ms) at run time
 if TYPE_CHECKING:  # types only: `list --json` need not import the probe and the killer
     from typing import Any
 
     from .diagnose.excluded import PortRange
+    from .diagnose.free_ports import FreePorts
     from .diagnose.verdict import OtherAddress, ServerBind, Verdict
     from .kill.plan import After, KillResult
     from .roles.model import RoleKind, StopPlan
@@ -110,6 +112,12 @@ def stop_json(plan: StopPlan | None) -> dict[str, Any] | None:
         "why": plan.why,
         "container": container_json(plan.container),
         "unit": plan.unit,
+        # The kernel facts the plan acts on (roles/evidence.py): why a reader may trust it.
+        "evidence": [f.as_json() for f in plan.evidence],
+        # Holders it will not signal without --allow-system (a root process, a user's socket)
+        "withheld": [{"pid": pid, "reason": why} for pid, why in plan.withheld],
+        # The signal kill sends the targets when it differs from SIGTERM (uwsgi: INT)
+        "signal": plan.signal,
     }
 
 
@@ -122,17 +130,32 @@ def port_json(p: PortStats) -> dict[str, Any]:
     }
 
 
+def client_json(d: ClientDestination) -> dict[str, Any]:
+    return {
+        "destination": destination(d.address, d.port),
+        "address": d.address,
+        "port": d.port,
+        "time_wait": d.time_wait,
+        "states": dict(d.states),
+    }
+
+
 def snapshot_json(snap: Snapshot, port: int | None = None) -> dict[str, Any]:
+    """"ports": server ports only (a client's port is asked for by number, or summed in
+    "clients": this host's client sockets per destination, busiest first)."""
     made: _Made = {}
     kinds_of: dict[tuple[int, ...], dict[int, RoleKind]] = {}
     users: dict[int, str | None] = {}
     sockets = [s for s in snap.sockets if port is None or s.port == port]
-    ports = [p for p in snap.ports if port is None or p.port == port]
+    ports = [p for p in snap.ports if p.port == port or (port is None and not p.client_side)]
+    clients = snap.client_time_wait.destinations if port is None else ()
     return {
+        "schema": SCHEMAS["list"],
         "taken_at": snap.taken_at.isoformat(),
         "hidden_owners": snap.hidden_owners,
         "sockets": [socket_json(s, made, kinds_of, users) for s in sockets],
         "ports": [port_json(p) for p in ports],
+        "clients": [client_json(d) for d in clients],
     }
 
 
@@ -178,6 +201,7 @@ def verdict_json(v: Verdict) -> dict[str, Any]:
     tw = v.time_wait
     roles = {r.pid: r.kind for r in v.roles}
     return {
+        "schema": SCHEMAS["check"],
         "port": v.port,
         "proto": v.proto,
         "address": v.address,
@@ -209,10 +233,16 @@ def kill_json(result: KillResult, after: After, signal: str) -> dict[str, Any]:
     was sent (the chosen one if it never got one); "after" is the check verdict object."""
     plan = result.plan
     return {
+        "schema": SCHEMAS["kill"],
         "port": plan.port,
         "targets": [
             {"pid": t.pid, "name": t.name, "signal": result.signals.get(t.pid, signal)}
             for t in plan.targets
+        ],
+        # Holders that were to stop with a target but outlived it, signalled after it
+        "followers_signalled": [
+            {"pid": pid, "signal": sent} for pid, sent in sorted(result.signals.items())
+            if pid not in {t.pid for t in plan.targets}
         ],
         # pid is null only for a socket with no visible owner (run with sudo to see it)
         "refused": [{"pid": r.pid, "reason": r.reason} for r in result.refused],
@@ -226,7 +256,27 @@ def kill_json(result: KillResult, after: After, signal: str) -> dict[str, Any]:
         "container": container_json(plan.stop.container if plan.stop is not None else None),
         "container_stopped": result.container_stopped,
         "unit": plan.stop.unit if plan.stop is not None else None,
+        "evidence": [f.as_json() for f in plan.stop.evidence] if plan.stop is not None else [],
+        # 0 only when every target exited and nothing holds the port once the watch ended
+        "port_free": after.released,
         "restarted_by": None if after.restarted_by is None else {
             "pid": after.restarted_by[0], "name": after.restarted_by[1],
         },
+    }
+
+
+def free_json(found: FreePorts) -> dict[str, Any]:
+    """The `portscope free --json` contract: the ports found, and why the others were not."""
+    low, high = found.ephemeral if found.ephemeral is not None else (None, None)
+    return {
+        "schema": SCHEMAS["free"],
+        "ports": list(found.ports),
+        "wanted": found.wanted,
+        "complete": found.complete,
+        "range": {"start": found.first, "end": found.last},
+        "addresses": list(found.addresses),
+        "proto": found.proto,
+        "bind": found.bind,
+        "ephemeral": None if low is None else {"start": low, "end": high},
+        "skipped": dict(found.skipped),
     }

@@ -10,6 +10,12 @@ from .untrusted import shown
 PRESSURE_WARN = 0.7
 
 
+def count(n: int, noun: str, plural: str | None = None) -> str:
+    """12345, "port" -> "12,345 ports"; 1 -> "1 port": one number format and the noun's
+    number agreeing with it, wherever a count is shown."""
+    return f"{n:,} {noun if n == 1 else plural or noun + 's'}"
+
+
 def seconds(value: float | None) -> str:
     """57.99 -> "58 s"; None -> "?" (the platform does not say)."""
     if value is None:
@@ -134,7 +140,7 @@ def client_summary(client: ClientTimeWait, *, short: bool = False) -> str:
         return ""
     text = f"{client.count:,} client TIME_WAIT"
     if not short:
-        text += f" on {client.ports:,} ephemeral ports"
+        text += f" on {count(client.ports, 'ephemeral port')}"
     if client.by_remote_port:
         port, n = client.by_remote_port[0]
         text += f" ({n:,} to :{port})" if short else f", {n:,} of them to :{port}"
@@ -160,7 +166,8 @@ def client_pressure(client: ClientTimeWait, *, short: bool = False) -> str:
     if short:
         text += f" ({n:,}/{total:,} ports to {to})"
     else:
-        text += f" on {client.ports:,} ephemeral ports, {n:,} of {total:,} ports to {to}"
+        text += f" on {count(client.ports, 'ephemeral port')}, "
+        text += f"{n:,} of {count(total, 'port')} to {to}"
     if client.last_expiry is not None:
         text += f"{',' if short else ';'} all clear in {seconds(client.last_expiry)}"
     return text
@@ -221,5 +228,5 @@ def hidden_summary(hidden: int, is_root: bool) -> str:
         return ""
     noun = "socket has" if hidden == 1 else "sockets have"
     if is_root:
-        return f"{hidden} {noun} no visible owner (another namespace or the kernel)"
-    return f"{hidden} {noun} a hidden owner: run with sudo to see it"
+        return f"{hidden:,} {noun} no visible owner (another namespace or the kernel)"
+    return f"{hidden:,} {noun} a hidden owner: run with sudo to see it"

@@ -12,21 +12,25 @@ from textual import events
 from textual.app import SystemCommand
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
+from textual.theme import Theme
 from textual.widgets import Checkbox, Input, RadioButton, RadioSet
 
 from ..core.collect import Collector, default_collector
 from ..core.history.recorder import History
 from ..core.model import Snapshot
 from ..core.roles.published import WithContainers
+from ..core.untrusted import shown
 from . import crash
 from ._textual_hacks import CaptureCrash, preload_css
 from .bind_panel import BindPanel
 from .gc_pacing import FullCollections
+from .keys import ACTION_HELP
 from .kill_modal import KillModal
 from .main_screen import MainScreen, PauseChanged, PollRequested
 from .poller import Poller, PollFailed, SnapshotReady
 from .relatives import RelativesLookup, lookup_relatives
-from .rows import TableRow
+from .rows import TableRow, prepare_rows
+from .settings import Settings, SettingsError, config_file
 from .stops import StopLookup, live_stop
 
 
@@ -34,13 +38,20 @@ class PortscopeApp(CaptureCrash[None]):
     """Polls `source` every `interval` seconds off the UI thread and shows the result.
 
     `tz` and `relatives` exist for tests and screenshots: a fixed time zone and made-up
-    process relatives keep frozen data rendering the same on every machine. An unhandled
-    exception ends the app with `crash` set (see run_app).
+    process relatives keep frozen data rendering the same on every machine. `settings`:
+    where the theme is kept between runs (run_tui passes the user's file; without one,
+    nothing is read or written). An unhandled exception ends the app with `crash` set (see
+    run_app).
     """
 
     CSS_PATH = Path(__file__).with_name("portscope.tcss")  # absolute: subclasses elsewhere
     TITLE = "portscope"
-    BINDINGS: ClassVar[list[BindingType]] = [Binding("q", "quit", "Quit", id="app.quit")]
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("q", "quit", "Quit", id="app.quit"),
+        # As htop and btop: ctrl+c quits, from any screen and any input (priority), where
+        # Textual's default only says which key would.
+        Binding("ctrl+c", "quit", "Quit", show=False, priority=True, id="app.quit_ctrl_c"),
+    ]
 
     def __init__(
         self,
@@ -51,6 +62,7 @@ class PortscopeApp(CaptureCrash[None]):
         relatives: RelativesLookup = lookup_relatives,
         stops: StopLookup = live_stop,
         history: History | None = None,
+        settings: Settings | None = None,
     ) -> None:
         super().__init__()
         self.source = source
@@ -59,17 +71,50 @@ class PortscopeApp(CaptureCrash[None]):
         # Trends and listener events: fed by every poll, also while a dialog holds the table.
         self.history = history or History(interval=interval)
         self.main = MainScreen(tz, relatives, stops, self.history)
-        self._poller = Poller(source, interval, self.post_message)
+        self._poller = Poller(source, interval, self.post_message, prepare_rows)
         self.full_collections = FullCollections()
         self._quitting = False
+        self._settings = settings or Settings(None)
+        self._saved_theme: str | None = None  # the theme the settings file holds
 
     def on_mount(self) -> None:
+        self._load_theme()
+        self.theme_changed_signal.subscribe(self, self._theme_changed)
         self.push_screen(self.main)
         self._poller.start()
         # What `b` and `k` open (and the widgets only they use), so their first press does
         # not pay for parsing the stylesheet again.
         preload_css(self, BindPanel, KillModal, Input, Checkbox, RadioSet, RadioButton)
         self.set_interval(1.0, self._collect_garbage)
+
+    def _load_theme(self) -> None:
+        try:
+            saved = self._settings.theme()
+        except SettingsError as exc:
+            self.notify(f"{exc}; the default theme is used.", severity="warning", markup=False)
+            return
+        self._saved_theme = saved
+        if saved is None:
+            return
+        if saved in self.available_themes:
+            self.theme = saved
+        else:
+            self.notify(
+                f"Theme '{shown(saved)}' (in {shown(str(self._settings.path))}) is not one "
+                "this version knows; the default theme is used.",
+                severity="warning", markup=False,
+            )
+
+    def _theme_changed(self, theme: Theme) -> None:
+        """Written only when the theme changes (the palette's Theme command)."""
+        if theme.name == self._saved_theme or self._settings.path is None:
+            return
+        try:
+            self._settings.save_theme(theme.name)
+        except SettingsError as exc:
+            self.notify(f"The theme is not kept: {exc}", severity="warning", markup=False)
+            return
+        self._saved_theme = theme.name
 
     def on_unmount(self) -> None:
         self._quitting = True
@@ -96,11 +141,16 @@ class PortscopeApp(CaptureCrash[None]):
         self._poller.hold(seconds)
 
     def on_snapshot_ready(self, message: SnapshotReady) -> None:
+        # The newest poll waiting (poller.py: a busy UI skips polls, never queues them; the
+        # trends then miss a sample, which they take as no change).
+        ready = message.take()
+        if ready is None:
+            return
         if self.latest_snapshot is None:  # the first poll: once it is on screen
             self.call_after_refresh(self._after_first_poll)
-        self.latest_snapshot = message.snapshot
-        self.history.update(message.snapshot)
-        self.main.receive(message.snapshot)
+        self.latest_snapshot = ready.snapshot
+        self.history.update(ready.snapshot)
+        self.main.receive(ready.snapshot, ready)
 
     def on_poll_failed(self, message: PollFailed) -> None:
         self.main.poll_failed(message.error)
@@ -109,7 +159,7 @@ class PortscopeApp(CaptureCrash[None]):
         self._poller.set_paused(message.paused)
 
     def on_poll_requested(self, message: PollRequested) -> None:
-        self.poll_now()
+        self._poller.poll_now(even_paused=message.even_paused)
 
     def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
         """The main screen's keys in the command palette too, from the same BINDINGS; only
@@ -119,13 +169,20 @@ class PortscopeApp(CaptureCrash[None]):
         if screen is not self.main:
             return
         for binding in MainScreen.BINDINGS:
-            if isinstance(binding, Binding) and binding.show:
-                key = binding.key_display or binding.key
-                yield SystemCommand(
-                    binding.description,
-                    f"key {key}",
-                    partial(self.main.run_action, binding.action),
-                )
+            if not isinstance(binding, Binding) or not binding.show:
+                continue
+            if self.main.check_action(binding.action, ()) is False:  # Pause or Resume
+                continue
+            key = binding.key_display or self.get_key_display(binding)
+            what = ACTION_HELP.get(binding.action, binding.description)
+            named = f"{binding.description}: "  # "Pause: hold ..." under the title Pause
+            if what.startswith(named):
+                what = what[len(named)].upper() + what[len(named) + 1 :]
+            yield SystemCommand(
+                binding.description,
+                f"{what} (key {key})",
+                partial(self.main.run_action, binding.action),
+            )
 
     def selected_row(self) -> TableRow | None:
         """The row under the cursor, by key: what `k` and `b` act on."""
@@ -154,4 +211,4 @@ def run_app(app: PortscopeApp, *, headless: bool = False) -> int:
 
 def run_tui(interval: float = 1.0) -> int:
     source = WithContainers(default_collector())  # "docker web (nginx:1.27)" in the table
-    return run_app(PortscopeApp(source, interval=interval))
+    return run_app(PortscopeApp(source, interval=interval, settings=Settings(config_file())))

@@ -55,13 +55,24 @@ def real_diagnose(
     )
 
 
+class Field(Input):
+    """A text field of the panel that leaves `q` to the panel's Close binding: no port or
+    address has a q in it, and `q` closes every dialog."""
+
+    def check_consume_key(self, key: str, character: str | None) -> bool:
+        return key != "q" and super().check_consume_key(key, character)
+
+
 class BindPanel(ModalScreen[None]):
     """Port, address and TCP/UDP in; both attempts, the verdict and the advice out."""
 
     # q closes too, except in a text field, where Textual lets it type a "q". No footer: the
     # hint line names the keys, and a footer cost ~5 ms of every `b` under load.
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape,q", "dismiss", "Close", id="bind.close"),
+        Binding("escape", "dismiss", "Close", id="bind.close"),
+        # Before the focused field sees it (a priority binding): q is never part of a port
+        # or an address, and Field leaves it to this binding (check_consume_key).
+        Binding("q", "dismiss", "Close", id="bind.close-q", show=False, priority=True),
         Binding("ctrl+r", "probe", "Probe again", id="bind.probe"),
     ]
 
@@ -155,12 +166,12 @@ class BindPanel(ModalScreen[None]):
         with box:
             with Horizontal(id="bind-form"):
                 yield Label(Text("Port"))
-                yield Input(
+                yield Field(
                     "" if self._port is None else str(self._port), id="bind-port",
                     placeholder="8080", compact=True,
                 )
                 yield Label(Text("Address"))
-                yield Input(
+                yield Field(
                     self._address, id="bind-address", placeholder="0.0.0.0", compact=True
                 )
                 with RadioSet(id="bind-proto", compact=True):

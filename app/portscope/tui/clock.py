@@ -25,4 +25,4 @@ def duration(seconds: float) -> str:
         return f"{s // 60} min"
     if s < 86400:
         return f"{s // 3600} h {s % 3600 // 60} min"
-    return f"{s // 86400} d {s % 86400 // 3600} h"
+    return f"{s // 86400:,} d {s % 86400 // 3600} h"

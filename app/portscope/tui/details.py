@@ -19,8 +19,9 @@ from textual.widgets import Static
 from ..core import text
 from ..core.history.trends import PortTrend
 from ..core.history.wording import trend_summary
-from ..core.model import Holder
+from ..core.model import ClientDestination, Holder, Snapshot
 from ..core.roles.model import Cast, Role
+from ..core.rows import merged_sockets
 from ..core.untrusted import shown
 from .clock import start_time
 from .relatives import Relatives
@@ -32,6 +33,9 @@ from .rows import TableRow
 # kept the UI busy ~0.5 s a poll, and a key pressed meanwhile waited for it.
 FULL_HOLDERS = 32
 MORE_PIDS = 48  # PIDs listed for the holders beyond FULL_HOLDERS
+CLIENT_LINES = 3  # destinations of this host's clients shown for a row (127.0.0.1, ::1, ...)
+SOCKET_HOLDERS = 6  # holders of a port's live connections named by `a`; the rest counted
+STATE_CELLS = 12  # "ESTABLISHED " : the state column of `a`'s list
 
 
 class DetailsPane(VerticalScroll):
@@ -55,8 +59,12 @@ class DetailsPane(VerticalScroll):
         cast: Cast | None = None,
         trend: PortTrend | None = None,
         chart: str = "",
+        clients: Sequence[ClientDestination] = (),
+        every: Snapshot | None = None,
     ) -> None:
-        text = render_details(row, now, relatives, self._tz, is_root, cast, trend, chart)
+        text = render_details(
+            row, now, relatives, self._tz, is_root, cast, trend, chart, clients, every
+        )
         if text != self._text:  # each poll and cursor move asks; re-wrap only a change
             self._text = text
             self._body.update(text)
@@ -71,7 +79,12 @@ def render_details(
     cast: Cast | None = None,
     trend: PortTrend | None = None,
     chart: str = "",
+    clients: Sequence[ClientDestination] = (),
+    every: Snapshot | None = None,
 ) -> Text:
+    """`clients`: this host's client sockets to the row's port, summed per destination (the
+    table shows no client port). `every`: the snapshot to list every socket of the row's
+    port from (`a`), first, so it is what a small pane shows."""
     out = Text()
     if row is None:
         out.append("No row selected.", style="dim")
@@ -81,6 +94,8 @@ def render_details(
     facts = _port_facts(row)
     if facts:
         out.append("  " + facts)
+    if every is not None:
+        _every_socket(out, row, every)
     if not row.holders:
         out.append("\n")
         if row.socket is None:
@@ -98,6 +113,7 @@ def render_details(
         out.append(chart.rstrip() or "-", style="cyan")
         out.append("\n         ")
         out.append(trend_summary(trend), style="dim")
+    _clients(out, clients)
     if cast is not None and row.holders:
         _plan(out, cast)
     roles = {r.pid: r for r in cast.roles} if cast is not None else {}
@@ -113,14 +129,67 @@ def _more(out: Text, rest: Sequence[Holder], roles: Mapping[int, Role]) -> None:
     if not rest:
         return
     kinds = Counter(f"{shown(h.name)}{_kind(roles.get(h.pid))}" for h in rest)
-    out.append(f"\n+{len(rest)} more: ", style="bold")
-    out.append(", ".join(f"{count} {name}" for name, count in kinds.most_common(4)))
+    out.append(f"\n+{len(rest):,} more: ", style="bold")
+    out.append(", ".join(f"{count:,} {name}" for name, count in kinds.most_common(4)))
     if len(kinds) > 4:
         out.append(", …")
     out.append("\n  PIDs ", style="dim")
     out.append(", ".join(str(h.pid) for h in rest[:MORE_PIDS]))
     if len(rest) > MORE_PIDS:
-        out.append(f", +{len(rest) - MORE_PIDS} more", style="dim")
+        out.append(f", +{len(rest) - MORE_PIDS:,} more", style="dim")
+
+
+def _clients(out: Text, clients: Sequence[ClientDestination]) -> None:
+    """"clients  11,990 TIME_WAIT, 3 ESTABLISHED from this host to 127.0.0.1:5432"."""
+    for d in clients[:CLIENT_LINES]:
+        counts = [f"{d.time_wait:,} TIME_WAIT"] if d.time_wait else []
+        counts += [f"{n:,} {state}" for state, n in d.states.items()]
+        to = text.destination(d.address, d.port)
+        out.append("\n  clients ", style="dim")
+        out.append(shown(f"{', '.join(counts)} from this host to {to}"))
+    if len(clients) > CLIENT_LINES:
+        more = text.count(len(clients) - CLIENT_LINES, "more destination", "more destinations")
+        out.append(f"\n          +{more}", style="dim")
+
+
+def _every_socket(out: Text, row: TableRow, snapshot: Snapshot) -> None:
+    """`a`: the port's sockets, a line per state: its listeners (or bound UDP sockets) by
+    address, then its connections by state with the processes that hold them, TIME_WAIT
+    (nobody's), and this host's clients' connections to it."""
+    out.append(f"\n  every socket on {row.proto} port {row.port}", style="bold")
+    out.append("  (a: back)", style="dim")
+    state = "LISTEN" if row.proto == "tcp" else "UNCONN"
+    bound = [s for s in snapshot.sockets if s.port == row.port and s.proto == row.proto]
+    for sock in merged_sockets(bound):
+        who = text.process_cell(sock.holders)
+        if sock.holders:
+            who = f"PID {text.pids_cell(sock.holders)} {who}"
+        _state_line(out, state, text.address_label(sock), who)
+    stats = snapshot.port_stats(row.port) if row.proto == "tcp" else None
+    if stats is not None:
+        for name, n in stats.states.items():
+            _state_line(out, name, f"{n:,}", "")
+        if stats.time_wait:  # closed: no process holds them, the kernel clears them
+            last = stats.time_wait_last
+            clears = "held by no process" + (
+                f", all clear in {text.seconds(last)}" if last is not None else ""
+            )
+            _state_line(out, "TIME_WAIT", f"{stats.time_wait:,}", clears)
+        if stats.live:
+            out.append("\n    connections held by ", style="dim")
+            named = [f"PID {h.pid} {shown(h.name)}" for h in stats.holders[:SOCKET_HOLDERS]]
+            if len(stats.holders) > SOCKET_HOLDERS:
+                named.append(f"+{len(stats.holders) - SOCKET_HOLDERS:,} more")
+            out.append(", ".join(named) or "processes hidden from this user")
+    if not bound and (stats is None or not stats.total):
+        out.append("\n    nothing else on this port", style="dim")
+
+
+def _state_line(out: Text, state: str, what: str, who: str) -> None:
+    out.append(f"\n    {state:<{STATE_CELLS}}", style="cyan")
+    out.append(shown(what))
+    if who:
+        out.append(f"  {shown(who)}")
 
 
 def _kind(role: Role | None) -> str:

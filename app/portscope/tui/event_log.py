@@ -17,6 +17,7 @@ from textual.widgets import DataTable, Footer, Static
 from ..core.history.events import ListenerEvent
 from ..core.history.log import EventLog
 from ..core.history.wording import event_texts
+from ..core.text import count
 from ..core.untrusted import shown
 from .clock import clock_time
 from .rows import RowFilter
@@ -64,14 +65,15 @@ class EventLogScreen(ModalScreen[None]):
         table.focus()
 
     def matches(self, event: ListenerEvent) -> bool:
-        """The table's filter, applied to events: a port, or a piece of a process name."""
+        """The table's filter, applied to events: ports, PIDs, pieces of process names, and
+        the holders' users."""
         f = self._filter
         if not f:
             return True
-        if f.port is not None:
-            return event.port == f.port
-        needle = f.text.lower()
-        return any(needle in n.lower() or needle in shown(n).lower() for n in event.names)
+        users = [h.user or "" for h in event.holders]
+        return all(
+            t.matches(event.port, event.names, users, event.pids) for t in f.terms
+        )
 
     def refresh_events(self) -> None:
         if self._log.added == self._mark:
@@ -95,7 +97,7 @@ class EventLogScreen(ModalScreen[None]):
         self._note(table.row_count)
 
     def _note(self, shown_rows: int) -> None:
-        parts = [f"{shown_rows} event{'s' if shown_rows != 1 else ''}"]
+        parts = [count(shown_rows, "event")]
         if self._filter:
             parts.append(f"filter {shown(self._filter.text)!r}")
         if self._log.dropped:

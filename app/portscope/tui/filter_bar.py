@@ -33,7 +33,8 @@ class FilterBar(Vertical):
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self.input = Input(
-            placeholder="port (8080) or process name, Enter applies", id="filter-input"
+            placeholder="8080, 8000-8100, 80*, user:NAME, pid:N or a name; Enter applies",
+            id="filter-input",
         )
         self._error = Static(Text(), id="filter-error")
 

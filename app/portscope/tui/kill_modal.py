@@ -38,12 +38,18 @@ from ..core.record import record
 from ..core.untrusted import fit, shown
 
 _NOTE_STYLES = {"command": "bold cyan", "refused": "red"}
+NOTE_LINES = 3  # at most this many lines of the dialog's width per note
 Stage = Literal["planning", "confirm", "signalling", "escalate", "done", "closed"]
 Planner = Callable[..., KillPlan]
 
 FIELD_LINES = 2  # a value (a command line, the ports held) takes at most this many lines
 LABEL_CELLS = 8 + 2  # the widest label ("children") and the grid's padding
 FALLBACK_VALUE_CELLS = 68  # value width before the dialog has been laid out (84 wide)
+# `K`: what SIGKILL as the first signal means, said before y sends it.
+FORCE_WORDING = (
+    "Force-kill: SIGKILL cannot be caught; the process gets no chance to clean up "
+    "(temporary files, locks, unsaved data, requests in flight)."
+)
 
 
 @record
@@ -137,11 +143,21 @@ class KillModal(ModalScreen[KillOutcome | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="kill-box"):
-            yield Static(Text(f"Stop what holds {self.proto} port {self.port}?"), id="kill-title")
+            yield Static(Text(self._title()), id="kill-title")
             yield Static(Text(), id="kill-keys")  # docked: the answer keys stay in sight
             with VerticalScroll(id="kill-scroll"):
                 yield Static(Text("Looking at the processes…"), id="kill-body")
         yield Footer()
+
+    @property
+    def force(self) -> bool:
+        """SIGKILL first (`K`): no SIGTERM, no grace period, nothing to escalate to."""
+        return self.signal_name == "KILL"
+
+    def _title(self, plan: KillPlan | None = None) -> str:
+        docker = plan is not None and plan.how == "docker"
+        verb = "Force-kill" if self.force and not docker else "Stop"
+        return f"{verb} what holds {self.proto} port {self.port}?"
 
     def on_mount(self) -> None:
         if self._given is not None:
@@ -222,6 +238,8 @@ class KillModal(ModalScreen[KillOutcome | None]):
         if draining is not None:  # workers finishing requests: wait, do not offer SIGKILL
             self.app.call_from_thread(self._keys, message(*draining).capitalize() + "…")
             session.wait(draining[1])
+        if session.stop_survivors(signum):  # workers that outlived their master
+            session.wait(self.timeout)
         survivors = session.running
         if survivors and signum != signal.SIGKILL:
             self.app.call_from_thread(self._ask_escalation, survivors)
@@ -266,6 +284,7 @@ class KillModal(ModalScreen[KillOutcome | None]):
         if self.stage == "closed":  # cancelled while the plan was being made
             return
         self.plan = plan
+        self.query_one("#kill-title", Static).update(Text(self._title(plan)))
         self._set("confirm", self._plan_text(plan))
         if plan.how == "docker" and wording.needs_confirmation(plan):
             self._keys("y/Enter: stop the container    n/Esc/q: cancel")
@@ -325,10 +344,15 @@ class KillModal(ModalScreen[KillOutcome | None]):
             parts += [grid, Text()]
         notes = Text()
         for kind, line in wording.plan_notes(plan):  # what the CLI prompt says, word for word
-            notes.append(f"{shown(line)}\n", style=_NOTE_STYLES.get(kind, ""))
+            # A note quoting a huge argv is cut to a few lines: the targets stay on screen.
+            text = shown(line) if kind == "command" else fit(shown(line), NOTE_LINES * width)
+            notes.append(f"{text}\n", style=_NOTE_STYLES.get(kind, ""))
         if plan.how == "docker" and wording.needs_confirmation(plan):
             notes.append("\n" + shown(wording.question(plan, self.signal_name)))
-        if plan.targets:
+        if plan.targets and self.force and plan.how != "docker":
+            gap = "\n" if notes.plain else ""
+            notes.append(f"{gap}{FORCE_WORDING}", style="bold yellow")
+        elif plan.targets:
             gap = "\n" if notes.plain else ""
             notes.append(
                 f"{gap}Signal: SIG{self.signal_name}, then up to {self.timeout:g} s to exit; "

@@ -19,7 +19,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer
+from textual.widgets import DataTable
 
 from ..core.collect import Collector, snapshot_for
 from ..core.history.recorder import History
@@ -31,12 +31,26 @@ from ..core.roles.model import Cast
 from ..core.roles.port import hidden_owner
 from ._textual_hacks import mount_screen
 from .bind_panel import BindPanel, real_diagnose
+from .copying import Copy, command_copy, pids_copy
 from .details import DetailsPane
 from .filter_bar import FilterBar
+from .footer import FittingFooter
+from .keys import ACTION_HELP, FOOTER_RANKS, MAIN_BINDINGS
 from .kill_modal import KillModal, KillOutcome
-from .port_table import NARROW_WIDTH, PortTable
+from .port_table import COLUMN_SORT, PortTable
 from .relatives import Relatives, RelativesLookup
-from .rows import SORT_MODES, RowFilter, SortMode, TableRow, build_rows, listening_count
+from .rows import (
+    PROTO_VIEWS,
+    SORT_CYCLE,
+    Prepared,
+    RowFilter,
+    RowSelection,
+    SortMode,
+    TableRow,
+    build_rows,
+    clients_of,
+    listening_count,
+)
 from .status_bar import TINY_HEIGHT, Status, StatusBar
 from .stops import StopLookup, from_holders
 
@@ -64,18 +78,7 @@ class RelativesFound(Message):
 
 
 class MainScreen(Screen[None]):
-    BINDINGS: ClassVar[list[BindingType]] = [
-        # priority: run before the keys typed after it are routed, so "/8080" typed fast
-        # (or pasted) all lands in the filter input.
-        Binding("slash", "filter", "Filter", key_display="/", priority=True, id="main.filter"),
-        Binding("s", "cycle_sort", "Sort", id="main.sort"),
-        Binding("p", "toggle_pause", "Pause", id="main.pause"),
-        Binding("b", "bind_test", "Bind test", id="main.bind_test"),
-        Binding("k", "kill", "Kill", id="main.kill"),
-        Binding("e", "events", "Events", id="main.events"),
-        Binding("escape", "clear_filter", "Clear filter", show=False, id="main.clear_filter"),
-        Binding("question_mark", "help", "Help", key_display="?", id="main.help"),
-    ]
+    BINDINGS: ClassVar[list[BindingType]] = list(MAIN_BINDINGS)  # keys.py
     # -tiny: one header line and a small details pane, so the table keeps rows to read.
     VERTICAL_BREAKPOINTS = [(0, "-tiny"), (TINY_HEIGHT, "-short"), (30, "-tall")]  # noqa: RUF012
 
@@ -97,6 +100,12 @@ class MainScreen(Screen[None]):
         self._cast: Cast | None = None  # roles and stop plan of the selected row
         self._shown: Snapshot | None = None  # what the table shows
         self._pending: Snapshot | None = None  # newer, held while paused or under a dialog
+        # Their rows, made ready in the poller's thread (rows.Prepared), when they came so.
+        self._ready: Prepared | None = None
+        self._pending_ready: Prepared | None = None
+        self._selection = RowSelection()  # what the filter let through, per row
+        self._all_sockets = False  # `a`: the details list every socket of the row's port
+        self._refresh_wanted = False  # `r` while paused: show the next poll all the same
         self._relatives: dict[int, Relatives] = {}
         self._relatives_for: tuple[str, tuple[tuple[int, float | None], ...]] | None = None
         # Kept by reference: a poll can land while the app shuts down and its widgets are
@@ -118,7 +127,7 @@ class MainScreen(Screen[None]):
         yield self._filter
         yield self._table
         yield self._details
-        yield Footer()
+        yield FittingFooter(FOOTER_RANKS)
 
     @property
     def table(self) -> PortTable:
@@ -130,29 +139,35 @@ class MainScreen(Screen[None]):
         return self._table.is_attached and self._table.is_mounted
 
     def on_mount(self) -> None:
-        self.table.set_columns(narrow=self.size.width < NARROW_WIDTH)
+        self.table.set_columns(self.size.width)
         self.table.focus()
         self._show_status()
         self._show_details()
 
     def on_resize(self, event: events.Resize) -> None:
-        self.table.set_columns(narrow=event.size.width < NARROW_WIDTH)
+        self.table.set_columns(event.size.width)
         self._show_status()  # the header is one line on a short terminal
 
     # -- data -------------------------------------------------------------------------
 
-    def receive(self, snapshot: Snapshot) -> None:
-        """A new poll: show it now, or hold it while paused or under a dialog."""
+    def receive(self, snapshot: Snapshot, ready: Prepared | None = None) -> None:
+        """A new poll: show it now, or hold it while paused or under a dialog. `ready`: its
+        rows, made ready off the UI thread."""
         if self._status.error is not None:
             self._status = replace(self._status, error=None)
         if self.opening:  # a dialog is on its way: drawing anything now would delay it
-            self._pending = snapshot
+            self._pending, self._pending_ready = snapshot, ready
+            return
+        fresh_look = self._refresh_wanted and self.is_active and self._live
+        if self._status.paused and fresh_look:  # `r` while paused: this poll, then hold
+            self._refresh_wanted = False
+            self._apply(snapshot, ready)
             return
         if self._status.paused or not self.is_active or not self._live:
-            self._pending = snapshot
+            self._pending, self._pending_ready = snapshot, ready
             self._show_status()
             return
-        self._apply(snapshot)
+        self._apply(snapshot, ready)
 
     def poll_failed(self, error: str) -> None:
         self._status = replace(self._status, error=error)
@@ -160,22 +175,26 @@ class MainScreen(Screen[None]):
 
     def on_screen_resume(self) -> None:
         if self._pending is not None and not self._status.paused and self._live:
-            self._apply(self._pending)
+            self._apply(self._pending, self._pending_ready)
 
-    def _apply(self, snapshot: Snapshot) -> None:
-        self._pending = None
+    def _apply(self, snapshot: Snapshot, ready: Prepared | None = None) -> None:
+        self._pending = self._pending_ready = None
         self._shown = snapshot
+        self._ready = ready if ready is not None and ready.snapshot is snapshot else None
+        self._status = replace(self._status, skipped=ready.skipped if ready is not None else 0)
         self._render_rows()
 
-    def _render_rows(self) -> None:
-        snap = self._shown
-        rows = build_rows(snap) if snap is not None else []
-        row_filter = self._status.row_filter
-        visible = [r for r in rows if row_filter.matches(r)]
-        self.table.show_rows(visible)
+    def _render_rows(self, bulk: bool = False) -> None:
+        """The shown poll's rows through the filter into the table: the final diff, on the
+        UI thread (the rows and their texts were made in the poller's thread when `_ready`);
+        `bulk` refills the table in one pass (a filter applied or cleared)."""
+        snap, ready = self._shown, self._ready
+        rows = ready.rows if ready is not None else build_rows(snap) if snap is not None else []
+        visible = self._selection.visible(rows, self._status.row_filter, self._status.proto)
+        self.table.show_rows(visible, texts=ready.texts if ready else None, bulk=bulk)
         self._status = replace(
             self._status, snapshot=snap, rows_total=len(rows), rows_shown=len(visible),
-            listening=listening_count(rows),
+            listening=ready.listening if ready is not None else listening_count(rows),
         )
         self._show_status()
         self._show_details()
@@ -202,8 +221,18 @@ class MainScreen(Screen[None]):
         if self._live:
             trends = self._history.trends
             trend = trends.trend(row.port) if row is not None and row.proto == "tcp" else None
-            chart = trends.sparkline(trend.port, CHART_CELLS) if trend is not None else ""
-            self._details.show(row, now, self._relatives, is_root, self._cast, trend, chart)
+            chart = trends.sparkline(trend.port, self._chart_cells()) if trend is not None else ""
+            clients = clients_of(row, shown) if row is not None else ()
+            every = shown if self._all_sockets else None
+            self._details.show(
+                row, now, self._relatives, is_root, self._cast, trend, chart, clients, every
+            )
+
+    def _chart_cells(self) -> int:
+        """The trend's cells: CHART_CELLS, or what the pane has beside "  trend  " (a chart
+        that wrapped would read as two)."""
+        room = self._details.scrollable_content_region.width - len("  trend  ")
+        return max(TREND_CELLS, min(CHART_CELLS, room)) if room > 0 else CHART_CELLS
 
     def _want_relatives(self, row: TableRow | None) -> None:
         """Look parents and children up once per selected row and set of holders."""
@@ -252,22 +281,73 @@ class MainScreen(Screen[None]):
         self._filter.close()
         self.table.focus()
         self._status = replace(self._status, row_filter=row_filter)
-        self._render_rows()
+        self._render_rows(bulk=True)
         self.refresh_bindings()
 
     def action_cycle_sort(self) -> None:
-        mode: SortMode = SORT_MODES[(SORT_MODES.index(self._status.sort) + 1) % len(SORT_MODES)]
-        self._status = replace(self._status, sort=mode)
-        self.table.set_sort(mode)
+        """The next of SORT_CYCLE (from a sort a header click chose: the first)."""
+        now = self._status.sort
+        step = SORT_CYCLE.index(now) + 1 if now in SORT_CYCLE else 0
+        self._sort_by(SORT_CYCLE[step % len(SORT_CYCLE)], reverse=False)
+
+    def action_reverse_sort(self) -> None:
+        self._sort_by(self._status.sort, reverse=not self._status.reverse)
+
+    @on(DataTable.HeaderSelected)
+    def _header_clicked(self, event: DataTable.HeaderSelected) -> None:
+        """A click on a header sorts by its column; a second click reverses the order."""
+        mode = COLUMN_SORT.get(str(event.column_key.value))
+        if mode is None:
+            return
+        same = mode == self._status.sort
+        self._sort_by(mode, reverse=same and not self._status.reverse)
+
+    def _sort_by(self, mode: SortMode, reverse: bool) -> None:
+        self._status = replace(self._status, sort=mode, reverse=reverse)
+        self.table.set_sort(mode, reverse)
         self._show_status()
 
-    def action_toggle_pause(self) -> None:
-        paused = not self._status.paused
+    def action_cycle_proto(self) -> None:
+        now = PROTO_VIEWS.index(self._status.proto)
+        self._status = replace(self._status, proto=PROTO_VIEWS[(now + 1) % len(PROTO_VIEWS)])
+        self._render_rows(bulk=True)
+
+    def action_all_sockets(self) -> None:
+        self._all_sockets = not self._all_sockets
+        self._show_details()
+
+    def action_copy_pids(self) -> None:
+        self._copy(pids_copy(self.selected_row()))
+
+    def action_copy_command(self) -> None:
+        self._copy(command_copy(self.selected_row()))
+
+    def _copy(self, copy: Copy) -> None:
+        """To the clipboard through the terminal (OSC 52), and a note of what was copied."""
+        if not copy.text:
+            self.notify(copy.message, severity="warning", markup=False)
+            return
+        self.app.copy_to_clipboard(copy.text)
+        self.notify(copy.message, title="Copied to the clipboard", markup=False)
+
+    def action_pause(self) -> None:
+        self._set_paused(True)
+
+    def action_resume(self) -> None:
+        self._set_paused(False)
+
+    def _set_paused(self, paused: bool) -> None:
         self._status = replace(self._status, paused=paused)
         self.post_message(PauseChanged(paused))
         if not paused and self._pending is not None:
-            self._apply(self._pending)
+            self._apply(self._pending, self._pending_ready)
         self._show_status()
+        self.refresh_bindings()  # the footer's `p` says Pause or Resume
+
+    def action_refresh(self) -> None:
+        """Poll now; while paused, show that one poll and stay paused."""
+        self._refresh_wanted = self._status.paused
+        self.post_message(PollRequested(even_paused=True))
 
     def action_bind_test(self) -> None:
         """Probe the selected row's port (or an empty form when no row is selected)."""
@@ -372,7 +452,15 @@ class MainScreen(Screen[None]):
         return source if getattr(type(source), "narrows", False) else None
 
     def action_kill(self) -> None:
-        """Confirm, then stop what holds the selected row's port.
+        """Confirm, then stop what holds the selected row's port (SIGTERM first)."""
+        self._kill("TERM")
+
+    def action_force_kill(self) -> None:
+        """The same dialog and checks, with SIGKILL as the signal."""
+        self._kill("KILL")
+
+    def _kill(self, signal_name: str) -> None:
+        """Confirm, then signal what holds the selected row's port.
 
         The targets are captured now as (PID, start time) from the row on screen, which
         cannot move while the dialog is open; the killer re-checks them before signalling.
@@ -396,7 +484,7 @@ class MainScreen(Screen[None]):
             plan = _answer(early)  # the dialog opens on its confirmation when it is in
             self.app.push_screen(
                 KillModal(
-                    targets, row.port, row.proto, snapshot=shown,
+                    targets, row.port, row.proto, snapshot=shown, signal_name=signal_name,
                     planner=planner if plan is None else plan_kill, plan=plan,
                     check=partial(settle_after, collect=self._after_collect(row.port)),
                     owner_hidden=hidden,
@@ -423,15 +511,24 @@ class MainScreen(Screen[None]):
 
         self.app.push_screen(HelpScreen(self.app_keys()))
 
-    def app_keys(self) -> list[tuple[str, str]]:
-        """(key, description) of every shown binding, so help cannot drift from BINDINGS."""
-        keys: list[tuple[str, str]] = []
+    def app_keys(self) -> list[tuple[str, str, str]]:
+        """(key, name, what it does) of every shown binding that applies now (Pause or
+        Resume), so help cannot drift from BINDINGS."""
+        keys: list[tuple[str, str, str]] = []
         for binding in [*self.BINDINGS, *self.app.BINDINGS]:
-            if isinstance(binding, Binding) and binding.show:
-                keys.append((binding.key_display or binding.key, binding.description))
+            if not isinstance(binding, Binding) or not binding.show:
+                continue
+            if self.check_action(binding.action, ()) is False:
+                continue
+            key = binding.key_display or self.app.get_key_display(binding)
+            keys.append((key, binding.description, ACTION_HELP.get(binding.action, "")))
         return keys
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "pause":
+            return not self._status.paused
+        if action == "resume":
+            return self._status.paused
         if action == "clear_filter":
             return bool(self._status.row_filter)
         if action == "filter":  # in the input, "/" is a character like any other
@@ -478,7 +575,12 @@ class DialogReady(Message):
 
 
 class PollRequested(Message):
-    """Something changed the machine (a kill): show the new state without waiting a tick."""
+    """Something changed the machine (a kill), or `r`: show the new state without waiting a
+    tick; `even_paused`: poll although paused."""
+
+    def __init__(self, even_paused: bool = False) -> None:
+        super().__init__()
+        self.even_paused = even_paused
 
 
 class PauseChanged(Message):
