@@ -29,7 +29,7 @@ from ..core.model import Proto
 from ..core.serialize import verdict_json
 from ..core.untrusted import shown
 from .argparser import strict
-from .common import add_json_arguments, fail, host_arg, print_json
+from .common import add_bind_arguments, add_json_arguments, fail, host_arg, print_json
 from .terminal import columns
 
 TYPE_CHECKING = False  # typing's own flag would import typing (~3 ms) at run time
@@ -57,12 +57,7 @@ def add_target_arguments(p: argparse.ArgumentParser) -> None:
         help="address to bind (default 0.0.0.0; ::, [::1], any literal address, and "
         "localhost for both 127.0.0.1 and ::1)",
     )
-    p.add_argument("--udp", action="store_true", help="the UDP port, not the TCP one")
-    p.add_argument(
-        "--reuseaddr", action="store_true",
-        help="the bind of a server that sets SO_REUSEADDR (gunicorn, uvicorn, node and most "
-        "frameworks do), which TIME_WAIT left by a server that set it too does not block",
-    )
+    add_bind_arguments(p)
 
 
 def add_ports_argument(p: argparse.ArgumentParser, nargs: str = "+") -> None:

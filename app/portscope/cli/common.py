@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import sys
 from collections.abc import Callable
 
@@ -52,3 +53,13 @@ def fail(message: str, code: int = BAD_INPUT) -> int:
     """One line on stderr and an exit code: what every user-facing error looks like."""
     print(f"portscope: {shown(message)}", file=sys.stderr)
     return code
+
+
+def add_bind_arguments(p: argparse.ArgumentParser) -> None:
+    """--udp and --reuseaddr: which bind `check` and `wait` ask about."""
+    p.add_argument("--udp", action="store_true", help="the UDP port, not the TCP one")
+    p.add_argument(
+        "--reuseaddr", action="store_true",
+        help="the bind of a server that sets SO_REUSEADDR (gunicorn, uvicorn, node and most "
+        "frameworks do), which TIME_WAIT left by a server that set it too does not block",
+    )

@@ -31,7 +31,7 @@ from ..core.model import Proto
 from ..core.text import seconds
 from ..core.untrusted import fit, shown
 from .argparser import strict
-from .common import TIMEOUT_MAX, duration_arg, fail
+from .common import TIMEOUT_MAX, add_bind_arguments, duration_arg, fail
 from .terminal import columns
 
 POLL = 0.1  # seconds between plain binds: cheap, and quick to notice the port freeing
@@ -56,12 +56,7 @@ def add_parser(sub: Any) -> None:
         "localhost for both 127.0.0.1 and ::1); with --listening, the host to connect to "
         "(default localhost; a name is looked up at each try)",
     )
-    p.add_argument("--udp", action="store_true", help="the UDP port, not the TCP one")
-    p.add_argument(
-        "--reuseaddr", action="store_true",
-        help="the bind of a server that sets SO_REUSEADDR (gunicorn, uvicorn, node and most "
-        "frameworks do), which TIME_WAIT left by a server that set it too does not block",
-    )
+    add_bind_arguments(p)
     p.add_argument(
         "--listening", action="store_true",
         help="wait until a TCP connect succeeds instead (something accepts on the port)",
