@@ -162,6 +162,16 @@ def test_a_directory_that_is_not_private_is_not_used(home: Path, tmp_path: Path)
     assert store_dir({"XDG_RUNTIME_DIR": str(home)}) is None
 
 
+def test_a_runtime_directory_behind_a_symlink_is_passed_over(tmp_path: Path) -> None:
+    real = tmp_path / "real"
+    (real / "run").mkdir(parents=True, mode=0o700)
+    (real / "run").chmod(0o700)
+    (tmp_path / "link").symlink_to(real)
+    found = store_dir({"XDG_RUNTIME_DIR": str(tmp_path / "link" / "run")})
+    assert found is None or not found.startswith(str(tmp_path))
+    assert not (real / "run" / "portscope").exists()
+
+
 @as_root
 def test_a_runtime_directory_of_another_user_is_passed_over(tmp_path: Path) -> None:
     theirs = tmp_path / "theirs"

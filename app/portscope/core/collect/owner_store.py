@@ -13,7 +13,7 @@ file costs speed, never a wrong answer.
 
 Where: `$XDG_RUNTIME_DIR/portscope/`, else `/run/user/UID/portscope/`, else
 `~/.cache/portscope/` (the home of the effective user, so root under sudo keeps its own).
-A base directory must be the user's and writable by nobody else; `portscope/` must be a
+A base directory must be the user's, writable by nobody else and reached through no symlink; `portscope/` must be a
 real directory of the user's with mode 0700, and the file a regular file of the user's with
 no group or other bits (0600). Anything else (another owner, a symlink, a wider mode, an
 unreadable, oversized or corrupt file, another boot, user or PID namespace) is ignored:
@@ -86,11 +86,15 @@ def _home(uid: int) -> str | None:
 
 def _private_base(base: str, uid: int, make: bool) -> bool:
     """The user's own directory that nobody else may write into (XDG_RUNTIME_DIR is 0700;
-    ~/.cache is often 0755, which is fine: others may look, not replace)."""
+    ~/.cache is often 0755, which is fine: others may look, not replace), reached through
+    no symlink at all: a link anywhere on the way could point root's writes where a user's
+    environment says."""
     try:
         if make and not os.path.isdir(base):
             os.mkdir(base, 0o700)
-        st = os.stat(base)
+        st = os.lstat(base)
+        if os.path.realpath(base) != os.path.normpath(base):
+            return False
     except OSError:
         return False
     return stat.S_ISDIR(st.st_mode) and st.st_uid == uid and not st.st_mode & 0o022
