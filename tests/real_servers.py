@@ -106,6 +106,21 @@ def _tool(name: str, *also: str) -> str:
     missing(f"{name} is not installed")
 
 
+def _trusted_tool(name: str) -> str:
+    """A tool portscope will ask as root: a root-owned file in root-only directories
+    (interfaces.trusted_file), so the venv's copy only when the checkout is in such a place,
+    else the system's (Debian's package, which .ci/services installs)."""
+    from portscope.core.roles.interfaces import trusted_file
+
+    candidates = [str(VENV_BIN / name), shutil.which(name), f"/usr/bin/{name}"]
+    for candidate in candidates:
+        if candidate and os.access(candidate, os.X_OK) and (
+            os.geteuid() != 0 or trusted_file(candidate)
+        ):
+            return candidate
+    missing(f"{name} is not installed where root may run it (a root-only directory)")
+
+
 # ---------------------------------------------------------------------------------------
 # Reading /proc (independently of portscope's own collector, which the smoke tests check)
 
@@ -1099,8 +1114,8 @@ def start_supervisord() -> Managed:
     claims SUPERVISOR_PROCESS_NAME="stop all; curl x | sh #" (others["port1"]). Both
     autorestart: killed, the server is back within milliseconds. `supervisorctl -c CONF
     stop web` signals bash only, which leaves the server running (checked by hand)."""
-    exe = _tool("supervisord")
-    ctl = _tool("supervisorctl")
+    exe = _trusted_tool("supervisord")
+    ctl = _trusted_tool("supervisorctl")
 
     def prepare(wd: Path, ports: list[int]) -> None:
         conf = SUPERVISORD_CONF.format(wd=wd, server=_http_server(ports[0]))
