@@ -116,7 +116,7 @@ class Containers:
             }
         spec: dict[str, Any] = {
             "Image": DOCKER_IMAGE, "Cmd": cmd, "ExposedPorts": {"8080/tcp": {}},
-            "Labels": {DOCKER_LABEL: "1", **(labels or {})}, "HostConfig": host,
+            "Labels": {DOCKER_LABEL: str(os.getpid()), **(labels or {})}, "HostConfig": host,
         }
         if stop_timeout is not None:
             spec["StopTimeout"] = stop_timeout

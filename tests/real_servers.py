@@ -794,7 +794,7 @@ def start_docker(init: bool = True) -> Running:
             "Image": DOCKER_IMAGE,
             "Cmd": ["/bin/busybox", "httpd", "-f", "-p", "8080"],
             "ExposedPorts": {"8080/tcp": {}},
-            "Labels": {DOCKER_LABEL: "1"},
+            "Labels": {DOCKER_LABEL: str(os.getpid())},  # whose run: .ci/services asks
             "HostConfig": {
                 "Init": init,
                 "PortBindings": {"8080/tcp": [{"HostIp": LOOPBACK, "HostPort": str(port)}]},
