@@ -78,7 +78,7 @@ def test_v6only_listener_leaves_ipv4_free() -> None:
     # clear of IPv6 sockets only, and an earlier test's IPv4 TIME_WAIT would answer first).
     with tcp_listener("0.0.0.0") as probe:
         port = probe.getsockname()[1]
-    with tcp_listener("::", port, v6only=True) as sock:
+    with tcp_listener("::", port, v6only=True):
         assert diagnose(port, "0.0.0.0").kind == "free"
         assert diagnose(port, "::").kind == "listening"
 

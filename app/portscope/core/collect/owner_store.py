@@ -13,12 +13,13 @@ file costs speed, never a wrong answer.
 
 Where: `$XDG_RUNTIME_DIR/portscope/`, else `/run/user/UID/portscope/`, else
 `~/.cache/portscope/` (the home of the effective user, so root under sudo keeps its own).
-A base directory must be the user's, writable by nobody else and reached through no symlink; `portscope/` must be a
-real directory of the user's with mode 0700, and the file a regular file of the user's with
-no group or other bits (0600). Anything else (another owner, a symlink, a wider mode, an
-unreadable, oversized or corrupt file, another boot, user or PID namespace) is ignored:
-read as empty, and not written over. Writes go to a temporary file renamed into place, so
-a reader never sees half a file; two runs at once simply keep the later one's.
+A base directory must be the user's, writable by nobody else and reached through no
+symlink; `portscope/` must be a real directory of the user's with mode 0700, and the file
+a regular file of the user's with no group or other bits (0600). Anything else (another
+owner, a symlink, a wider mode, an unreadable, oversized or corrupt file, another boot,
+user or PID namespace) is ignored: read as empty, and not written over. Writes go to a
+temporary file renamed into place, so a reader never sees half a file; two runs at once
+simply keep the later one's.
 """
 
 from __future__ import annotations
