@@ -11,6 +11,7 @@ from collections.abc import Callable
 
 import pytest
 
+from portscope.core.platform_path import portable
 from support import make_server_time_wait, tcp_listener
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux bind rules")
@@ -84,6 +85,9 @@ def test_wait_shows_the_time_wait_countdown() -> None:
     assert waiter.returncode == 1
     first = err.splitlines()[0]
     assert first.startswith(f"waiting: 1 TIME_WAIT on {port}, clears in ")
+    if portable():  # psutil gives no TIME_WAIT timers: unknown, never guessed
+        assert first.endswith("clears in ?")
+        return
     seconds_left = int(first.rsplit(" ", 2)[-2])
     assert 50 <= seconds_left <= 60
 

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from portscope.core.diagnose.advice import Facts, compose
+from portscope.core.diagnose.advice import Facts, attempt_line, compose
 from portscope.core.diagnose.bind_attempt import Attempt
 from portscope.core.diagnose.excluded import PortRange, containing, netsh_argv, parse, read_ranges
 from portscope.core.diagnose.probe import diagnose
@@ -140,3 +140,131 @@ def test_refused_bind_inside_a_recorded_range_is_excluded_range() -> None:
     assert "Use a port outside the excluded ranges." in windows["advice"]
     # The same refusal on Linux is the privileged-port rule, and no range is read.
     assert linux["verdict"] == "permission_denied" and linux["excluded_range"] is None
+
+
+# -- the probe's Windows branch, with Windows' socket layer faked at the OS boundary ------
+# domain.md 3: on Windows SO_REUSEADDR binds over a live listener (so a probe that set it
+# would call a taken port free), SO_EXCLUSIVEADDRUSE is the safe option, and TIME_WAIT does
+# not block a plain bind. The fake answers as Windows does; the probe's own code runs.
+
+WSAEADDRINUSE = 10048
+
+
+class WindowsStack:
+    """Windows' answers for the ports a test sets: "listening" (a live listener) or
+    "time_wait" (only TIME_WAIT sockets). Records every setsockopt."""
+
+    def __init__(self, ports: dict[int, str]) -> None:
+        self.ports = ports
+        self.options: list[tuple[int, int, int]] = []
+
+    def socket(self, family: int, kind: int) -> WindowsSocket:
+        return WindowsSocket(self)
+
+
+class WindowsSocket:
+    def __init__(self, stack: WindowsStack) -> None:
+        self.stack = stack
+        self.set: set[int] = set()
+
+    def setsockopt(self, level: int, name: int, value: int) -> None:
+        self.stack.options.append((level, name, value))
+        if value:
+            self.set.add(name)
+
+    def bind(self, address: tuple[str, int]) -> None:
+        import socket
+
+        state = self.stack.ports.get(address[1])
+        # SO_REUSEADDR binds over a live listener on Windows; nothing else does. TIME_WAIT
+        # never blocks a bind there.
+        if state == "listening" and socket.SO_REUSEADDR not in self.set:
+            error = OSError(WSAEADDRINUSE, "Only one usage of each socket address "
+                            "(protocol/network address/port) is normally permitted")
+            error.winerror = WSAEADDRINUSE  # type: ignore[attr-defined]
+            raise error
+
+    def listen(self, backlog: int) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def as_windows(monkeypatch: pytest.MonkeyPatch, ports: dict[int, str]) -> WindowsStack:
+    import socket
+    from types import SimpleNamespace
+
+    from portscope.core.diagnose import bind_attempt
+
+    stack = WindowsStack(ports)
+    names = ("AF_INET", "AF_INET6", "SOCK_STREAM", "SOCK_DGRAM", "SOL_SOCKET", "SO_REUSEADDR",
+             "IPPROTO_IPV6", "IPV6_V6ONLY")
+    fake = SimpleNamespace(socket=stack.socket, **{n: getattr(socket, n) for n in names})
+    monkeypatch.setattr(bind_attempt, "socket", fake)
+    monkeypatch.setattr(bind_attempt, "sys", SimpleNamespace(platform="win32"))
+    return stack
+
+
+def windows_snapshot(port: int, *, listening: bool, time_wait: int = 0) -> Any:
+    from datetime import datetime, timezone
+
+    from portscope.core.model import Holder, PortStats, Snapshot, Socket
+
+    me = Holder(os.getpid(), "python.exe", None, ("python.exe", "server.py"), None)
+    sockets = (Socket("tcp", "ipv4", "0.0.0.0", port, (me,)),) if listening else ()
+    ports = (PortStats(port, time_wait=time_wait),) if time_wait else ()
+    return Snapshot(datetime.now(timezone.utc), sockets, ports, source="psutil")
+
+
+def test_windows_probe_uses_exclusiveaddruse_never_reuseaddr(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import socket
+
+    from portscope.core.diagnose import bind_attempt
+    from portscope.core.diagnose.probe import first_blocked
+
+    port = 8080
+    stack = as_windows(monkeypatch, {port: "listening"})
+    # The trap, as the fake models it: a probe that set SO_REUSEADDR would see "free".
+    assert bind_attempt.try_bind(port, "0.0.0.0", "tcp", "SO_REUSEADDR").ok
+    stack.options.clear()
+    assert bind_attempt.server_options() == ("plain", "SO_EXCLUSIVEADDRUSE")
+    verdict = diagnose(port, "0.0.0.0", snapshot=windows_snapshot(port, listening=True),
+                       suggest=False, windows=True, excluded_ranges=lambda p, v: ())
+    assert verdict.kind == "listening" and [h.pid for h in verdict.holders] == [os.getpid()]
+    assert [a.option for a in verdict.attempts] == ["plain", "SO_EXCLUSIVEADDRUSE"]
+    assert all(not a.ok and a.error == "EADDRINUSE" for a in verdict.attempts)
+    assert verdict.attempts[0].windows_code == (10048, "WSAEADDRINUSE")
+    assert "Windows 10048 WSAEADDRINUSE" in attempt_line(verdict.attempts[0])
+    why = " ".join(verdict.explanation)
+    assert "SO_REUSEADDR would bind over the live listener" in why
+    assert "does not change that" not in why  # Linux's rule, false on Windows
+    assert not verdict.can_bind("plain") and not verdict.can_bind("reuseaddr")
+    # `check --reuseaddr` and `wait --reuseaddr` on Windows: a plain bind, still blocked.
+    assert first_blocked(port, ["0.0.0.0", "::"], "tcp", "reuseaddr") == "0.0.0.0"
+    set_options = {name for _, name, value in stack.options if value}
+    assert socket.SO_REUSEADDR not in set_options
+    assert bind_attempt._EXCLUSIVEADDRUSE in set_options
+    assert (socket.SOL_SOCKET, bind_attempt._EXCLUSIVEADDRUSE, 1) in stack.options
+    assert verdict_json(verdict)["attempts"][1]["option"] == "SO_EXCLUSIVEADDRUSE"
+
+
+def test_windows_time_wait_does_not_block_a_plain_bind(monkeypatch: pytest.MonkeyPatch) -> None:
+    import socket
+
+    from portscope.core.diagnose import bind_attempt
+    from portscope.core.diagnose.probe import first_blocked
+
+    port = 8081
+    stack = as_windows(monkeypatch, {port: "time_wait"})
+    snap = windows_snapshot(port, listening=False, time_wait=3)
+    verdict = diagnose(port, "0.0.0.0", snapshot=snap, suggest=False, windows=True,
+                       excluded_ranges=lambda p, v: ())
+    assert verdict.kind == "free" and verdict.attempts[0].ok
+    assert verdict.can_bind("plain") and verdict.can_bind("reuseaddr")
+    assert first_blocked(port, ["0.0.0.0"], "tcp", "plain") is None
+    assert first_blocked(port, ["0.0.0.0"], "tcp", "reuseaddr") is None
+    assert bind_attempt.bind_option("reuseaddr") == "plain"  # read at the call: win32 here
+    assert socket.SO_REUSEADDR not in {name for _, name, value in stack.options if value}

@@ -80,5 +80,9 @@ def test_a_root_process_on_another_users_socket_is_a_step_up() -> None:
     assert reason is not None and "(rule: no privilege step up" in reason
     assert step_up_refusal(640, [1000], kernel=root, allow_system=True) is None
     assert step_up_refusal(640, [0], kernel=root) is None  # root's own socket
-    assert step_up_refusal(640, [None], kernel=root) is None  # unknown creator
+    # Unknown creator (the portable path, psutil): only a root process that the caller of
+    # portscope started (this test, under pytest's caller) is signalled; PID 1 never is.
+    assert step_up_refusal(os.getpid(), [None], kernel=root) is None
+    unknown = step_up_refusal(1, [None], kernel=root)
+    assert unknown is not None and "does not say who created its socket" in unknown
     assert step_up_refusal(640, [1000], kernel=kernel(uid=1000)) is None  # not root

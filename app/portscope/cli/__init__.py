@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import argparse
 import importlib
 import os
 import sys
 from collections.abc import Mapping, Sequence
 
 from .. import __version__
+from ..core import platform_path
 from .argparser import BadValue, Parser
 from .common import duration_arg, fail
 
@@ -28,6 +30,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "run": ("run_cmd", "start COMMAND on a port: if busy, the next one, wait, or stop it"),
     "completion": ("completion_cmd", "print the shell completion script (bash, zsh, fish)"),
     "mcp": ("mcp_cmd", "serve list, check, free, wait and kill to coding agents (MCP on stdio)"),
+    "export": (
+        "export_cmd", "serve Prometheus metrics: listeners, TIME_WAIT, ephemeral-port pressure",
+    ),
 }
 
 
@@ -48,10 +53,22 @@ def build_parser(command: str | None = None, *, every: bool = False) -> Parser:
         metavar="S",
         help="TUI refresh period in seconds, 0.1 to 3600 (default 1)",
     )
+    parser.add_argument(
+        "--portable",
+        action="store_true",
+        help="take the portable path macOS and Windows take (psutil: no netlink, no /proc "
+        "read directly, no pidfd; socket uid, v6only and TIME_WAIT timers unknown), also "
+        "after the command (`portscope list --portable`); as PORTSCOPE_PORTABLE=1",
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")  # Parsers too
     for name, (module, line) in COMMANDS.items():
         if name == command or every:
             importlib.import_module(f"{__package__}.{module}").add_parser(sub)
+            # `portscope list --portable` too; documented once, on the program.
+            sub.choices[name].add_argument(
+                "--portable", action="store_true", default=argparse.SUPPRESS,
+                help=argparse.SUPPRESS,
+            )
             from .help_text import describe
 
             describe(sub.choices[name], name, line)
@@ -133,6 +150,9 @@ def standard_streams() -> None:
 def run(argv: list[str], command: str | None) -> int:
     """Parse `argv` for `command` (chosen_command's answer) and carry it out."""
     args = build_parser(command).parse(argv)
+    refusal = take_path(args.portable, os.environ)
+    if refusal:
+        return fail(refusal)
     if args.command is None:
         refusal = no_monitor_here(sys.stdin.isatty(), sys.stdout.isatty(), os.environ)
         if refusal:
@@ -151,6 +171,18 @@ def run(argv: list[str], command: str | None) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 141
     return result
+
+
+def take_path(portable: bool, env: Mapping[str, str]) -> str:
+    """Settle which path answers before anything is collected: `--portable`, else
+    PORTSCOPE_PORTABLE (platform_path.py). The refusal of a bad value ("" if none)."""
+    try:
+        mode = platform_path.parse(env.get(platform_path.ENV, ""))
+    except ValueError as exc:
+        return str(exc)
+    if portable and mode is None:
+        platform_path.choose(platform_path.PORTABLE)
+    return ""
 
 
 def no_monitor_here(stdin_tty: bool, stdout_tty: bool, env: Mapping[str, str]) -> str:

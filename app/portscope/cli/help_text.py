@@ -103,6 +103,24 @@ HELP: dict[str, tuple[tuple[tuple[str, str], ...], tuple[tuple[str, str], ...]]]
             ("2", "bad input, or the MCP SDK is missing (pip install 'portscope[mcp]')"),
         ),
     ),
+    "export": (
+        (
+            ("portscope export", "serve http://127.0.0.1:9977/metrics, a poll every 5 s"),
+            ("portscope export --listen 0.0.0.0:9977 --tls-cert cert.pem --tls-key key.pem",
+             "for a Prometheus on another host, over HTTPS"),
+            ("portscope export --textfile /var/lib/node_exporter/textfile/portscope.prom",
+             "for node_exporter's textfile collector, rewritten every interval"),
+            ("portscope export --print-rules > /etc/prometheus/rules/portscope.yml",
+             "the alerting rules (--print-dashboard: the Grafana dashboard)"),
+        ),
+        (
+            ("0", "stopped by SIGTERM, or --once and --print-* done"),
+            ("1", "the address is taken, or the textfile cannot be written"),
+            ("2", "bad input, or prometheus_client is missing (pip install "
+             "'portscope[export]')"),
+            ("130", "stopped by Ctrl+C"),
+        ),
+    ),
     "completion": (
         (
             ("portscope completion bash > ~/.local/share/bash-completion/completions/portscope",

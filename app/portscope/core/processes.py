@@ -6,6 +6,7 @@ import os
 import time
 from collections.abc import Callable
 
+from . import platform_path
 from .hints import NamedTuple
 from .model import Holder
 from .record import replace
@@ -158,7 +159,7 @@ def read_stat(pid: int, proc: str = "/proc") -> tuple[int, int] | None:
 def _identity(pid: int) -> tuple[object, int | None] | None:
     """(something that changes when a PID is reused, the parent PID if read on the way);
     None if the process is gone."""
-    if _HAS_PROC_STAT:
+    if platform_path.linux_proc():
         return read_stat(pid)
     import psutil
 
@@ -170,8 +171,6 @@ def _identity(pid: int) -> tuple[object, int | None] | None:
         return "?", None
 
 
-_HAS_PROC_STAT = os.path.exists("/proc/self/stat")
-
 
 def describe(pid: int, proc: psutil.Process | None = None) -> Holder | None:
     """Read what a person needs to recognise a process; fields we may not read become None.
@@ -180,7 +179,7 @@ def describe(pid: int, proc: psutil.Process | None = None) -> Holder | None:
     never imports psutil (~10 ms). A zombie is None there, as read_stat has it."""
     from . import proc_facts
 
-    if proc is not None or not proc_facts.AVAILABLE:
+    if proc is not None or not platform_path.linux_proc():
         return describe_psutil(pid, proc)
     facts = proc_facts.read(pid)
     if facts is None:

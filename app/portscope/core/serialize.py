@@ -152,6 +152,9 @@ def snapshot_json(snap: Snapshot, port: int | None = None) -> dict[str, Any]:
     return {
         "schema": SCHEMAS["list"],
         "taken_at": snap.taken_at.isoformat(),
+        # Which path read it: "proc" (Linux's fast path), "psutil" (macOS, Windows), or
+        # "psutil (portable)" when Linux was made to take the portable path.
+        "source": snap.source,
         "hidden_owners": snap.hidden_owners,
         "sockets": [socket_json(s, made, kinds_of, users) for s in sockets],
         "ports": [port_json(p) for p in ports],

@@ -86,6 +86,9 @@ def render_status(
             if st.skipped:  # the poll overran its interval: the next tick(s) were skipped
                 first.append(f" (slow: {_skipped(st.skipped)})", style="yellow")
         parts += [Text(_counts(st)), Text(_sort(st)), Text(_PROTO_VIEWS[st.proto])]
+        path = _path(snap)
+        if path:
+            parts.append(Text(path, style="cyan"))
     _join(out, parts, width)
     if st.row_filter:
         out.append("\n")
@@ -140,6 +143,10 @@ def _one_line(st: Status, tz: tzinfo | None) -> Text:
         if st.proto != "both":
             out.append(_BAR, style="dim")
             out.append(_PROTO_VIEWS[st.proto])
+        path = _path(snap)
+        if path:
+            out.append(_BAR, style="dim")
+            out.append(path, style="cyan")
     if st.row_filter:
         out.append(_BAR, style="dim")
         out.append("filter ", style="bold")
@@ -153,6 +160,12 @@ def _one_line(st: Status, tz: tzinfo | None) -> Text:
 
 
 _PROTO_VIEWS = {"both": "TCP and UDP", "tcp": "TCP only", "udp": "UDP only"}
+
+
+def _path(snap: Snapshot) -> str:
+    """Which path answered, when it is the portable one (psutil: macOS, Windows, or Linux
+    with --portable): what it cannot know shows as "?" in the table, and this says why."""
+    return f"via {snap.source}" if snap.source.startswith("psutil") else ""
 
 
 def _join(out: Text, parts: list[Text], width: int) -> None:

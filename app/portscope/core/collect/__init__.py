@@ -48,9 +48,12 @@ def default_collector() -> Collector:
     Snapshot's notes. On Linux the /proc one copes with netlink or /proc/net refused, and
     psutil reads the very same /proc files, so falling back to it would gain nothing. It
     keeps what it learns about owners in the user's owner store (owner_store.py), so the
-    next command, or the monitor, starts warm.
+    next command, or the monitor, starts warm. The portable path (platform_path.py) is
+    the psutil one on Linux too.
     """
-    if sys.platform.startswith("linux"):
+    from .. import platform_path
+
+    if sys.platform.startswith("linux") and not platform_path.portable():
         from .owner_store import OwnerStore
         from .proc_collector import ProcNetCollector
 

@@ -1,7 +1,12 @@
-"""Portable collector on psutil.net_connections(): macOS, Windows, and Linux's fallback.
+"""Portable collector on psutil.net_connections(): macOS, Windows, and Linux's portable
+path (platform_path.py).
 
-psutil reports one PID per socket on Linux (not every holder) and no TIME_WAIT timers,
-so expiries are None here. On macOS the system-wide call raises AccessDenied unless run as
+psutil gives no TIME_WAIT timers, no socket creator uid and no IPV6_V6ONLY: they are None
+here (unknown, never guessed). On Linux it names one PID per socket, the first holder its
+/proc walk meets; the other holders of a listener (a pre-fork server's master and workers,
+a reloader and its child, a child that inherited the fd) are that process's relatives, so
+each relative is asked for its own sockets and counted where it holds the same listener
+(`_relatives_holding`). On macOS the system-wide call raises AccessDenied unless run as
 root; then each process we may inspect (our own) is asked for its sockets instead, and the
 snapshot says what that leaves out.
 """
@@ -9,12 +14,14 @@ snapshot says what that leaves out.
 from __future__ import annotations
 
 import socket
+import sys
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from typing import Any
 
 import psutil
 
+from .. import platform_path
 from ..model import Family, Proto, Snapshot
 from ..processes import ProcessTable
 from .builder import SnapshotBuilder
@@ -38,6 +45,7 @@ class PsutilCollector:
 
     def __init__(self) -> None:
         self._processes = ProcessTable()
+        self.name = platform_path.source_name(PsutilCollector.name)
 
     def collect(self, port: int | None = None, *, owners: bool | None = True) -> Snapshot:
         """With `port`, only that port's sockets; `owners=False`: no process described
@@ -45,12 +53,17 @@ class PsutilCollector:
         if any socket on `port` other than TIME_WAIT has one."""
         notes: list[str] = []
         found: Iterable[tuple[_Conn, set[int]]]
+        whole = True  # the system's table was read (else: each process's own sockets)
         try:
+            if platform_path.system_table_denied():  # PORTSCOPE_PORTABLE=macos-nonroot
+                raise psutil.AccessDenied(msg="as macOS without root")
             found = _system_wide(psutil.net_connections(kind="inet"))
         except psutil.AccessDenied:  # macOS without root
+            whole = False
             found = _per_process()
             notes.append(HIDDEN_WITHOUT_ROOT)
         except OSError as exc:  # the system's table unreadable: what processes show is left
+            whole = False
             found = _per_process()
             notes.append(
                 f"cannot list the system's sockets ({reason(exc)}): showing only those of "
@@ -62,6 +75,8 @@ class PsutilCollector:
                 conn.laddr and conn.laddr.port == port and conn.status != psutil.CONN_TIME_WAIT
                 for conn, _ in found
             )
+        if owners and whole and sys.platform.startswith("linux"):
+            _relatives_holding(found, port)
         builder = SnapshotBuilder(
             self._processes, ephemeral_range(), self.name, whole=port is None and owners
         )
@@ -126,6 +141,59 @@ class PsutilCollector:
 def _system_wide(conns: list[Any]) -> Iterator[tuple[_Conn, set[int]]]:
     for conn in conns:
         yield conn, {conn.pid} if conn.pid else set()
+
+
+def _listening(conn: _Conn) -> bool:
+    if conn.type == socket.SOCK_STREAM:
+        return bool(conn.status == psutil.CONN_LISTEN)
+    return not conn.raddr  # a bound UDP socket
+
+
+def _same(conn: _Conn) -> tuple[object, ...]:
+    return (conn.family, conn.type, conn.laddr)
+
+
+def _relatives_holding(found: list[tuple[_Conn, set[int]]], port: int | None) -> None:
+    """Add to each listener's PIDs the relatives of its named holder (parent, children,
+    siblings) that hold the same listener by their own socket lists. Init's children are
+    never siblings here: that would be every daemon. Only a socket handed to an unrelated
+    process (SCM_RIGHTS) is missed, as the one holder psutil names."""
+    wanted = [
+        (conn, pids) for conn, pids in found
+        if pids and conn.laddr and _listening(conn) and (port is None or conn.laddr.port == port)
+    ]
+    if not wanted:
+        return
+    try:
+        parents = {p.pid: p.info["ppid"] for p in psutil.process_iter(["ppid"])}
+    except (psutil.Error, OSError):
+        return
+    children: dict[int, list[int]] = defaultdict(list)
+    for child, parent in parents.items():
+        if parent is not None:
+            children[parent].append(child)
+    held: dict[int, set[tuple[object, ...]]] = {}  # pid -> its listeners, asked once a poll
+
+    def listeners_of(pid: int) -> set[tuple[object, ...]]:
+        if pid not in held:
+            try:
+                conns = psutil.Process(pid).net_connections(kind="inet")
+            except (psutil.Error, OSError):  # gone, or not ours to inspect
+                conns = []
+            held[pid] = {_same(c) for c in conns if c.laddr and _listening(c)}
+        return held[pid]
+
+    for conn, pids in wanted:
+        key = _same(conn)
+        for pid in list(pids):
+            parent = parents.get(pid)
+            near = set(children.get(pid, ()))
+            if parent is not None and parent > 1:
+                near.add(parent)
+                near.update(children.get(parent, ()))
+            for other in near - pids:
+                if key in listeners_of(other):
+                    pids.add(other)
 
 
 def _per_process() -> Iterable[tuple[_Conn, set[int]]]:

@@ -357,11 +357,19 @@ def _listening(f: Facts) -> _Parts:
     clash = f"{where} is taken" if where == mine else f"{where} overlaps {mine}"
     if any(s.address == "::" and s.v6only is False for s in f.sockets) and ":" not in f.address:
         clash += " (a dual-stack [::] takes IPv4 too)"
-    why = [
-        f"Only one socket may listen on a port and address: {clash}, and SO_REUSEADDR does "
-        "not change that on a live listener.",
-        *_holder_notes(f),
-    ]
+    if any(a.option == "SO_EXCLUSIVEADDRUSE" for a in f.attempts):  # the Windows probe
+        rule = (
+            f"Only one socket may listen on a port and address: {clash}. On Windows "
+            "SO_REUSEADDR would bind over the live listener and take some of its "
+            "connections: never set it to get past this (SO_EXCLUSIVEADDRUSE is the safe "
+            "option, and it fails too)."
+        )
+    else:
+        rule = (
+            f"Only one socket may listen on a port and address: {clash}, and SO_REUSEADDR "
+            "does not change that on a live listener."
+        )
+    why = [rule, *_holder_notes(f)]
     return (
         f"Port {f.port}/tcp is in use: {names(f.holders)} "
         f"{agree(f.holders, 'is', 'are')} listening on it.",

@@ -60,10 +60,11 @@ def server_options() -> tuple[Option, Option]:
     return ("plain", "SO_REUSEADDR")
 
 
-def bind_option(bind: Bind, platform: str = sys.platform) -> Option:
+def bind_option(bind: Bind, platform: str | None = None) -> Option:
     """The socket option a `bind` server sets. On Windows TIME_WAIT never blocks a plain
-    bind, and SO_REUSEADDR there would bind over a live listener: both are a plain bind."""
-    if bind == "reuseaddr" and platform != "win32":
+    bind, and SO_REUSEADDR there would bind over a live listener: both are a plain bind.
+    `platform`: sys.platform, read at the call (tests fake Windows at the OS boundary)."""
+    if bind == "reuseaddr" and (platform or sys.platform) != "win32":
         return "SO_REUSEADDR"
     return "plain"
 

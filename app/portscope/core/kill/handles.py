@@ -2,8 +2,9 @@
 
 Linux: open a pidfd first, THEN check the start time, then signal through the pidfd. A pidfd
 names one process for its whole life, and the process it names was already running when the
-check passed, so a reused PID can never be hit. Elsewhere psutil re-checks (PID, start time)
-just before signalling, which leaves only a tiny window.
+check passed, so a reused PID can never be hit. Elsewhere, and on the portable path
+(platform_path.py), psutil re-checks (PID, start time) just before signalling, which leaves
+only a tiny window.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Protocol
 
 import psutil
 
+from .. import platform_path
 from .refusals import same_start
 
 
@@ -44,7 +46,11 @@ def open_handle(pid: int, started: float | None) -> ProcessHandle:
 
     Raises StaleProcess, ProcessLookupError or PermissionError.
     """
-    if sys.platform.startswith("linux") and hasattr(os, "pidfd_open"):
+    if (
+        sys.platform.startswith("linux")
+        and hasattr(os, "pidfd_open")
+        and not platform_path.portable()
+    ):
         return PidfdHandle(pid, started)
     return PsutilHandle(pid, started)
 

@@ -15,6 +15,13 @@ only; every such decision records the facts it used as `Fact`s, which `check --j
 Everything here reads /proc with plain opens of files the kernel makes (they never block)
 and never opens a path a process named, except through `read_script`, which refuses
 anything but a small regular file its reader could read itself.
+
+On the portable path (macOS, Windows, and Linux with PORTSCOPE_PORTABLE: platform_path.py)
+the same facts come from psutil, and only those psutil has from the kernel: the parent,
+real and effective uid and gid, and the executable as the OS reports it (psutil's
+platform call, never its argv[0] guess). Supplementary groups are unknown there, so a
+script readable only through one is not read; the socket's creator uid is unknown
+(privilege.py decides what that means).
 """
 
 from __future__ import annotations
@@ -22,10 +29,10 @@ from __future__ import annotations
 import os
 import stat
 
+from .. import platform_path
 from ..record import record
 
 PROC = "/proc"
-AVAILABLE = os.path.exists(f"{PROC}/self/stat")
 SCRIPT_LIMIT = 256 * 1024  # a shell script larger than this is not read: unknown
 _CHAIN_LIMIT = 64  # parent chains are short; a loop in a racing read must still end
 
@@ -48,7 +55,7 @@ class Fact:
 
 @record
 class Kernel:
-    """The kernel facts of one process (Linux /proc); None where unreadable."""
+    """The kernel facts of one process (Linux /proc, else psutil); None where unknown."""
 
     pid: int
     ppid: int | None
@@ -56,7 +63,7 @@ class Kernel:
     euid: int | None
     egid: int | None
     groups: tuple[int, ...]
-    exe: str | None  # /proc/PID/exe as the kernel resolves it (never argv[0])
+    exe: str | None  # /proc/PID/exe as the kernel resolves it, or the OS's (never argv[0])
     exe_uid: int | None  # owner of that binary
     exe_trusted: bool  # root-owned, and no one but root can change it or its directories
 
@@ -72,9 +79,11 @@ class Kernel:
 
 
 def kernel(pid: int) -> Kernel | None:
-    """The process's kernel facts; None when it is gone or /proc is not Linux's."""
-    if not AVAILABLE or pid <= 0:
+    """The process's kernel facts; None when it is gone or they may not be read."""
+    if pid <= 0:
         return None
+    if not platform_path.linux_proc():
+        return _kernel_psutil(pid)
     base = f"{PROC}/{pid}"
     try:
         status = _small(f"{base}/status")
@@ -114,6 +123,67 @@ def kernel(pid: int) -> Kernel | None:
         exe_uid=exe_uid,
         exe_trusted=trusted,
     )
+
+
+def _kernel_psutil(pid: int) -> Kernel | None:
+    """kernel() from psutil: what it reads from the kernel, and nothing it guesses."""
+    import psutil
+
+    try:
+        proc = psutil.Process(pid)
+        with proc.oneshot():
+            parent = proc.ppid()
+            uids = _ids(proc, "uids")  # absent on Windows: unknown there
+            gids = _ids(proc, "gids")
+            exe = _os_exe(proc)
+    except psutil.Error:  # gone, a zombie, or refused: nothing to rest a decision on
+        return None
+    exe_uid = None
+    trusted = False
+    if exe is not None and os.name == "posix":  # Windows' stat has no owner to trust
+        try:
+            info = os.stat(exe)  # the path: only root can swap a root-only one
+            exe_uid = info.st_uid
+            trusted = _root_only(info) and trusted_dir(os.path.dirname(exe))
+        except OSError:
+            pass
+    return Kernel(
+        pid=pid,
+        ppid=parent,
+        ruid=uids[0] if uids else None,
+        euid=uids[1] if uids else None,
+        egid=gids[1] if gids else None,
+        groups=(),  # psutil does not say
+        exe=exe,
+        exe_uid=exe_uid,
+        exe_trusted=trusted,
+    )
+
+
+def _ids(proc: object, which: str) -> tuple[int, int] | None:
+    """(real, effective) from psutil's uids() or gids(); None where it has none."""
+    getter = getattr(proc, which, None)
+    if getter is None:
+        return None
+    found = getter()
+    return int(found.real), int(found.effective)
+
+
+def _os_exe(proc: object) -> str | None:
+    """The executable as the OS reports it (Linux: the /proc/PID/exe link; macOS:
+    proc_pidpath; Windows: QueryFullProcessImageName), through psutil's platform layer:
+    its public exe() falls back to argv[0] when refused, a claim. None when unknown."""
+    import psutil
+
+    native = getattr(proc, "_proc", None)
+    call = getattr(native, "exe", None)
+    if call is None:  # a psutil without that layer: unknown rather than guessed
+        return None
+    try:
+        path = call()
+    except (psutil.Error, OSError):
+        return None
+    return path if isinstance(path, str) and path else None
 
 
 def trusted_dir(path: str) -> bool:
@@ -158,6 +228,13 @@ def ancestors(pid: int) -> list[int]:
 
 
 def ppid(pid: int) -> int | None:
+    if not platform_path.linux_proc():
+        import psutil
+
+        try:
+            return psutil.Process(pid).ppid()
+        except psutil.Error:
+            return None
     try:
         data = _small(f"{PROC}/{pid}/stat")
     except OSError:
@@ -180,7 +257,10 @@ def read_script(path: str, reader: Kernel | None, cwd_pid: int | None = None) ->
     if not os.path.isabs(path):
         if cwd_pid is None:
             return None
-        path = f"{PROC}/{cwd_pid}/cwd/{path}"
+        cwd = f"{PROC}/{cwd_pid}/cwd" if platform_path.linux_proc() else _cwd(cwd_pid)
+        if cwd is None:
+            return None
+        path = os.path.join(cwd, path)
     try:
         before = os.lstat(path)
     except OSError:
@@ -207,6 +287,15 @@ def read_script(path: str, reader: Kernel | None, cwd_pid: int | None = None) ->
     if len(data) > SCRIPT_LIMIT:
         return None
     return data.decode("utf-8", "replace")
+
+
+def _cwd(pid: int) -> str | None:
+    import psutil
+
+    try:
+        return psutil.Process(pid).cwd() or None
+    except psutil.Error:
+        return None
 
 
 def readable_by(info: os.stat_result, who: Kernel) -> bool:

@@ -109,7 +109,7 @@ def facts_of(view: ProcessView) -> KernelFacts | None:
     """The view's kernel facts: live ones for the live view, a recording's own, or None
     (nothing is confirmed, so nothing but holders is acted on)."""
     found: KernelFacts | None = getattr(view, "kernel_facts", None)
-    if found is None and isinstance(view, LiveProcesses) and evidence.AVAILABLE:
+    if found is None and isinstance(view, LiveProcesses):
         found = LiveFacts()
         view.kernel_facts = found  # type: ignore[attr-defined]  # one per question
     return found
@@ -280,6 +280,10 @@ def option(argv: list[str], short: str, long: str) -> str | None:
 
 def _unix_listening(pid: int) -> frozenset[str]:
     """Paths of listening unix sockets that `pid` holds (/proc/net/unix and its fds)."""
+    from .. import platform_path
+
+    if not platform_path.linux_proc():
+        return _unix_bound(pid)
     paths: dict[str, str] = {}
     try:
         with open("/proc/net/unix", "rb") as fh:
@@ -304,6 +308,24 @@ def _unix_listening(pid: int) -> frozenset[str]:
         if link in paths:
             found.add(paths[link])
     return frozenset(found)
+
+
+def _unix_bound(pid: int) -> frozenset[str]:
+    """The portable path: paths of the unix sockets `pid` holds, from psutil, which does
+    not say which ones listen. A socket showing a path is the bound (server) end or a
+    connection it accepted, so its holder is that path's server all the same."""
+    import psutil
+
+    try:
+        conns = psutil.Process(pid).net_connections(kind="unix")
+    except (psutil.Error, OSError):
+        return frozenset()
+    paths: set[str] = set()
+    for conn in conns:
+        path: object = conn.laddr  # a unix socket's: its path, "" when unbound
+        if isinstance(path, str) and path:
+            paths.add(path)
+    return frozenset(paths)
 
 
 def user_name(uid: int | None) -> str | None:

@@ -14,10 +14,20 @@ directory), never by its name; and init-managed system daemons, by their parent 
 and their uids. Their cgroup (a name, so a claim) only narrows the rule to units of
 systemd's system manager, where only root can place a process: at worst a forger protects
 their own process from portscope, which --allow-system undoes.
+
+On the portable path (psutil: macOS, Windows, Linux with PORTSCOPE_PORTABLE) no socket's
+creator is known, so the step-up rule cannot be proven either way. A root target is then
+signalled only when the kernel's parent chain shows this very portscope's caller started
+it (the shell or process portscope runs under, seen through sudo, is its ancestor): a
+user cannot make a root process descend from someone else's shell. Any other root target
+is withheld, with --allow-system to signal it anyway. There are no cgroups on that path,
+so the init-managed daemon rule does not apply there (as on macOS and Windows); the sshd
+rule, which rests on the binary, does.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Mapping
 
 from ..record import replace
@@ -32,6 +42,8 @@ NOBODY = 65534  # the daemons' unprivileged account, a system one too
 # OpenSSH's daemon, and the per-connection binaries it execs since 9.8 (sshd-session) and
 # 10.0 (sshd-auth): signalling any of them cuts off remote logins.
 SSHD = frozenset({"sshd", "sshd-session", "sshd-auth"})
+# Root-owned programs that run portscope for a person: their caller is that person's.
+ELEVATORS = frozenset({"sudo", "doas", "su", "run0", "pkexec"})
 ALLOW = "--allow-system signals it"
 
 
@@ -62,7 +74,9 @@ def withhold(
         facts += [k.exe_fact(), k.euid_fact()]
         if step_up is not None:  # the sockets' creators are what it rests on
             uids = sorted({c for c in creators if c is not None})
-            facts += [evidence.Fact(None, "socket_uid", str(u)) for u in uids]
+            facts += [evidence.Fact(None, "socket_uid", str(u)) for u in uids] or [
+                evidence.Fact(None, "socket_uid", "?")  # unknown here: that is the reason
+            ]
     if not withheld:
         return cast
     gone = {pid for pid, _ in withheld}
@@ -137,11 +151,20 @@ def step_up_refusal(
     whose sockets on the ports were all created by other users is not signalled unless
     `allow_system`. `creators`: the creator uids of those sockets."""
     uids = set(creators)
-    if allow_system or not uids or None in uids or 0 in uids:
+    if allow_system or not uids or 0 in uids:
         return None
     k = kernel if kernel is not None else evidence.kernel(pid)
     if k is None or k.euid != 0:
         return None
+    if None in uids:  # the portable path: who created the socket is unknown
+        if started_by_caller(pid):
+            return None
+        return (
+            f"PID {pid} runs as root and this platform does not say who created its "
+            "socket, nor did the shell that runs portscope start it: portscope does not "
+            "signal a root process it cannot prove holds root's own socket (rule: no "
+            f"privilege step up; {ALLOW})"
+        )
     owners = ", ".join(f"uid {u} ({_user(u)})" for u in sorted(u for u in uids if u))
     return (
         f"PID {pid} runs as root but its socket was created by {owners}: portscope does not "
@@ -149,11 +172,28 @@ def step_up_refusal(
     )
 
 
+def started_by_caller(pid: int) -> bool:
+    """Is `pid` the process that runs portscope (its parent, or the caller of sudo and the
+    like when that parent is their root-owned binary), or its descendant? Kernel facts only:
+    the parent chain and the binaries the kernel runs."""
+    caller = os.getppid()
+    for _ in range(4):  # sudo may run portscope from a second sudo (use_pty)
+        k = evidence.kernel(caller)
+        if k is None or not (k.program in ELEVATORS and k.exe_trusted and k.ppid):
+            break
+        caller = k.ppid
+    return caller > 1 and (pid == caller or caller in evidence.ancestors(pid))
+
+
 def _system_uid(uid: int | None) -> bool:
     return uid is not None and (uid <= SYSTEM_UID_MAX or uid == NOBODY)
 
 
 def _cgroup_lines(pid: int) -> list[str]:
+    from .. import platform_path
+
+    if not platform_path.linux_proc():
+        return []
     try:
         with open(f"/proc/{pid}/cgroup", encoding="utf-8", errors="surrogateescape") as fh:
             return fh.read(65536).splitlines()

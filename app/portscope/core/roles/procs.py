@@ -141,9 +141,9 @@ def _from_holder(h: Holder) -> ProcInfo:
 def _read(pid: int) -> ProcInfo | None:
     """On Linux from /proc with psutil's values (proc_facts), so a `check` that asks about
     a server's parent never imports psutil; elsewhere through psutil."""
-    from .. import proc_facts
+    from .. import platform_path, proc_facts
 
-    if not proc_facts.AVAILABLE:
+    if not platform_path.linux_proc():
         return _read_psutil(pid)
     facts = proc_facts.read(pid, exe=True)
     if facts is None:  # gone, or a zombie
@@ -207,7 +207,12 @@ def _uid(proc: psutil.Process) -> int | None:
 
 
 def _cgroup(pid: int) -> str | None:
-    """The cgroup v2 path ("0::/system.slice/nginx.service"), or v1's systemd line."""
+    """The cgroup v2 path ("0::/system.slice/nginx.service"), or v1's systemd line; None
+    on the portable path (psutil has no cgroups: no unit or container is named by one)."""
+    from .. import platform_path
+
+    if not platform_path.linux_proc():
+        return None
     # os.read, not open(): half the cost, and `check` reads this for every holder (300
     # workers of a pre-fork server).
     try:
@@ -240,9 +245,9 @@ def cgroup_path(lines: list[str]) -> str | None:
 def all_parents() -> dict[int, int]:
     """PID -> parent PID of every process: from /proc on Linux (no psutil to import, and
     no Process object per process: 30 ms for 300), else psutil."""
-    from .. import proc_facts
+    from .. import platform_path, proc_facts
 
-    if proc_facts.AVAILABLE:
+    if platform_path.linux_proc():
         return proc_facts.parents()
     import psutil
 
@@ -257,9 +262,9 @@ def all_parents() -> dict[int, int]:
 def all_commands() -> dict[int, tuple[str, ...]]:
     """PID -> command line of every process whose command line may be read; as
     all_parents, from /proc on Linux, else psutil."""
-    from .. import proc_facts
+    from .. import platform_path, proc_facts
 
-    if proc_facts.AVAILABLE:
+    if platform_path.linux_proc():
         return proc_facts.cmdlines()
     import psutil
 
@@ -270,9 +275,9 @@ def all_commands() -> dict[int, tuple[str, ...]]:
 
 
 def _environ(pid: int) -> dict[str, str] | None:
-    from .. import proc_facts
+    from .. import platform_path, proc_facts
 
-    if proc_facts.AVAILABLE:
+    if platform_path.linux_proc():
         return proc_facts.environ(pid)
     import psutil
 
