@@ -40,11 +40,18 @@ def settle_after(
 ) -> After:
     """Check the port until it is taken again, until it is free with no controller left
     alive, or for `settle` seconds."""
-    if collect is None:
-        from ..collect import default_collector
-
-        collect = default_collector().collect
     plan = result.plan
+    if collect is None:
+        from ..collect import default_collector, snapshot_for
+
+        # The port alone: a one-port poll keeps that port's sockets whoever's they are, so
+        # a killed server's lone TIME_WAIT is never taken for another program's client.
+        collector = default_collector()
+        port = plan.port
+
+        def collect() -> Snapshot:
+            return snapshot_for(collector, port)
+
     if plan.stop is not None and plan.stop.watch is not None:
         settle = max(settle, plan.stop.watch)  # a recognised manager's restart delay + 1 s
     controllers = _controllers(result)
