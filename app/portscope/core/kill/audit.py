@@ -41,7 +41,7 @@ def record(plan: KillPlan, action: str, *, pid: int | None = None,
             "name": target.name if target else None,  # a claim, kept as the prompt showed it
             "exe": k.exe if k else None,
             "euid": k.euid if k else None,
-            "user": _user(k.euid if k else None),
+            "user": evidence.user_name(k.euid if k else None),
         }
     if container is not None:
         entry["container"] = container
@@ -59,19 +59,8 @@ def _invoker() -> dict[str, object]:
     """Who ran portscope: the kernel's uids, and sudo's word for the person behind root
     (SUDO_USER is the environment's claim, recorded as such)."""
     uid, euid = os.getuid(), os.geteuid()
-    found: dict[str, object] = {"uid": uid, "euid": euid, "user": _user(euid)}
+    found: dict[str, object] = {"uid": uid, "euid": euid, "user": evidence.user_name(euid)}
     sudo = os.environ.get("SUDO_USER")
     if sudo:
         found["sudo_user"] = sudo
     return found
-
-
-def _user(uid: int | None) -> str | None:
-    if uid is None:
-        return None
-    import pwd
-
-    try:
-        return pwd.getpwuid(uid).pw_name
-    except KeyError:
-        return str(uid)

@@ -72,10 +72,10 @@ class Kernel:
         return os.path.basename(self.exe) if self.exe else None
 
     def exe_fact(self) -> Fact:
-        return Fact(self.pid, "exe", self.exe or "?", _user(self.exe_uid))
+        return Fact(self.pid, "exe", self.exe or "?", user_name(self.exe_uid))
 
     def euid_fact(self) -> Fact:
-        return Fact(self.pid, "euid", str(self.euid), _user(self.euid))
+        return Fact(self.pid, "euid", str(self.euid), user_name(self.euid))
 
 
 def kernel(pid: int) -> Kernel | None:
@@ -318,7 +318,8 @@ def _small(path: str) -> bytes:
         os.close(fd)
 
 
-def _user(uid: int | None) -> str | None:
+def user_name(uid: int | None) -> str | None:
+    """The account name of a uid, or the number when no account has it; None if unknown."""
     if uid is None:
         return None
     import pwd
