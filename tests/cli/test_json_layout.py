@@ -44,6 +44,9 @@ def test_a_record_shared_by_many_sockets_is_encoded_once() -> None:
     parts = json_layout.pieces(sample())
     records = [p for p in parts if p.startswith(b'{"pid": 7')]
     assert len(records) == 2 and records[0] is records[1]
+    compact = json_layout.pieces(sample(), pretty=False)
+    records = [p for p in compact if p.startswith(b'{"pid":7')]
+    assert len(records) == 2 and records[0] is records[1]
 
 
 def test_without_the_c_accelerator_the_text_is_the_same(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -95,6 +98,7 @@ def test_compact_is_one_line_with_no_spaces_and_the_same_value(tmp_path: Path) -
     value = sample()
     text = json_layout.compact(value)
     assert text == json.dumps(value, separators=(",", ":"))
+    assert json_layout.compact(value, shared=True) == text  # records encoded once, same text
     assert "\n" not in text and '{"pid":7,' in text and text.isascii()
     path = tmp_path / "out.json"
     with path.open("w") as out:

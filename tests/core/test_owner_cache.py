@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from portscope.core.collect import owners
 from portscope.core.collect.owners import OwnerIndex
 from portscope.core.collect.proc_collector import ProcNetCollector
 from support import reap, wait_for
@@ -159,12 +160,86 @@ def test_socket_nobody_holds_is_remembered(server: Server, proc_view: Path) -> N
     assert index.full_walks == 1
 
 
-def test_periodic_full_walk_bounds_staleness(server: Server, proc_view: Path) -> None:
-    _show(proc_view, server.proc.pid)
-    index = OwnerIndex(str(proc_view), full_every=0)
-    for _ in range(3):
-        assert index.holders({server.inode}) == {server.inode: [server.proc.pid]}
-    assert index.full_walks == 3
+def test_the_rolling_walk_visits_each_table_once_a_period_a_share_per_poll(
+    server: Server, proc_view: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """30 processes, a 30 s period, a poll a second (a frozen clock moved by hand): each
+    poll visits its share (one or two tables), never all of them, and within one period
+    every table has been visited; idle ones (all of these) are confirmed by their CPU time,
+    without a read."""
+    pids = [server.proc.pid, *(int(server.ask("fork")[0]) for _ in range(29))]
+    for pid in pids:
+        _show(proc_view, pid)
+    # Until every child is asleep for good (a fork returns and enters sleep after we see it).
+    settled: list[list[int]] = []
+    wait_for(lambda: settled.append([owners.cpu_time(pid) for pid in pids]) or (
+        len(settled) > 1 and settled[-1] == settled[-2]
+    ), step=0.05)
+    now = [1000.0]
+    monkeypatch.setattr(owners, "clock", lambda: now[0])
+    index = OwnerIndex(str(proc_view), full_every=30)
+    live = {server.inode}
+    assert index.holders(live) == {server.inode: sorted(pids)}
+    assert index.reads == 30  # the first poll knows nothing: every table
+    per_poll = []
+    for _ in range(30):
+        now[0] += 1
+        before = index.rolled
+        assert index.holders(live) == {server.inode: sorted(pids)}
+        per_poll.append(index.rolled - before)
+    assert max(per_poll) <= 2
+    assert sum(per_poll) >= 30
+    assert index.reads == 30
+    assert index.full_walks == 1
+
+
+# A holds a listener; B, which holds a file and one end of a socketpair to A, receives the
+# listener over SCM_RIGHTS and closes the file: its fd count is as before and it holds no
+# TCP socket the index checks it for, so only a whole read of its table can see it.
+_PASSER = """
+import os, socket, sys, time
+a_end, b_end = socket.socketpair()
+pid = os.fork()
+if pid == 0:
+    a_end.close()
+    f = open(os.devnull)
+    msg, fds, flags, addr = socket.recv_fds(b_end, 16, 1)
+    f.close()
+    print("got", flush=True)
+    time.sleep(600)
+    os._exit(0)
+b_end.close()
+s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen()
+print(os.fstat(s.fileno()).st_ino, pid, flush=True)
+sys.stdin.readline()
+socket.send_fds(a_end, [b"x"], [s.fileno()])
+time.sleep(600)
+"""
+
+
+def test_a_socket_passed_to_another_process_is_found_within_one_period(
+    proc_view: Path,
+) -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(_PASSER)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, start_new_session=True,
+    )
+    try:
+        assert proc.stdin is not None and proc.stdout is not None
+        inode_text, child_text = proc.stdout.readline().split()
+        inode, child = int(inode_text), int(child_text)
+        _show(proc_view, proc.pid)
+        _show(proc_view, child)
+        index = OwnerIndex(str(proc_view), full_every=1.0)
+        live = {inode}
+        assert index.holders(live) == {inode: [proc.pid]}
+        proc.stdin.write("\n")  # the parent sends; the child, blocked in recvmsg, receives
+        proc.stdin.flush()
+        assert proc.stdout.readline().strip() == "got"
+        wait_for(lambda: index.holders(live) == {inode: sorted([proc.pid, child])}, timeout=3)
+        assert index.full_walks == 1
+    finally:
+        reap(proc)
 
 
 def test_collector_follows_fork_and_close_across_polls(server: Server) -> None:

@@ -23,7 +23,14 @@ from pathlib import Path
 
 import pytest
 
-from portscope.core.collect.owner_store import NAME, OwnerStore, identity, load, store_dir
+from portscope.core.collect.owner_store import (
+    NAME,
+    Learned,
+    OwnerStore,
+    identity,
+    load,
+    store_dir,
+)
 from portscope.core.collect.owners import IndexState, OwnerIndex
 from portscope.core.collect.proc_collector import ProcNetCollector
 from portscope.core.model import Holder
@@ -226,17 +233,52 @@ def test_another_boot_or_user_is_not_this_one(spawn: Spawn, home: Path) -> None:
         assert load(str(file_of(store)), {**who, key: value}) is None
 
 
-def test_a_full_walk_older_than_the_period_is_not_trusted(spawn: Spawn, home: Path) -> None:
-    proc, line = spawn(ROOT_LISTENER)
+IDLE_LISTENER = """
+import socket, time
+s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen()
+print(s.getsockname()[1], flush=True)
+time.sleep(600)
+"""
+
+
+def aged(learned: Learned, seconds: float, ran: int | None = None) -> Learned:
+    """The same store as if written `seconds` ago (and its descriptions' CPU-time witness
+    replaced by `ran`, if given)."""
+    owners = learned.owners._replace(searched=learned.owners.searched - seconds)
+    described = {
+        pid: d._replace(at=d.at - seconds, ran=d.ran if ran is None else ran)
+        for pid, d in learned.described.items()
+    }
+    return Learned(owners, described)
+
+
+def test_an_old_store_still_spares_the_walk(spawn: Spawn, home: Path) -> None:
+    """A run after a pause (the store written long ago): the holder has not run since it
+    was read, so its table and its description are still right, and taken without a walk
+    or a description read."""
+    proc, line = spawn(IDLE_LISTENER)
+    port = int(line)
+    store = warm_store(home, port)
+    learned = store.load()
+    assert learned is not None and learned.described[proc.pid].ran > 0
+    store.save(aged(learned, 3600))
+    collector = ProcNetCollector(store=store)
+    assert holder_pids(collector, port) == {proc.pid}
+    assert collector.full_walks == 0
+    assert collector.described == 0
+
+
+def test_an_old_description_of_a_process_that_ran_is_read_again(spawn: Spawn, home: Path) -> None:
+    proc, line = spawn(IDLE_LISTENER)
     port = int(line)
     store = warm_store(home, port)
     learned = store.load()
     assert learned is not None
-    old = IndexState(learned.owners.full_walk - 31, learned.owners.tables, learned.owners.nobody)
-    store.save(learned._replace(owners=old))
+    store.save(aged(learned, 3600, ran=1))  # not its CPU time now: it ran since
     collector = ProcNetCollector(store=store)
     assert holder_pids(collector, port) == {proc.pid}
-    assert collector.full_walks == 1
+    assert collector.full_walks == 0
+    assert collector.described == 1
 
 
 def test_a_reused_pid_is_another_process(spawn: Spawn, home: Path) -> None:
@@ -254,7 +296,7 @@ def test_a_reused_pid_is_another_process(spawn: Spawn, home: Path) -> None:
     described[proc.pid] = entry._replace(
         start=entry.start - 1, holder=Holder(proc.pid, "impostor", None, (), 0.0)
     )
-    owners = IndexState(learned.owners.full_walk, tables, learned.owners.nobody)
+    owners = IndexState(learned.owners.searched, tables, learned.owners.nobody)
     store.save(learned._replace(owners=owners, described=described))
     collector = ProcNetCollector(store=store)
     [sock] = collector.collect(port).listeners_on(port)
@@ -274,7 +316,7 @@ def test_a_table_that_lies_is_caught_by_its_witnesses(spawn: Spawn, home: Path) 
     table = learned.owners.tables[proc.pid]
     blank = table._replace(fds={}, fd_count=table.fd_count + 1, ran=(-1, False))
     tables = {**learned.owners.tables, proc.pid: blank}
-    owners = IndexState(learned.owners.full_walk, tables, learned.owners.nobody)
+    owners = IndexState(learned.owners.searched, tables, learned.owners.nobody)
     store.save(learned._replace(owners=owners))
     assert holder_pids(ProcNetCollector(store=store), port) == {proc.pid}
 

@@ -28,16 +28,18 @@ def duration_arg(low: float, high: float, name: str) -> Callable[[str], float]:
     return strict(parse_duration)
 
 
-def print_json(data: Any, pretty: bool | None = None) -> None:
+def print_json(data: Any, pretty: bool | None = None, shared: bool = False) -> None:
     """The JSON contract keeps raw strings: json escapes every control character itself.
 
     Written whole, by json_layout (the C encoder; indent=2 would run the pure-Python one,
     3.7 s for `list --json` under load): laid out for a person when `pretty` (None: when
-    stdout is a terminal), compact for a program."""
+    stdout is a terminal), compact for a program. `shared`: the same process records recur
+    many times (json_layout.compact)."""
     from . import json_layout
 
     out = sys.stdout
-    json_layout.write(data, out, pretty=out.isatty() if pretty is None else pretty)
+    pretty = out.isatty() if pretty is None else pretty
+    json_layout.write(data, out, pretty=pretty, shared=shared)
 
 
 def add_json_arguments(p: Any, what: str = "print the JSON contract") -> None:

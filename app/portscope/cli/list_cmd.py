@@ -85,7 +85,10 @@ def run(args: argparse.Namespace) -> int:
     if filters.active:
         snap = narrowed(snap, filters)
     if fmt == "json":
-        print_json(contract(snap, filters, args.all), args.pretty or None)
+        # Many holders a socket (a pre-fork server's workers on each listener): the same
+        # process records recur, and are worth encoding once each.
+        shared = sum(len(s.holders) for s in snap.sockets) > 4 * len(snap.sockets)
+        print_json(contract(snap, filters, args.all), args.pretty or None, shared)
         return 0
     every_pid = args.wide or fmt != "table"  # a script gets them all, a person on --wide
     trows = None if args.all else table_rows(snap, filters)

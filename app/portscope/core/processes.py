@@ -22,11 +22,13 @@ if TYPE_CHECKING:
 
 class Described(NamedTuple):
     """A Holder as another run may take it over: valid while the PID's start time is
-    `start`, and for `max_age` seconds after `at` (ProcessTable.seed)."""
+    `start`, for `max_age` seconds after `at`, and after that while the process has not
+    run since it was read (its CPU time is still `ran`; ProcessTable.seed)."""
 
     start: int
     at: float  # owners.clock() when it was read
     holder: Holder
+    ran: int = -1  # CPU time in ns just before it was read; -1: unknown
 
 
 class ProcessTable:
@@ -37,9 +39,16 @@ class ProcessTable:
     workers hold every one of its listeners, so the same PIDs come up again and again.
     """
 
-    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
-        # pid -> (start key, holder, when described)
-        self._cache: dict[int, tuple[object, Holder, float]] = {}
+    def __init__(
+        self,
+        clock: Callable[[], float] = time.monotonic,
+        ran: Callable[[int], int] | None = None,
+    ) -> None:
+        # pid -> (start key, holder, when described, CPU time before it was described)
+        self._cache: dict[int, tuple[object, Holder, float, int]] = {}
+        # A process's CPU time in ns (-1 if unknown): the witness that lets another run
+        # take a description older than `max_age` (seed).
+        self._ran = ran
         self._this_poll: dict[int, Holder | None] = {}
         self._asked: set[int] = set()  # PIDs asked about since the last whole poll began
         self._clock = clock
@@ -88,16 +97,17 @@ class ProcessTable:
             if ppid is not None and known.ppid != ppid:
                 # Its parent exited: the same process, adopted (a worker whose master died).
                 known = replace(known, ppid=ppid)
-                self._cache[pid] = (key, known, cached[2])
+                self._cache[pid] = (key, known, cached[2], cached[3])
                 self.changed = True
             return known
+        ran = self._ran(pid) if self._ran is not None else -1  # before: a change shows
         holder = describe(pid)
         self.described += 1
         self.changed = True
         if holder is None:
             self._cache.pop(pid, None)
         else:
-            self._cache[pid] = (key, holder, self._clock())
+            self._cache[pid] = (key, holder, self._clock(), ran)
         return holder
 
     def holders(self, pids: tuple[int, ...] | list[int]) -> tuple[Holder, ...]:
@@ -108,28 +118,35 @@ class ProcessTable:
         """The descriptions this table holds, for the next run; clears `changed`."""
         self.changed = False
         return {
-            pid: Described(key, at, holder)
-            for pid, (key, holder, at) in self._cache.items()
+            pid: Described(key, at, holder, ran)
+            for pid, (key, holder, at, ran) in self._cache.items()
             if isinstance(key, int)
         }
 
     def seed(
         self, saved: dict[int, Described], max_age: float, stats: dict[int, tuple[int, int]]
     ) -> None:
-        """Take another run's descriptions that are younger than `max_age` seconds and
-        whose PID has the same start time now; the parent is refreshed (an orphan is
-        adopted without running). `stats`: (start, parent) already read, by PID."""
+        """Take another run's descriptions whose PID has the same start time now, and that
+        are younger than `max_age` seconds or whose process has not run since they were
+        read (nothing it shows can change without it running: a name, a command line, a
+        directory, a user); the parent is refreshed (an orphan is adopted without running).
+        `stats`: (start, parent) already read, by PID."""
         now = self._clock()
         for pid, entry in saved.items():
-            if pid in self._cache or not 0 <= now - entry.at < max_age:
+            if pid in self._cache:
                 continue
             stat = stats.get(pid) or read_stat(pid)
             if stat is None or stat[0] != entry.start:
                 continue
+            if not 0 <= now - entry.at < max_age and not self._idle_since(pid, entry.ran):
+                continue
             holder = entry.holder
             if holder.ppid != stat[1]:
                 holder = replace(holder, ppid=stat[1])
-            self._cache[pid] = (entry.start, holder, entry.at)
+            self._cache[pid] = (entry.start, holder, entry.at, entry.ran)
+
+    def _idle_since(self, pid: int, ran: int) -> bool:
+        return ran >= 0 and self._ran is not None and self._ran(pid) == ran
 
 
 def read_stat(pid: int, proc: str = "/proc") -> tuple[int, int] | None:

@@ -20,15 +20,20 @@ Per poll, each ~5 us per process touched:
   that ran since their last full read (incrementally, then in full: a number that held a
   pipe may hold the socket now); one still without a holder (another user's, as non-root,
   or closed since the dump) is remembered so it costs no search per poll;
-- every `full_every` seconds, a full walk bounds what the shortcuts cannot see (a socket
-  passed to a process that already holds another copy of it, say).
+- a rolling walk bounds what the shortcuts cannot see (a socket passed to a process that
+  already holds another copy of it, say): each whole poll visits its share of the tables,
+  oldest first, so every table is visited once per `full_every` seconds without one poll
+  paying for all of them (2,000 processes: ~70 a poll, not 2,000 every 30 s). A visit
+  reads the table whole if its process ran since its last whole read; an idle one costs
+  its CPU time alone. Only the first poll of an index that knows nothing walks everything.
 
 The tables outlive the process (`export`, `restore`; owner_store keeps them in the user's
-own file), so a one-shot command starts where the last one or the monitor left off. A
-restored table is the same process's only while its start time matches, and is believed
-only while that process has not run (CPU time) nor changed its fd count since the table was
-read whole; any other is read again, whole, before anything is answered. Idle processes
-(nearly all of them) cost two small reads, and the answer is what a full walk would give.
+own file), so a one-shot command starts where the last one or the monitor left off,
+however long ago. A restored table is the same process's only while its start time
+matches, and is believed only while that process has not run (CPU time) since the table
+was read whole; any other is read again, whole, before anything is answered, and so is
+every process the tables do not name. Idle processes (nearly all of them) cost two small
+reads, and the answer is what a full walk would give.
 """
 
 from __future__ import annotations
@@ -36,7 +41,7 @@ from __future__ import annotations
 import os
 import sys
 import time
-from collections import defaultdict
+from collections import deque
 
 from ..hints import NamedTuple
 from ..processes import read_stat
@@ -68,6 +73,7 @@ class _FdTable:
     fds: dict[str, int]  # fd number -> socket inode when read (any socket), or 0
     held: dict[int, str]  # inode -> one fd number holding it: what a confirmation re-reads
     start: int = -1  # start time (clock ticks after boot) when read: the PID's identity
+    owned: frozenset[int] = frozenset()  # held's inodes: the key of its OwnerIndex._groups
 
 
 class TableState(NamedTuple):
@@ -82,10 +88,12 @@ class TableState(NamedTuple):
 
 
 class IndexState(NamedTuple):
-    full_walk: float  # clock() of the full walk these tables rest on
+    # clock() of the oldest search that left a socket in `nobody`: the next run keeps
+    # `nobody` only while that is under the walk period old.
+    searched: float
     tables: dict[int, TableState]
-    # Live sockets no visible process held after a search: not searched for again until
-    # the next full walk, in the next run as in the monitor.
+    # Live sockets no visible process held after a search: not searched for again for
+    # one walk period, in the next run as in the monitor.
     nobody: frozenset[int] = frozenset()
 
 
@@ -94,10 +102,19 @@ class OwnerIndex:
         self._proc = proc
         self._full_every = full_every
         self._tables: dict[int, _FdTable] = {}
-        self._nobody: set[int] = set()  # live sockets that no visible process holds
-        self._last_full = float("-inf")
+        # Live sockets that no visible process held -> clock() of the search that said so.
+        self._nobody: dict[int, float] = {}
+        self._known = False  # a full walk or restored tables: every PID has been met
+        # The rolling walk: PIDs in the order their tables are due to be read whole.
+        self._rota: deque[int] = deque()
+        self._rolled: float | None = None  # clock() of the last rolling step
+        self._due = 0.0  # tables owed to the rolling walk (fractions carry over)
+        # PIDs by the sockets their tables hold: 2,000 forked workers holding the same 40
+        # are one group, intersected with the live sockets once per poll, not 2,000 times.
+        self._groups: dict[frozenset[int], set[int]] = {}
         self.full_walks = 0  # for tests and the benchmark: how often the slow path ran
         self.reads = 0  # fd directories read (whole or in part): what a cache saves
+        self.rolled = 0  # tables the rolling walk visited
         self.changed = False  # tables read or dropped since the last export
         # Tables another run read (restore): believed only while their process has not run
         # since they were read whole, the first time this index meets them.
@@ -113,15 +130,16 @@ class OwnerIndex:
         `whole`: `live` is every live socket, not one port's (only then may sockets that
         are gone be forgotten)."""
         self.idle = set()
-        if whole:
-            self._nobody &= live
+        now = clock()
+        self._forget_nobody(now, live if whole else None)
         pids = self._pids()
         for gone in self._tables.keys() - pids:
             self._drop(gone)
-        if not 0 <= clock() - self._last_full < self._full_every:
+        if not self._known:
             return self._full(pids, live, whole)
         for pid in pids - self._tables.keys():
             self._refresh(pid, live, whole=True)
+            self._rota.append(pid)
         self._settle_inherited(live)
         for pid, table in list(self._tables.items()):
             if pid in self.idle:
@@ -129,6 +147,8 @@ class OwnerIndex:
             # isdisjoint, not any(genexpr): one C loop (300 workers x 200 sockets a poll)
             if not live.isdisjoint(table.held) and not self._confirmed(pid, table, live):
                 self._refresh(pid, live)
+        if whole:
+            self._roll(now, live)
         owners = self._owners(live)
         if not self._unknown(owners, live):
             return owners
@@ -148,10 +168,45 @@ class OwnerIndex:
             if not self._unknown(owners, live):
                 return owners
         # Whatever is left has no holder we can see (closed since the dump, another user's
-        # process): remember that, so it costs no more searching until the next full walk.
-        self._nobody |= live - owners.keys()
+        # process): remember that, so it costs no more searching for one walk period.
+        for inode in live - owners.keys() - self._nobody.keys():
+            self._nobody[inode] = now
         self.changed = True
         return owners
+
+    def _forget_nobody(self, now: float, live: set[int] | None) -> None:
+        """Sockets nobody held are searched for again once a walk period has passed since
+        the search that said so; with `live` (every live socket), closed ones are dropped."""
+        for inode, when in list(self._nobody.items()):
+            if not 0 <= now - when < self._full_every or (live is not None and inode not in live):
+                del self._nobody[inode]
+
+    def _roll(self, now: float, live: set[int]) -> None:
+        """Visit the tables whose turn has come: over `full_every` seconds, every one,
+        oldest visit first, each read whole if its process ran since it was last read
+        whole, so the rolling walk bounds staleness as a full walk did, at a steady share
+        of each poll."""
+        if self._rolled is None or self._full_every <= 0:
+            share = len(self._tables) if self._full_every <= 0 else 0.0
+        else:
+            share = len(self._tables) * max(0.0, now - self._rolled) / self._full_every
+        self._rolled = now
+        self._due = min(self._due + share, float(len(self._tables)))
+        if len(self._rota) > 2 * len(self._tables) + 64:  # PIDs that died, many times over
+            self._rota = deque(self._tables)
+        while self._due >= 1 and self._rota:
+            pid = self._rota.popleft()
+            if pid not in self._tables:
+                continue  # died: its slot is not owed
+            self._due -= 1
+            self.rolled += 1
+            # Not run since its last whole read: its table cannot have changed (a process
+            # that received a socket ran to receive it), and costs one read to know.
+            if self._ran_since(pid, self._tables[pid].ran):
+                self._refresh(pid, live, whole=True)
+            self._rota.append(pid)
+        if not self._rota:
+            self._due = 0.0
 
     def _settle_inherited(self, live: set[int]) -> None:
         """Another run's table is this process's fd table only if the process has not run
@@ -172,17 +227,23 @@ class OwnerIndex:
         self._inherited.clear()
 
     def _unknown(self, owners: dict[int, list[int]], live: set[int]) -> bool:
-        return bool(live - owners.keys() - self._nobody)
+        return bool(live - owners.keys() - self._nobody.keys())
 
     def _full(self, pids: set[int], live: set[int], whole: bool) -> dict[int, list[int]]:
+        """The first poll of an index that knows nothing: every table, read whole."""
         self._tables.clear()
+        self._groups.clear()
         self._inherited.clear()
         for pid in pids:
             self._refresh(pid, live, whole=True)
-        self._last_full = clock()
+        now = clock()
+        self._known = True
+        self._rota = deque(self._tables)
+        self._rolled = now
         self.full_walks += 1
         owners = self._owners(live)
-        self._nobody = (live if whole else live | self._nobody) - owners.keys()
+        for inode in live - owners.keys():
+            self._nobody[inode] = now
         return owners
 
     def _pids(self) -> set[int]:
@@ -262,20 +323,41 @@ class OwnerIndex:
         # sockets, or a process with none (every short-lived command, this one included),
         # are not, since a run that finds a table stale or missing reads it again, and that
         # costs a few reads where writing the store costs every table's.
-        if (before.held.keys() != held.keys() or before.start != start) if before else held:
+        moved = before.held.keys() != held.keys() if before else bool(held)
+        if moved or (before is not None and before.start != start):
             self.changed = True
-        self._tables[pid] = _FdTable(count, ran, now, fds, held, start)
+        owned = before.owned if before is not None and not moved else frozenset(held)
+        self._put(pid, _FdTable(count, ran, now, fds, held, start, owned))
+
+    def _put(self, pid: int, table: _FdTable) -> None:
+        before = self._tables.get(pid)
+        if before is not None:
+            if before.owned == table.owned:
+                self._tables[pid] = table
+                return
+            self._ungroup(pid, before.owned)
+        self._tables[pid] = table
+        self._groups.setdefault(table.owned, set()).add(pid)
+
+    def _ungroup(self, pid: int, owned: frozenset[int]) -> None:
+        group = self._groups.get(owned)
+        if group is not None:
+            group.discard(pid)
+            if not group:
+                del self._groups[owned]
 
     def _drop(self, pid: int) -> None:
         table = self._tables.pop(pid, None)
-        if table is not None and table.held:  # see _refresh: only sockets are worth storing
-            self.changed = True
+        if table is not None:
+            self._ungroup(pid, table.owned)
+            if table.held:  # see _refresh: only sockets are worth storing
+                self.changed = True
 
     def export(self) -> IndexState:
         """What this index learned, for the next run (see `restore`); clears `changed`."""
         self.changed = False
         return IndexState(
-            self._last_full,
+            min(self._nobody.values(), default=clock()),
             {
                 pid: TableState(t.start, t.count, t.ran, t.checked, t.fds)
                 for pid, t in self._tables.items()
@@ -285,13 +367,12 @@ class OwnerIndex:
         )
 
     def restore(self, state: IndexState) -> dict[int, tuple[int, int]]:
-        """Start from another run's tables, if the full walk they rest on is recent enough;
-        each table only while its PID's start time is unchanged (else it is another
-        process). Call before the first `holders`. Returns what it read of each PID's
-        stat (start time, parent): a ProcessTable may check its own entries against it."""
+        """Start from another run's tables, however old: each table only while its PID's
+        start time is unchanged (else it is another process), and only until the first
+        `holders` has checked that its process has not run since (`_settle_inherited`).
+        Call before the first `holders`. Returns what it read of each PID's stat (start
+        time, parent): a ProcessTable may check its own entries against it."""
         stats: dict[int, tuple[int, int]] = {}
-        if not 0 <= clock() - state.full_walk < self._full_every:
-            return stats
         derived: dict[int, dict[int, str]] = {}  # tables shared by forked workers: once
         for pid, saved in state.tables.items():
             stat = read_stat(pid, self._proc)
@@ -306,26 +387,28 @@ class OwnerIndex:
                 for name, inode in saved.fds.items():
                     if inode:
                         held.setdefault(inode, name)
-            self._tables[pid] = _FdTable(
+            self._put(pid, _FdTable(
                 saved.fd_count, _Activity(*saved.ran), _Activity(*saved.checked), saved.fds,
-                held, saved.start,
-            )
+                held, saved.start, frozenset(held),
+            ))
             self._inherited.add(pid)
-        self._last_full = state.full_walk
-        self._nobody = set(state.nobody)
+        # Every PID the tables do not name is new to this index, and read whole.
+        self._known = True
+        self._rota = deque(self._tables)
+        if 0 <= clock() - state.searched < self._full_every:
+            self._nobody = dict.fromkeys(state.nobody, state.searched)
         return stats
 
     def _owners(self, live: set[int]) -> dict[int, list[int]]:
-        owners: dict[int, list[int]] = defaultdict(list)
-        # Restored tables of forked workers share one `held`: intersect it once.
-        mine: dict[int, list[int]] = {}
-        for pid in sorted(self._tables):
-            held = self._tables[pid].held
-            found = mine.get(id(held))
-            if found is None:
-                found = mine[id(held)] = [inode for inode in held if inode in live]
-            for inode in found:
-                owners[inode].append(pid)
+        """Every live socket's holders, in PID order: one intersection per group of tables
+        that hold the same sockets."""
+        owners: dict[int, list[int]] = {}
+        for owned, group in self._groups.items():
+            if owned:
+                for inode in owned.intersection(live):
+                    owners.setdefault(inode, []).extend(group)
+        for pids in owners.values():
+            pids.sort()
         return owners
 
 
@@ -371,6 +454,12 @@ def _activity(proc: str, pid: int, last: _Activity | None) -> _Activity:
             return _UNKNOWN
         total += ns
     return _Activity(total, len(tids) == 1)
+
+
+def cpu_time(pid: int, proc: str = "/proc") -> int:
+    """CPU time of all of `pid`'s threads in ns, -1 if unreadable: a process whose value has
+    not moved has made no system call since (ProcessTable's witness for descriptions)."""
+    return _activity(proc, pid, None).ns
 
 
 def _schedstat(path: str) -> int:

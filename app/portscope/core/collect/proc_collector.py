@@ -24,11 +24,11 @@ from ..processes import ProcessTable
 from . import proc_net, sock_diag
 from .builder import SnapshotBuilder
 from .owner_store import Learned, OwnerStore
-from .owners import OwnerIndex, clock
+from .owners import OwnerIndex, clock, cpu_time
 from .system import ephemeral_range
 from .tables import CLOSE, LISTEN, Tables, reason
 
-FULL_EVERY = 30.0  # seconds between full /proc/*/fd walks, and the oldest a stored one may be
+FULL_EVERY = 30.0  # seconds in which the rolling walk reads every fd table whole (owners.py)
 SAVE_EVERY = 5.0  # seconds between two writes of the owner store by one collector
 
 
@@ -46,7 +46,7 @@ class ProcNetCollector:
         full_every: float = FULL_EVERY,
     ) -> None:
         self._proc_root = proc_root
-        self._processes = ProcessTable(clock)
+        self._processes = ProcessTable(clock, lambda pid: cpu_time(pid, proc_root))
         self._owners = OwnerIndex(proc_root, full_every)
         self._full_every = full_every
         # Another /proc root is another machine's picture: it is never stored.
