@@ -110,7 +110,8 @@ def run(args: argparse.Namespace) -> int:
     worsts = [worst(verdicts, bind) for verdicts in checked]
     if args.json:
         data = [verdict_json(v) for v in worsts]
-        print_json(data[0] if len(ports) == 1 else data, args.pretty or None)
+        # The holders recur on every address surveyed: records worth encoding once each.
+        print_json(data[0] if len(ports) == 1 else data, args.pretty or None, shared=True)
     else:
         width = columns(sys.stdout)
         several = len(ports) > 1

@@ -166,12 +166,22 @@ def _round(value: float | None) -> float | None:
     return None if value is None else round(value, 2)
 
 
-def other_json(o: OtherAddress) -> dict[str, Any]:
-    return {
-        "address": o.address,
-        "verdict": o.kind,
-        "holders": [_verdict_holder(h, None) for h in o.holders],
-    }
+def other_json(o: OtherAddress, made: _Made | None = None) -> dict[str, Any]:
+    """`made`: shared with the verdict's other addresses (the same holders on each)."""
+    made = {} if made is None else made
+    holders = made.get((id(o.holders), None))
+    if holders is None:
+        holders = made[(id(o.holders), None)] = [
+            _shared_holder(h, None, made) for h in o.holders
+        ]
+    return {"address": o.address, "verdict": o.kind, "holders": holders}
+
+
+def _shared_holder(h: Holder, role: str | None, made: _Made) -> dict[str, Any]:
+    found = made.get((id(h), role))
+    if found is None:
+        found = made[(id(h), role)] = _verdict_holder(h, role)
+    return found
 
 
 def server_bind_json(b: ServerBind | None) -> dict[str, Any] | None:
@@ -203,6 +213,7 @@ def verdict_json(v: Verdict) -> dict[str, Any]:
     "excluded_range" (Windows)."""
     tw = v.time_wait
     roles = {r.pid: r.kind for r in v.roles}
+    made: _Made = {}  # a pre-fork server's 2,000 workers, on each address: one object each
     return {
         "schema": SCHEMAS["check"],
         "port": v.port,
@@ -214,7 +225,7 @@ def verdict_json(v: Verdict) -> dict[str, Any]:
              "message": a.message}
             for a in v.attempts
         ],
-        "holders": [_verdict_holder(h, roles.get(h.pid)) for h in v.holders],
+        "holders": [_shared_holder(h, roles.get(h.pid), made) for h in v.holders],
         "stop": stop_json(v.stop),
         "time_wait": None if tw is None else {
             "count": tw.count,
@@ -224,7 +235,7 @@ def verdict_json(v: Verdict) -> dict[str, Any]:
         "advice": list(v.advice),
         "suggested_port": v.suggested_port,
         "can_bind": {"plain": v.can_bind("plain"), "reuseaddr": v.can_bind("reuseaddr")},
-        "others": [other_json(o) for o in v.others],
+        "others": [other_json(o, made) for o in v.others],
         "other_proto": [socket_json(s) for s in v.other_proto],
         "server_bind": server_bind_json(v.server_bind),
         "excluded_range": range_json(v.excluded),

@@ -238,6 +238,7 @@ class OwnerIndex:
             self._refresh(pid, live, whole=True)
         now = clock()
         self._known = True
+        self.changed = True  # every table: what spares the next run this walk
         self._rota = deque(self._tables)
         self._rolled = now
         self.full_walks += 1
@@ -319,12 +320,20 @@ class OwnerIndex:
         # Only a whole read moves `ran`: an incremental one leaves fds it kept unverified.
         ran = now if old is None else old.ran
         start = stat[0] if stat is not None else -1
-        # Only sockets are worth storing: new witnesses (CPU time, fd count) on the same
-        # sockets, or a process with none (every short-lived command, this one included),
-        # are not, since a run that finds a table stale or missing reads it again, and that
-        # costs a few reads where writing the store costs every table's.
-        moved = before.held.keys() != held.keys() if before else bool(held)
-        if moved or (before is not None and before.start != start):
+        # Only live sockets are worth storing: new witnesses (CPU time, fd count) on the
+        # same sockets, a process with none (every short-lived command, this one included),
+        # or one whose other sockets came and went (netlink, unix: a busy machine has
+        # many) are not, since a run that finds a table stale or missing reads it again,
+        # and that costs a few reads where writing the store costs every table's (50 ms
+        # at 2,000 processes).
+        if before is None:
+            moved = bool(held)
+            worth = not live.isdisjoint(held)
+        else:
+            moved = before.held.keys() != held.keys()
+            worth = moved and not live.isdisjoint(before.held.keys() ^ held.keys())
+            worth = worth or before.start != start
+        if worth:
             self.changed = True
         owned = before.owned if before is not None and not moved else frozenset(held)
         self._put(pid, _FdTable(count, ran, now, fds, held, start, owned))
