@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from portscope.cli import COMMANDS, build_parser
+from portscope.core.collect.owner_store import NAME
 from support import ROOT_LISTENER, tcp_listener
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux store")
@@ -55,7 +56,7 @@ def checked_pids(run_dir: Path, port: int) -> set[int]:
 
 
 def store_file(run_dir: Path) -> Path:
-    return run_dir / "portscope" / "owners-v1.json"
+    return run_dir / "portscope" / NAME
 
 
 def test_a_restarted_server_is_seen_under_its_new_pid(spawn: Spawn, run_dir: Path) -> None:
