@@ -2,7 +2,9 @@
 
 Run:  .venv/bin/python tests/benchmarks/collect.py [--runs 5] [--no-tui] [--soak 600]
 
-Prints one markdown table (medians of --runs polls per tool and load), then the TUI's CPU
+Prints one markdown table (medians of --runs polls per tool and load; "portable path" is
+portscope's psutil collector as macOS and Windows run it, taken on Linux with
+PORTSCOPE_PORTABLE's mode, warm as in the monitor), then the TUI's CPU
 share, peak RSS and key-press latency under the 20,000 TIME_WAIT load. Every load is built
 on loopback (127.0.0.0/8), bounded, and torn down: the processes it starts are killed by
 process group, its sockets closed; TIME_WAIT sockets expire by themselves within 60 s.
@@ -27,9 +29,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from loads import TimeWaitMaker, count_time_wait, prefork_servers
 
+from portscope.core import platform_path
 from portscope.core.collect.proc_collector import ProcNetCollector
+from portscope.core.collect.psutil_collector import PsutilCollector
 
-TOOLS = ("portscope collector", "psutil.net_connections", "`ss -tan`", "`ss -tanp`")
+TOOLS = (
+    "portscope collector", "portable path", "psutil.net_connections", "`ss -tan`",
+    "`ss -tanp`",
+)
 
 
 def machine() -> str:
@@ -55,11 +62,14 @@ def measure(runs: int) -> tuple[dict[str, float], ProcNetCollector, float]:
     cold_started = time.perf_counter()
     collector.collect()  # the first poll fills the owner cache; a monitor polls warm
     cold = (time.perf_counter() - cold_started) * 1000
+    portable = PsutilCollector()
+    _portably(portable.collect)  # warm too: its process cache filled
     calls: dict[str, Callable[[], object]] = {
         TOOLS[0]: collector.collect,
-        TOOLS[1]: lambda: psutil.net_connections(kind="inet"),
-        TOOLS[2]: _ss("-tan"),
-        TOOLS[3]: _ss("-tanp"),
+        TOOLS[1]: lambda: _portably(portable.collect),
+        TOOLS[2]: lambda: psutil.net_connections(kind="inet"),
+        TOOLS[3]: _ss("-tan"),
+        TOOLS[4]: _ss("-tanp"),
     }
     times: dict[str, list[float]] = {tool: [] for tool in TOOLS}
     for _ in range(runs):
@@ -68,6 +78,16 @@ def measure(runs: int) -> tuple[dict[str, float], ProcNetCollector, float]:
             call()
             times[tool].append((time.perf_counter() - started) * 1000)
     return {tool: statistics.median(ts) for tool, ts in times.items()}, collector, cold
+
+
+def _portably(call: Callable[[], object]) -> object:
+    """`call` on the path macOS and Windows take (PORTSCOPE_PORTABLE=1): the psutil
+    collector and psutil's process facts, no /proc of its own."""
+    platform_path.choose(platform_path.PORTABLE)
+    try:
+        return call()
+    finally:
+        platform_path.choose(None)
 
 
 def fmt(ms: float) -> str:

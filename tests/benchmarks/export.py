@@ -11,7 +11,9 @@ spends per scrape (measured with --interval 3600, so no poll runs meanwhile). Th
 a real exporter polling every second and scraped every second (as Prometheus would) for
 --soak seconds beside 300 processes and ~20,000 server-side TIME_WAIT (topped up as they
 expire), while listeners open and close, servers start, restart on their port and stop,
-and bursts of client TIME_WAIT hit new destinations; its RSS is sampled every 5 s. Every
+and bursts of client TIME_WAIT hit new destinations; its RSS is sampled every 5 s, and its
+high-water mark every second, to say when the peak came, what the soak did in that second
+and how many processes the machine ran (another job's raise the exporter's RSS). Every
 load is built on loopback and torn down; TIME_WAIT expires by itself within 60 s. Not a
 test module: pytest collects test_*.py only. Linux.
 """
@@ -116,6 +118,12 @@ def rss_mb(pid: int) -> tuple[float, float]:
         if key in ("VmRSS", "VmHWM"):
             found[key] = int(value.split()[0]) / 1024
     return found["VmRSS"], found["VmHWM"]
+
+
+def machine_processes() -> int:
+    """Processes on the machine: the exporter reads every one's fd table, so another job's
+    thousands of processes raise its RSS (legitimately) during a soak here."""
+    return sum(1 for name in os.listdir("/proc") if name.isdigit())
 
 
 def machine_time_wait() -> int:
@@ -231,6 +239,10 @@ def soak_table(seconds: float) -> list[str]:
     random.seed(20)
     samples: list[tuple[float, float, float]] = []  # (elapsed, rss, hwm)
     time_wait: list[int] = []
+    processes: list[int] = []
+    # Where the high-water mark last rose (read every second): (elapsed, hwm, processes and
+    # TIME_WAIT on the machine, what the soak did in that second).
+    peak: tuple[float, float, int, int, list[str]] = (0.0, 0.0, 0, 0, [])
     scrapes = failed = 0
     socks: list[socket.socket] = []
     restartable: dict[int, subprocess.Popen[str]] = {}
@@ -243,6 +255,7 @@ def soak_table(seconds: float) -> list[str]:
             next_sample = 0.0
             while (elapsed := time.monotonic() - started) < seconds:
                 tick = time.monotonic()
+                did: list[str] = []
                 for _ in range(random.randint(0, 3)):  # listeners come and go
                     if len(socks) < 40:
                         s = socket.socket()
@@ -257,27 +270,37 @@ def soak_table(seconds: float) -> list[str]:
                         probe.bind(("127.0.0.1", 0))
                         port = probe.getsockname()[1]
                     restartable[port] = start_restartable(port)
+                    did.append("a server started")
                 if random.random() < 0.3 and restartable:  # one restarts on its port
                     port = random.choice(sorted(restartable))
                     stop(restartable[port])
                     restartable[port] = start_restartable(port)
+                    did.append("a server restarted")
                 if random.random() < 0.1 and restartable:  # one stops for good
                     stop(restartable.pop(random.choice(sorted(restartable))))
+                    did.append("a server stopped")
                 made = [(t, n) for t, n in made if tick - t < 61.0]
                 wanted = min(TIME_WAIT - sum(n for _, n in made), RAMP)
                 if wanted > 0:
                     maker.make(wanted)
                     made.append((tick, wanted))
+                    did.append(f"{wanted:,} server TIME_WAIT made")
                 if random.random() < 0.3:
-                    client_burst(random.randint(20, 200))
+                    burst = random.randint(20, 200)
+                    client_burst(burst)
+                    did.append(f"{burst} client TIME_WAIT to a new destination")
                 try:
                     scrape(url, OPENMETRICS, True)
                     scrapes += 1
                 except OSError:
                     failed += 1
+                rss, hwm = rss_mb(proc.pid)
+                if hwm > peak[1]:  # rose during this second (its poll, or a scrape)
+                    peak = (elapsed, hwm, machine_processes(), machine_time_wait(), did)
                 if elapsed >= next_sample:
-                    samples.append((elapsed, *rss_mb(proc.pid)))
+                    samples.append((elapsed, rss, hwm))
                     time_wait.append(machine_time_wait())
+                    processes.append(machine_processes())
                     next_sample += 5.0
                 time.sleep(max(0.0, 1.0 - (time.monotonic() - tick)))
             samples.append((time.monotonic() - started, *rss_mb(proc.pid)))
@@ -308,6 +331,14 @@ def soak_table(seconds: float) -> list[str]:
         f"- TIME_WAIT on the machine during the soak: {min(time_wait):,} to {max(time_wait):,}",
     ]
     lines += [f"- {name} = {value}" for name, value in sorted(counters.items())]
+    at, _, procs, tw, did = peak
+    lines += [
+        f"- processes on the machine during the soak: {min(processes):,} to {max(processes):,} "
+        "(the soak's own are ~307: the exporter reads every process's fd table, so another "
+        "job's processes raise its RSS)",
+        f"- the peak was reached in the second after {at:.0f} s, with {procs:,} processes and "
+        f"{tw:,} TIME_WAIT on the machine; the soak did then: {'; '.join(did) or 'nothing'}",
+    ]
     return lines
 
 

@@ -42,6 +42,13 @@ INET_DIAG_BC_S_LE = 3
 _ALL_STATES = 0xFFF
 _RECV = 1 << 16
 _FEW = 4  # crowded ports worth filtering one by one (each a pass) rather than sorting
+# TIME_WAIT records joined into one buffer and handled at once. The bulk steps make a few
+# Python ints per record (~40 bytes each, several lists at once): over a whole dump that
+# was ~400 bytes per TIME_WAIT at the peak of a poll (20,000 with a few clients: ~10 MB,
+# 100,000: ~40 MB), which a long-running exporter or monitor keeps as RSS. In batches the
+# lists stay under ~1 MB whatever the count (the dump itself, ~95 bytes a record, is held
+# once), and the tallies and sums merge exactly.
+_BATCH = 4096
 _LITTLE = sys.byteorder == "little"
 _FAMILIES: tuple[tuple[int, Family], ...] = (
     (socket.AF_INET, "ipv4"),
@@ -69,14 +76,8 @@ def read_tables(with_udp: bool = True, port: int | None = None) -> Tables:
     whole = port is None
     try:
         for af, family in _FAMILIES:
-            if port is None:
-                chunks = _dump(nl, af, socket.IPPROTO_TCP, _ALL_STATES)
-            else:
-                chunks = _dump(nl, af, socket.IPPROTO_TCP, 1 << LISTEN)
-                chunks += _dump(
-                    nl, af, socket.IPPROTO_TCP, _ALL_STATES & ~(1 << LISTEN), _local_port(port)
-                )
-            _split_tcp(chunks, family, tables, defer=whole)
+            # Handed over, not kept here: _split_tcp frees each datagram once joined.
+            _split_tcp(_tcp_dump(nl, af, port), family, tables, defer=whole)
             if with_udp:
                 for chunk in _dump(nl, af, socket.IPPROTO_UDP, _ALL_STATES):
                     tables.rows.extend(_rows(chunk, "udp", family))
@@ -87,13 +88,25 @@ def read_tables(with_udp: bool = True, port: int | None = None) -> Tables:
     return tables
 
 
+def _tcp_dump(nl: socket.socket, af: int, port: int | None) -> list[bytes]:
+    """Every TCP socket of the family; with `port`, the listeners and that port's others."""
+    if port is None:
+        return _dump(nl, af, socket.IPPROTO_TCP, _ALL_STATES)
+    chunks = _dump(nl, af, socket.IPPROTO_TCP, 1 << LISTEN)
+    return chunks + _dump(
+        nl, af, socket.IPPROTO_TCP, _ALL_STATES & ~(1 << LISTEN), _local_port(port)
+    )
+
+
 def _split_tcp(chunks: list[bytes], family: Family, tables: Tables, defer: bool = False) -> None:
     """TIME_WAIT into tallies, the rest into rows.
 
     Datagrams holding nothing but same-size TIME_WAIT records (nearly all of them under
-    load) are tallied in bulk; the few that hold live sockets are decoded record by record.
-    `defer`: a whole poll's TIME_WAIT is kept aside (tables.bulk and tables.loose) until
-    settle() has told the clients' from the servers'.
+    load) are tallied in bulk, joined in batches of about _BATCH records; the few that hold
+    live sockets are decoded record by record. `defer`: a whole poll's TIME_WAIT is kept
+    aside (tables.bulk and tables.loose) until settle() has told the clients' from the
+    servers'. A caller that keeps no reference to `chunks` lets each datagram go as soon
+    as it is joined (read_tables), so the dump is never held twice.
     """
     bulk: dict[int, list[bytes]] = {}
     mixed: list[bytes] = []
@@ -105,13 +118,22 @@ def _split_tcp(chunks: list[bytes], family: Family, tables: Tables, defer: bool 
             bulk.setdefault(stride, []).append(chunk)
         else:
             mixed.append(chunk)
+    del chunks  # see above: `bulk` and `mixed` hold the datagrams now
     af = socket.AF_INET if family == "ipv4" else socket.AF_INET6
     for stride, group in bulk.items():
-        buf = b"".join(group)
-        if defer:
-            tables.bulk.append((buf, stride, af))
-        else:
-            _tally_uniform(buf, stride, tables)
+        group.reverse()  # popped from the end: each datagram freed once joined
+        while group:
+            batch = [group.pop()]
+            size = len(batch[0])
+            while group and size + len(group[-1]) <= _BATCH * stride:
+                size += len(group[-1])
+                batch.append(group.pop())
+            buf = b"".join(batch)
+            batch.clear()
+            if defer:
+                tables.bulk.append((buf, stride, af))
+            else:
+                _tally_uniform(buf, stride, tables)
     size = 4 if af == socket.AF_INET else 16
     for chunk in mixed:
         for rec in _records(chunk):
@@ -335,36 +357,44 @@ def settle(tables: Tables, ephemeral: tuple[int, int], listening: Iterable[int] 
     made by C-level slices and masks, never a Python loop over sockets."""
     listening = tables.listening().union(listening)
     served = _raw(listening)
-    groups: list[tuple[bytes, int, int, list[int]]] = []
+    # Each batch's pairs wait for the vote packed (4 bytes a record), not as ints: see _BATCH.
+    groups: list[tuple[bytes, int, int, bytearray]] = []
     pairs: list[int] = []
     for buf, stride, af in tables.bulk:
         sports = memoryview(buf).cast("H")[(_BODY + 4) // 2 :: stride // 2].tolist()
         if served.issuperset(sports):
             _tally_uniform(buf, stride, tables)
             continue
-        found = _pairs(buf, stride)
-        groups.append((buf, stride, af, found))
-        pairs.extend(compress(found, map(not_, map(served.__contains__, sports))))
+        packed = _packed_pairs(buf, stride)
+        groups.append((buf, stride, af, packed))
+        pairs.extend(compress(_ints(packed), map(not_, map(served.__contains__, sports))))
     tables.bulk.clear()
     sides = tables.settle(ephemeral, pairs, listening)
-    for buf, stride, af, found in groups:
+    # Client TIME_WAIT per packed destination key, per address family, over every batch:
+    # the busiest are decoded once all are counted, as if the batches were one.
+    counted: dict[int, Counter[Hashable]] = {}
+    for buf, stride, af, packed in groups:
+        found = _ints(packed)
+        keys = counted.setdefault(af, Counter())
         mask = list(map(sides.clients.__contains__, map((0xFFFF).__and__, found)))
         mine = mask.count(True)
         if not mine:
             _tally_uniform(buf, stride, tables)
         elif mine == len(mask):
-            _sum_clients(buf, stride, af, found, tables.clients)
+            _sum_clients(buf, stride, af, found, tables.clients, counted=keys)
             if sides.doubtful:  # summed with the clients, and kept as ports too
                 kept = list(map(sides.doubtful.__contains__, map((0xFFFF).__and__, found)))
                 if any(kept):
                     _tally_uniform(_subset(buf, stride, kept), stride, tables)
         else:
-            _split(buf, stride, af, found, mask, mine, tables, sides)
+            _split(buf, stride, af, found, mask, mine, tables, sides, keys)
+    for af, keys in counted.items():
+        _decode_busiest(keys, af, tables.clients)
 
 
 def _split(
     buf: bytes, stride: int, af: int, found: list[int], mask: list[bool], mine: int,
-    tables: Tables, sides: Sides,
+    tables: Tables, sides: Sides, counted: Counter[Hashable] | None = None,
 ) -> None:
     """A group of both sides' TIME_WAIT (a machine with servers and clients): the smaller
     side copied out record by record, the larger one read in place. Few clients among a
@@ -377,7 +407,8 @@ def _split(
         for port in (sides.clients - sides.doubtful).intersection(tables.time_wait):
             del tables.time_wait[port]
         _sum_clients(
-            _subset(buf, stride, mask), stride, af, list(compress(found, mask)), tables.clients
+            _subset(buf, stride, mask), stride, af, list(compress(found, mask)), tables.clients,
+            counted=counted,
         )
         return
     doubtful = sides.doubtful
@@ -386,18 +417,27 @@ def _split(
     else:
         theirs = list(map(not_, mask))
     _tally_uniform(_subset(buf, stride, theirs), stride, tables)
-    _sum_clients(buf, stride, af, list(compress(found, mask)), tables.clients, mask)
+    _sum_clients(buf, stride, af, list(compress(found, mask)), tables.clients, mask, counted)
 
 
 def _pairs(buf: bytes, stride: int) -> list[int]:
-    """Each record's (local port | remote port << 16), as sides.pair makes them, copied
-    out at the stride in C: the big-endian ports' bytes laid out as one native u32."""
+    """Each record's (local port | remote port << 16), as sides.pair makes them."""
+    return _ints(_packed_pairs(buf, stride))
+
+
+def _packed_pairs(buf: bytes, stride: int) -> bytearray:
+    """_pairs as native u32s, copied out at the stride in C: the big-endian ports' bytes
+    laid out as one u32."""
     packed = bytearray(4 * (len(buf) // stride))
     at = _BODY + 4  # idiag_sport, then idiag_dport
     # Little-endian: local low byte, local high byte, remote low, remote high.
     order = (1, 0, 3, 2) if _LITTLE else (2, 3, 0, 1)
     for i, src in enumerate(order):
         packed[i::4] = buf[at + src :: stride]
+    return packed
+
+
+def _ints(packed: bytearray) -> list[int]:
     return memoryview(packed).cast("I").tolist()
 
 
@@ -410,11 +450,12 @@ def _subset(buf: bytes, stride: int, mask: Iterable[object]) -> bytes:
 
 def _sum_clients(
     buf: bytes, stride: int, af: int, pairs: list[int], sums: ClientSums,
-    mask: list[bool] | None = None,
+    mask: list[bool] | None = None, counted: Counter[Hashable] | None = None,
 ) -> None:
     """Client TIME_WAIT records (those `mask` keeps, else all) into their destinations'
     sums: a Counter of packed keys (no object per socket but the key), the busiest
-    DESTINATIONS_KEPT decoded. `pairs`: the kept records' (sides.pair)."""
+    DESTINATIONS_KEPT decoded. `pairs`: the kept records' (sides.pair). `counted`: add the
+    keys there instead, for the caller to decode once every batch is in."""
     sums.ports.update(map((0xFFFF).__and__, pairs))
     sums.count += len(pairs)
     expiries = memoryview(buf).cast("I")[(_BODY + 52) // 4 :: stride // 4].tolist()
@@ -422,7 +463,14 @@ def _sum_clients(
     if mask is not None:
         expiries, keys = list(compress(expiries, mask)), compress(keys, mask)
     sums.expiring(max(expiries) / 1000 if expiries else None)
-    for key, n in Counter(keys).most_common(_BUSIEST):
+    if counted is not None:
+        counted.update(keys)
+    else:
+        _decode_busiest(Counter(keys), af, sums)
+
+
+def _decode_busiest(counted: Counter[Hashable], af: int, sums: ClientSums) -> None:
+    for key, n in counted.most_common(_BUSIEST):
         sums.time_wait[_destination(key, af)] += n
 
 
