@@ -29,7 +29,7 @@ from .kill_modal import KillModal
 from .main_screen import MainScreen, PauseChanged, PollRequested
 from .poller import Poller, PollFailed, SnapshotReady
 from .relatives import RelativesLookup, lookup_relatives
-from .rows import TableRow, prepare_rows
+from .rows import TableRow, prepare_rows, sketch_rows
 from .settings import Settings, SettingsError, config_file
 from .stops import StopLookup, live_stop
 
@@ -63,7 +63,9 @@ class PortscopeApp(CaptureCrash[None]):
         stops: StopLookup = live_stop,
         history: History | None = None,
         settings: Settings | None = None,
+        sketch: bool = False,
     ) -> None:
+        """`sketch`: show the sockets first, before the first whole poll (poller.py)."""
         super().__init__()
         self.source = source
         self.interval = interval
@@ -71,7 +73,10 @@ class PortscopeApp(CaptureCrash[None]):
         # Trends and listener events: fed by every poll, also while a dialog holds the table.
         self.history = history or History(interval=interval)
         self.main = MainScreen(tz, relatives, stops, self.history)
-        self._poller = Poller(source, interval, self.post_message, prepare_rows)
+        self._poller = Poller(
+            source, interval, self.post_message, prepare_rows,
+            sketch=sketch_rows if sketch else None,
+        )
         self.full_collections = FullCollections()
         self._quitting = False
         self._settings = settings or Settings(None)
@@ -146,6 +151,9 @@ class PortscopeApp(CaptureCrash[None]):
         ready = message.take()
         if ready is None:
             return
+        if ready.sketch:  # sockets only: nothing for trends, events or `b` and `k` yet
+            self.main.receive(ready.snapshot, ready)
+            return
         if self.latest_snapshot is None:  # the first poll: once it is on screen
             self.call_after_refresh(self._after_first_poll)
         self.latest_snapshot = ready.snapshot
@@ -211,4 +219,5 @@ def run_app(app: PortscopeApp, *, headless: bool = False) -> int:
 
 def run_tui(interval: float = 1.0) -> int:
     source = WithContainers(default_collector())  # "docker web (nginx:1.27)" in the table
-    return run_app(PortscopeApp(source, interval=interval, settings=Settings(config_file())))
+    app = PortscopeApp(source, interval=interval, settings=Settings(config_file()), sketch=True)
+    return run_app(app)

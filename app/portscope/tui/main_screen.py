@@ -179,10 +179,13 @@ class MainScreen(Screen[None]):
 
     def _apply(self, snapshot: Snapshot, ready: Prepared | None = None) -> None:
         self._pending = self._pending_ready = None
+        after_sketch = self._ready is not None and self._ready.sketch
         self._shown = snapshot
         self._ready = ready if ready is not None and ready.snapshot is snapshot else None
         self._status = replace(self._status, skipped=ready.skipped if ready is not None else 0)
-        self._render_rows()
+        if after_sketch:  # the sketch's cells ("…" for holders) are not this poll's
+            self.table.forget_cells()
+        self._render_rows(bulk=after_sketch)
 
     def _render_rows(self, bulk: bool = False) -> None:
         """The shown poll's rows through the filter into the table: the final diff, on the

@@ -256,6 +256,11 @@ class PortTable(DataTable[Any]):
         self._drop_dead_renders()
         self._forget_measured()
 
+    def forget_cells(self) -> None:
+        """The next show_rows (with bulk=True) makes every cell anew: those shown were made
+        from other texts than the rows' own (a sketch's, rows.sketch_rows)."""
+        self._rows, self._cells = {}, {}
+
     def _refill(
         self, wanted: dict[str, TableRow], keep: str | None, texts: Mapping[str, RowTexts] | None
     ) -> None:

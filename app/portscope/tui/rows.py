@@ -7,9 +7,10 @@ import ipaddress
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Literal
 
+from ..core.collect import NOT_LOOKED_UP
 from ..core.inputs import parse_pid, parse_port, parse_port_range
 from ..core.model import ClientDestination, Snapshot
-from ..core.record import record
+from ..core.record import record, replace
 from ..core.rows import RowTexts, TableRow, build_rows, listening_count, row_texts
 from ..core.text import user_name
 from ..core.untrusted import fit, shown
@@ -265,6 +266,27 @@ class Prepared:
     elapsed: float = 0.0  # seconds the poll took
     skipped: int = 0  # poll ticks this poll's overrun skipped (poller.py)
     replaced: int = 0  # polls made ready but never shown: a newer one replaced them
+    sketch: bool = False  # sockets only, processes still being looked up (sketch_rows)
+
+
+LOOKING_UP = "looking up processes…"
+
+
+def sketch_rows(snapshot: Snapshot) -> Prepared:
+    """The first frame's rows, from a poll of the sockets alone (owners=False): what
+    listens where, at once, while the first whole poll reads every process's fd table (a
+    second and more at 2,000 processes). A row without holders says they are being looked
+    up, not that they are hidden, and so does the header."""
+    notes = tuple(n for n in snapshot.notes if n != NOT_LOOKED_UP)
+    snapshot = replace(snapshot, notes=(LOOKING_UP, *notes), hidden_owners=0)
+    ready = prepare_rows(snapshot)
+    texts = {
+        row.key: text._replace(pids="", process="…", user="")
+        if row.socket is not None and not row.holders else text
+        for row in ready.rows
+        for text in (ready.texts[row.key],)
+    }
+    return replace(ready, texts=texts, sketch=True)
 
 
 def prepare_rows(snapshot: Snapshot, previous: Prepared | None = None) -> Prepared:

@@ -7,6 +7,9 @@ import sys
 from ..hints import Protocol
 from ..model import Snapshot
 
+# The note of a snapshot taken with owners=False (both collectors say it alike).
+NOT_LOOKED_UP = "processes were not looked up: the question did not need them"
+
 
 class Collector(Protocol):
     name: str

@@ -21,7 +21,7 @@ import _thread
 
 from ..model import TCP_STATES, Snapshot
 from ..processes import ProcessTable
-from . import proc_net, sock_diag
+from . import NOT_LOOKED_UP, proc_net, sock_diag
 from .builder import SnapshotBuilder
 from .owner_store import Learned, OwnerStore
 from .owners import OwnerIndex, clock, cpu_time
@@ -122,7 +122,7 @@ class ProcNetCollector:
                 builder.live(row.port, row.remote_port, state, pids)
         notes = tables.notes
         if not owners:
-            notes.append("processes were not looked up: the question did not need them")
+            notes.append(NOT_LOOKED_UP)
         elif self._owners.unlisted is not None:
             notes.append(
                 f"cannot list {self._proc_root} ({reason(self._owners.unlisted)}): "

@@ -24,6 +24,7 @@ import psutil
 from .. import platform_path
 from ..model import Family, Proto, Snapshot
 from ..processes import ProcessTable
+from . import NOT_LOOKED_UP
 from .builder import SnapshotBuilder
 from .sides import ClientSums, Sides, client_ports, pair
 from .system import ephemeral_range
@@ -134,7 +135,7 @@ class PsutilCollector:
             else:
                 builder.live(local, remote_port, state, pids)
         if not owners:
-            notes.append("processes were not looked up: the question did not need them")
+            notes.append(NOT_LOOKED_UP)
         return builder.build(notes, left_out)
 
 

@@ -1,0 +1,82 @@
+"""The first frame: the sockets alone (no process looked up), shown before the first whole
+poll, whose walk of every fd table takes a second and more at 2,000 processes. The sketch
+says its holders are being looked up, feeds no trend or event, and leaves no cell behind."""
+
+from __future__ import annotations
+
+import threading
+from datetime import timezone
+
+from portscope.core.collect import NOT_LOOKED_UP
+from portscope.core.model import Snapshot
+from portscope.core.record import replace
+from portscope.tui.app import PortscopeApp
+from portscope.tui.port_table import PortTable
+from portscope.tui.rows import LOOKING_UP
+from portscope.tui.status_bar import StatusBar
+from tui.tui_fakes import fake_relatives, holder, snap, sock, until
+
+WHOLE = snap([sock(8080, holder(4242, "gunicorn")), sock(9090)], hidden=1)
+SKETCH = replace(snap([sock(8080), sock(9090)], hidden=2), notes=(NOT_LOOKED_UP,))
+
+
+class SlowOwners:
+    """A narrowing source: the sockets alone at once; the whole poll only once released
+    (as a cold fd walk would take its time)."""
+
+    name = "fake"
+    narrows = True
+
+    def __init__(self) -> None:
+        self.release = threading.Event()
+        self.asked: list[bool | None] = []
+
+    def collect(self, port: int | None = None, *, owners: bool | None = True) -> Snapshot:
+        self.asked.append(owners)
+        if owners is False:
+            return SKETCH
+        self.release.wait(10)
+        return WHOLE
+
+
+def _cells(app: PortscopeApp) -> list[str]:
+    table = app.main.query_one(PortTable)
+    return [str(cell) for row in table.ordered_rows for cell in table.get_row(row.key)]
+
+
+async def test_the_sockets_show_first_then_their_holders() -> None:
+    source = SlowOwners()
+    app = PortscopeApp(
+        source, interval=3600, tz=timezone.utc, relatives=fake_relatives, sketch=True
+    )
+    updates: list[Snapshot] = []
+    update = app.history.update
+    app.history.update = lambda s: updates.append(s) or update(s)  # type: ignore[method-assign]
+    async with app.run_test(size=(120, 30)) as pilot:
+        table = app.main.query_one(PortTable)
+        await until(pilot, lambda: len(table.rows_shown) == 2)
+        cells = _cells(app)
+        assert "…" in cells and "gunicorn" not in cells
+        header = str(app.main.query_one(StatusBar).render())
+        assert LOOKING_UP in header
+        assert NOT_LOOKED_UP not in header and "hidden owner" not in header
+        assert app.latest_snapshot is None  # no trend, event or `b`/`k` rests on it
+        source.release.set()
+        await until(pilot, lambda: app.latest_snapshot is WHOLE)
+        await pilot.pause()
+        cells = _cells(app)
+        assert "gunicorn" in cells and "…" not in cells
+        assert "(hidden)" in cells  # 9090 really has no visible holder: said so now
+        header = str(app.main.query_one(StatusBar).render())
+        assert LOOKING_UP not in header
+        assert source.asked[:2] == [False, True]
+        assert updates and all(s is WHOLE for s in updates)  # trends and events: whole polls
+
+
+async def test_no_sketch_unless_asked() -> None:
+    source = SlowOwners()
+    source.release.set()
+    app = PortscopeApp(source, interval=3600, tz=timezone.utc, relatives=fake_relatives)
+    async with app.run_test(size=(120, 30)) as pilot:
+        await until(pilot, lambda: app.latest_snapshot is WHOLE)
+        assert False not in source.asked
