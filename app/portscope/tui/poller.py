@@ -41,6 +41,7 @@ from ..core.record import replace
 from .rows import Prepared
 
 JOIN_TIMEOUT = 2.0  # seconds unmount waits for a poll in flight; the thread is a daemon
+SKETCH_GRACE = 0.5  # seconds the first whole poll waits for the UI to take the sketch
 
 Prepare = Callable[[Snapshot, "Prepared | None"], Prepared]
 
@@ -184,8 +185,16 @@ class Poller:
             ready = sketch(focused.collect(None, owners=False))
         except Exception:  # the whole poll right after says what is wrong
             return
-        if not self._stopped.is_set():
-            self._deliver(replace(ready, elapsed=self._clock() - started))
+        if self._stopped.is_set():
+            return
+        self._deliver(replace(ready, elapsed=self._clock() - started))
+        # The whole poll's fd walk holds the GIL in long stretches: let the UI take the
+        # sketch and draw it first (at most SKETCH_GRACE, then the poll goes ahead anyway).
+        deadline = self._clock() + SKETCH_GRACE
+        while self._waiting is not None and self._clock() < deadline:
+            if self._wait(self._stopped, 0.01):
+                return
+        self._wait(self._stopped, 0.05)  # its frame: drawn on the UI's next refresh
 
     def _next_tick(self, anchor: float, tick: int, now: float) -> int:
         """The first tick after `now` (at least the one after `tick`): ticks that passed
