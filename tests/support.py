@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -49,6 +50,24 @@ def free_in_both(host: str = LOOPBACK, tries: int = 50) -> int:
                 continue
             return port
     raise AssertionError(f"no port free for both TCP and UDP in {tries} tries")
+
+
+def quiet_port(tries: int = 200) -> int:
+    """A port below the ephemeral range that no TCP socket of either family and no UDP
+    socket uses now (plain binds, no SO_REUSEADDR: a TIME_WAIT or an orphan there makes them
+    fail), so a test that counts a port's sockets counts its own alone: a kernel-chosen
+    port can carry another program's client TIME_WAIT on the other family, or a TCP socket
+    on the port a UDP bind was given."""
+    for _ in range(tries):
+        port = random.randrange(20_000, 32_000)
+        try:
+            for host in (LOOPBACK, "::1"):
+                tcp_listener(host, port).close()
+                udp_socket(host, port).close()
+        except OSError:
+            continue
+        return port
+    raise AssertionError(f"no quiet port in {tries} tries")
 
 
 def neighbouring_listeners(

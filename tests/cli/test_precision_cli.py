@@ -18,7 +18,14 @@ from pathlib import Path
 import pytest
 
 from portscope.core.collect.proc_collector import ProcNetCollector
-from support import UDP_LISTENER, make_server_time_wait, pid_alive, reap, tcp_listener
+from support import (
+    UDP_LISTENER,
+    make_server_time_wait,
+    pid_alive,
+    quiet_port,
+    reap,
+    tcp_listener,
+)
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux bind rules")
 
@@ -250,11 +257,11 @@ def test_udp_hint_survives_a_hostile_process_name(spawn: Spawn) -> None:
         """
         import ctypes, socket, time
         ctypes.CDLL(None).prctl(15, b"\\x1b]0;pwned\\x07", 0, 0, 0)
-        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1", 0))
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1", PORT))
         print(s.getsockname()[1], flush=True)
         while True:
             time.sleep(1)
-        """
+        """.replace("PORT", str(quiet_port()))  # no TCP socket there: `kill` must find none
     )
     result = portscope("kill", line, "--yes")
     assert result.returncode == 0

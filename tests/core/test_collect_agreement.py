@@ -15,7 +15,13 @@ import pytest
 from portscope.core.collect.proc_collector import ProcNetCollector
 from portscope.core.collect.psutil_collector import PsutilCollector
 from portscope.core.model import Snapshot
-from support import PREFORK_SERVER, make_server_time_wait, tcp_listener, udp_socket
+from support import (
+    PREFORK_SERVER,
+    make_server_time_wait,
+    quiet_port,
+    tcp_listener,
+    udp_socket,
+)
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
 
@@ -98,7 +104,9 @@ def _both_readers() -> tuple[Snapshot, Snapshot, float]:
 
 def test_sock_diag_and_proc_text_tally_time_wait_alike() -> None:
     """Both readers of the fast collector count and time the same TIME_WAIT sockets."""
-    with tcp_listener() as a, tcp_listener("::1") as b:
+    # Quiet ports: a kernel-chosen one may carry another program's TIME_WAIT on the other
+    # family, which the port's count (both families) would include.
+    with tcp_listener(port=quiet_port()) as a, tcp_listener("::1", quiet_port()) as b:
         make_server_time_wait(a, 4)
         make_server_time_wait(b, 3)
         ports = (a.getsockname()[1], b.getsockname()[1])
@@ -118,7 +126,9 @@ def test_sock_diag_and_proc_text_tally_time_wait_alike() -> None:
 
 def test_many_crowded_ports_tally_alike() -> None:
     """TIME_WAIT on many ports of both families: netlink and text readers agree per port."""
-    listeners = [tcp_listener("::1" if i % 5 == 0 else "127.0.0.1") for i in range(20)]
+    listeners = [
+        tcp_listener("::1" if i % 5 == 0 else "127.0.0.1", quiet_port()) for i in range(20)
+    ]
     try:
         for i, listener in enumerate(listeners):
             make_server_time_wait(listener, 2 + i % 3)
