@@ -8,11 +8,12 @@ import os
 import random
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import textwrap
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 LOOPBACK = "127.0.0.1"
 
@@ -50,6 +51,26 @@ def free_in_both(host: str = LOOPBACK, tries: int = 50) -> int:
                 continue
             return port
     raise AssertionError(f"no port free for both TCP and UDP in {tries} tries")
+
+
+def client_time_wait(listener: socket.socket, count: int) -> None:
+    """`count` connections the client closes first: TIME_WAIT on the client's own ports."""
+    host, port = listener.getsockname()[:2]
+    for _ in range(count):
+        client = socket.create_connection((host, port))
+        conn, _ = listener.accept()
+        client.close()
+        conn.recv(1)
+        conn.close()
+
+
+def netlink_messages(chunk: bytes) -> Iterator[bytes]:
+    """The netlink messages of one datagram, each with its header."""
+    off = 0
+    while off + 16 <= len(chunk):
+        length = struct.unpack_from("=I", chunk, off)[0]
+        yield chunk[off : off + length]
+        off += (length + 3) & ~3
 
 
 def quiet_port(tries: int = 200) -> int:

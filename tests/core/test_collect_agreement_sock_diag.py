@@ -12,7 +12,7 @@ import pytest
 
 from portscope.core.collect import sock_diag
 from portscope.core.collect.tables import SEVERAL, TIME_WAIT, Tables, TimeWaitTally
-from support import make_server_time_wait, tcp_listener
+from support import make_server_time_wait, netlink_messages, tcp_listener
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="netlink")
 
@@ -71,7 +71,7 @@ def test_single_port_path_equals_record_by_record() -> None:
     ours = [
         bytes(rec_with_header)
         for chunk in chunks
-        for rec_with_header in _with_headers(chunk)
+        for rec_with_header in netlink_messages(chunk)
         if struct.unpack_from(">H", rec_with_header, sock_diag._BODY + 4)[0] == port
     ]
     assert len(ours) == 50
@@ -79,11 +79,3 @@ def test_single_port_path_equals_record_by_record() -> None:
     sock_diag._split_tcp([b"".join(ours)], "ipv4", tables)
     assert tables.time_wait == _reference([b"".join(ours)])
     assert tables.time_wait[port].count == 50
-
-
-def _with_headers(chunk: bytes) -> Iterator[bytes]:
-    off = 0
-    while off + 16 <= len(chunk):
-        length = struct.unpack_from("=I", chunk, off)[0]
-        yield chunk[off : off + length]
-        off += (length + 3) & ~3

@@ -25,22 +25,12 @@ from portscope.core.collect.system import ephemeral_range
 from portscope.core.collect.tables import TIME_WAIT, Tables
 from portscope.core.model import ClientTimeWait, Family
 from portscope.core.record import replace
-from support import make_server_time_wait, ss_lines, tcp_listener
+from support import client_time_wait, make_server_time_wait, ss_lines, tcp_listener
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
 
 CLIENTS = 40
 
-
-def client_time_wait(listener: socket.socket, count: int) -> None:
-    """`count` connections the client closes first: TIME_WAIT on the client's own ports."""
-    host, port = listener.getsockname()[:2]
-    for _ in range(count):
-        client = socket.create_connection((host, port))
-        conn, _ = listener.accept()
-        client.close()
-        conn.recv(1)
-        conn.close()
 
 
 def time_wait_to(host: str, port: int) -> int:

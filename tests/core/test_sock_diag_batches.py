@@ -10,37 +10,19 @@ from __future__ import annotations
 import socket
 import struct
 import sys
-from collections.abc import Iterator
 
 import pytest
 
 from portscope.core.collect import sock_diag
 from portscope.core.collect.system import ephemeral_range
 from portscope.core.collect.tables import TIME_WAIT, Tables
-from support import make_server_time_wait, tcp_listener
+from support import client_time_wait, make_server_time_wait, netlink_messages, tcp_listener
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="netlink")
 
 PER_DATAGRAM = 5
 
 
-def client_time_wait(listener: socket.socket, count: int) -> None:
-    """`count` connections the client closes first: TIME_WAIT on the client's ports."""
-    host, port = listener.getsockname()[:2]
-    for _ in range(count):
-        client = socket.create_connection((host, port))
-        conn, _ = listener.accept()
-        client.close()
-        conn.recv(1)
-        conn.close()
-
-
-def _with_headers(chunk: bytes) -> Iterator[bytes]:
-    off = 0
-    while off + 16 <= len(chunk):
-        length = struct.unpack_from("=I", chunk, off)[0]
-        yield chunk[off : off + length]
-        off += (length + 3) & ~3
 
 
 @pytest.mark.parametrize("busiest", [None, 1], ids=["every-destination", "busiest-only"])
@@ -59,7 +41,7 @@ def test_batches_add_up_to_one_pass(busiest: int | None, monkeypatch: pytest.Mon
     ours = [
         rec
         for chunk in chunks
-        for rec in _with_headers(chunk)
+        for rec in netlink_messages(chunk)
         if struct.unpack_from(">H", rec, sock_diag._BODY + 4)[0] == served
         or struct.unpack_from(">H", rec, sock_diag._BODY + 6)[0] in (busy_port, quiet_port)
     ]
