@@ -42,6 +42,8 @@ from typing import Any, Literal, NoReturn
 
 import pytest
 
+from support import quiet_port
+
 LOOPBACK = "127.0.0.1"
 LOOPBACK6 = "::1"
 # Typical start-up is 0.02-1.2 s (servers.md); the margin is for 2 cores shared with other
@@ -250,17 +252,13 @@ class _PortTaken(Exception):
 
 
 def free_port(*, ipv6: bool = False) -> int:
-    """A port free on 127.0.0.1 (and on ::1 with ipv6) right now: bind port 0 and close."""
-    with socket.socket() as s:
-        s.bind((LOOPBACK, 0))
-        port: int = s.getsockname()[1]
-    if ipv6:
-        with socket.socket(socket.AF_INET6) as s6:
-            try:
-                s6.bind((LOOPBACK6, port))
-            except OSError as exc:
-                raise _PortTaken from exc
-    return port
+    """A port free on 127.0.0.1 and ::1 right now, below the ephemeral range: a port the
+    kernel hands out is one another suite's next connect() may take as its own local port
+    before the server binds it (`ipv6` kept for the callers that need ::1 too)."""
+    try:
+        return quiet_port()
+    except AssertionError as exc:
+        raise _PortTaken from exc
 
 
 def _child_env() -> dict[str, str]:
@@ -302,7 +300,7 @@ def _launch(
     `log_ready` if given; and a connect() succeeds (we close first, so no TIME_WAIT is left
     on the server's port for the tests that probe it afterwards).
     """
-    for _attempt in range(4):
+    for _attempt in range(8):
         workdir = Path(tempfile.mkdtemp(prefix=f"portscope-{name}-"))
         if prepare:
             prepare(workdir)
@@ -1003,10 +1001,13 @@ def _wait_tree(
     while time.monotonic() < deadline:
         if proc is not None and proc.poll() is not None:
             raise RuntimeError(f"exited before it was ready; its log:\n{_log_tail(workdir)}")
+        # Holders first, then the tree: a worker forked in between is in the tree, where a
+        # tree read first would miss it and take it for a stranger on our port.
+        helds = {port: listener_holders(port) for port in ports}
         tree = descendants(root)
         found: dict[int, frozenset[int]] = {}
         for port, count in ports.items():
-            held = listener_holders(port)
+            held = helds[port]
             if held - tree.keys():
                 raise _PortTaken
             if len(held) >= count and _connects(port):
@@ -1032,7 +1033,7 @@ def _launch_tree(
     """As _launch, for a manager: `ports` free ports (the first is the server's, held by
     `holders` processes), passed to `prepare` and `make_argv`; everything the leader
     starts is followed by the parent chain."""
-    for _attempt in range(4):
+    for _attempt in range(8):
         workdir = Path(tempfile.mkdtemp(prefix=f"portscope-{name}-"))
         try:
             numbers = [free_port() for _ in range(ports)]
@@ -1074,7 +1075,7 @@ def _launch_tree(
             manager_pid=proc.pid, env=dict(extra_env or {}),
             others={f"port{i}": p for i, p in enumerate(numbers[1:], 1)}, known=known,
         )
-    pytest.fail(f"{name}: no free loopback ports after 4 tries")
+    pytest.fail(f"{name}: no free loopback ports after 8 tries")
 
 
 def _http_server(port: int) -> str:

@@ -303,7 +303,10 @@ def test_a_script_its_shells_user_may_not_read_is_unknown(workdir: Path) -> None
     )
     try:
         deadline = time.monotonic() + 10
-        while (k := evidence.kernel(proc.pid)) is None or k.euid != NOBODY:
+        # Dropped to nobody, and bash exec'd (setpriv itself runs as nobody for a moment).
+        while (k := evidence.kernel(proc.pid)) is None or k.euid != NOBODY or (
+            _comm(proc.pid) != "bash"
+        ):
             assert time.monotonic() < deadline, "the shell did not drop to nobody"
             time.sleep(0.02)
         assert stat.S_IMODE(secret.stat().st_mode) == 0o600
@@ -326,3 +329,10 @@ def test_a_process_that_only_claims_to_be_a_shell_is_no_loop(workdir: Path) -> N
         assert not sig.shell_loop(shell("bash", "-c", LOOP_SCRIPT, pid=proc.pid), SRV)
     finally:
         reap(proc)
+
+
+def _comm(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip()
+    except OSError:
+        return ""
