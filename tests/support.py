@@ -279,9 +279,19 @@ while True:
 """
 
 # A bound UDP socket on a free loopback port.
+# A UDP socket on a quiet port (see quiet_port): a UDP port the kernel chose may carry
+# another program's TCP socket, which a test of "nothing holds tcp port P" would meet.
 UDP_LISTENER = """
-import socket, time
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1", 0))
+import random, socket, time
+while True:
+    port = random.randrange(20000, 32000)
+    try:
+        for family, host in ((socket.AF_INET, "127.0.0.1"), (socket.AF_INET6, "::1")):
+            socket.socket(family, socket.SOCK_STREAM).bind((host, port))
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1", port))
+        break
+    except OSError:
+        continue
 print(s.getsockname()[1], flush=True)
 while True:
     time.sleep(1)
