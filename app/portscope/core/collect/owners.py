@@ -382,7 +382,8 @@ class OwnerIndex:
         Call before the first `holders`. Returns what it read of each PID's stat (start
         time, parent): a ProcessTable may check its own entries against it."""
         stats: dict[int, tuple[int, int]] = {}
-        derived: dict[int, dict[int, str]] = {}  # tables shared by forked workers: once
+        # Tables shared by forked workers: derived once (`held` and its inodes).
+        derived: dict[int, tuple[dict[int, str], frozenset[int]]] = {}
         for pid, saved in state.tables.items():
             stat = read_stat(pid, self._proc)
             if stat is None:
@@ -390,15 +391,16 @@ class OwnerIndex:
             stats[pid] = stat
             if stat[0] != saved.start:
                 continue
-            held = derived.get(id(saved.fds))
-            if held is None:
-                held = derived[id(saved.fds)] = {}
+            found = derived.get(id(saved.fds))
+            if found is None:
+                held: dict[int, str] = {}
                 for name, inode in saved.fds.items():
                     if inode:
                         held.setdefault(inode, name)
+                found = derived[id(saved.fds)] = (held, frozenset(held))
             self._put(pid, _FdTable(
                 saved.fd_count, _Activity(*saved.ran), _Activity(*saved.checked), saved.fds,
-                held, saved.start, frozenset(held),
+                found[0], saved.start, found[1],
             ))
             self._inherited.add(pid)
         # Every PID the tables do not name is new to this index, and read whole.
