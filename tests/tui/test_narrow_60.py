@@ -48,7 +48,7 @@ def footer_words(app: PortscopeApp) -> set[str]:
 
 
 def table_words(table: PortTable) -> set[str]:
-    found = words(*(str(c.label) for c in table.columns.values()))
+    found = words(*(label for _, label, _ in table.column_labels()))
     for key in table.rows_shown:
         found |= words(*(str(cell) for cell in table.get_row(key)))
     return found

@@ -41,7 +41,7 @@ class SlowOwners:
 
 def _cells(app: PortscopeApp) -> list[str]:
     table = app.main.query_one(PortTable)
-    return [str(cell) for row in table.ordered_rows for cell in table.get_row(row.key)]
+    return [cell for key in table.ordered_keys for cell in table.get_row(key)]
 
 
 async def test_the_sockets_show_first_then_their_holders() -> None:

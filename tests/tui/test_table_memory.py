@@ -1,17 +1,16 @@
 """A long session must not pile up memory: rows and PIDs come and go on every poll, and
-what the table keeps (its own maps and DataTable's render caches) stays the size of one
-screen, however many polls went by. And a poll redraws only the cells that changed."""
+what the table keeps (rows' cells, lines drawn) stays the size of one poll and one screen,
+however many polls went by. And a poll redraws only the lines that changed."""
 
 from __future__ import annotations
 
 from datetime import timedelta, timezone
 
-import pytest
 from textual.pilot import Pilot
-from textual.widgets import DataTable
 
 from portscope.core.model import PortStats, Snapshot
 from portscope.tui.app import PortscopeApp
+from portscope.tui.port_table import KEPT_SLACK, PortTable
 from portscope.tui.stops import from_holders
 from tui.tui_fakes import T0, FakeSource, fake_relatives, holder, snap, sock, until
 
@@ -43,43 +42,28 @@ async def test_many_polls_with_changing_rows_keep_the_table_bounded() -> None:
     async with app.run_test(size=(120, 36)) as pilot:
         await until(pilot, lambda: app.latest_snapshot is not None)
         table = app.main.table
-        most_cells = 0
+        most_rows = most_lines = 0
         for poll in range(1, 61):
             new = churned(poll)
             await show(app, pilot, source, new)
-            most_cells = max(most_cells, table.render_cache_sizes()[0])
+            rows, lines = table.kept
+            most_rows, most_lines = max(most_rows, rows), max(most_lines, lines)
 
         shown = {s.key for s in new.sockets}
         assert set(table.rows_shown) == shown  # no stale rows, none missing
-        assert len(table.rows) == len(shown) == ROWS
+        assert table.ordered_keys and set(table.ordered_keys) == shown
         assert table.row_count == ROWS
-        # Every poll rendered ~ROWS x 8 cells; without dropping dead renders the cell cache
-        # holds all 60 polls' worth (~6,000 entries, up to 10,000).
-        columns = len(table.columns)
-        assert 0 < most_cells <= (ROWS + 1) * columns * 2
-        cells, rows, renderables, lines = table.render_cache_sizes()
-        assert cells <= (ROWS + 1) * columns * 2
-        assert rows <= (ROWS + 1) * 2 and renderables <= (ROWS + 1) * 2
-        assert lines <= 36 * 2
-        assert table.kept_renders <= ROWS * columns  # removed rows' renders are dropped
+        # 60 polls brought 360 new keys: the cells of gone rows are dropped, the lines drawn
+        # are those of one screen or two.
+        assert ROWS <= most_rows <= 2 * ROWS + KEPT_SLACK < 360
+        assert 0 < most_lines <= 4 * 36
 
 
-async def test_a_poll_that_moves_one_count_redraws_only_that_row(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """DataTable keys its renders on a counter every update bumps, so one new TIME_WAIT
+async def test_a_poll_that_moves_one_count_redraws_only_that_row() -> None:
+    """DataTable keyed its renders on a counter every update bumps, so one new TIME_WAIT
     count redrew every visible cell (~250 at 160x48, 25-45 ms of the UI thread under load,
-    a key pressed meanwhile waiting); the table now redraws the changed row's cells alone,
-    and shows the new count."""
-    rendered: list[tuple[int, int]] = []
-    real = DataTable._render_cell
-
-    def spy(self: DataTable[object], row: int, column: int, *args: object) -> object:
-        if row >= 0:  # not the header
-            rendered.append((row, column))
-        return real(self, row, column, *args)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(DataTable, "_render_cell", spy)
+    a key pressed meanwhile waiting); the table redraws the changed row's line alone, and
+    shows the new count."""
     sockets = [sock(9_000 + i, holder(500 + i, "steady")) for i in range(ROWS)]
     first = snap(sockets, [PortStats(9_003, time_wait=4)])
     source = FakeSource([first])
@@ -92,14 +76,14 @@ async def test_a_poll_that_moves_one_count_redraws_only_that_row(
         table = app.main.table
         index = table.get_row_index(sockets[3].key)
         assert "4" in _row_text(table, index)
-        rendered.clear()
+        before = table.ops["lines"]
         second = snap(sockets, [PortStats(9_003, time_wait=7)], at=T0 + timedelta(seconds=1))
         await show(app, pilot, source, second)
-        assert rendered and {row for row, _ in rendered} == {index}
+        assert table.ops["lines"] - before == 1
         assert "7" in _row_text(table, index) and "4" not in _row_text(table, index)
 
 
-def _row_text(table: DataTable[object], index: int) -> str:
+def _row_text(table: PortTable, index: int) -> str:
     """The row as drawn now (below the one-line header, the table scrolled to its top)."""
     return table.render_line(index + 1).text
 
@@ -117,11 +101,13 @@ async def test_an_unchanged_row_keeps_its_cells_and_a_changed_one_is_redrawn() -
         await until(pilot, lambda: app.latest_snapshot is first)
         table = app.main.table
         steady_key, moved_key = (s.key for s in first.sockets)
-        kept = table._cells[steady_key]
+        made = table.ops["made"]
+        kept = table.get_row(steady_key)
         second = snap([steady, sock(9_101, holder(602, "after"))], at=T0 + timedelta(seconds=1))
         await show(app, pilot, source, second)
-        trend = [i for i, (column, _) in enumerate(table._columns) if column == "trend"]
-        now = table._cells[steady_key]
-        assert all(a is b for i, (a, b) in enumerate(zip(kept, now, strict=True)) if i not in trend)
-        assert "after" in {str(cell) for cell in table._cells[moved_key]}
-        assert "after" in {str(cell) for cell in table.get_row(moved_key)}
+        assert table.ops["made"] - made == 1  # the moved row's cells only
+        now = table.get_row(steady_key)
+        trend = table.column_keys.index("trend")  # drawn from the history each time
+        assert all(a is b for i, (a, b) in enumerate(zip(kept, now, strict=True)) if i != trend)
+        assert "after" in table.get_row(moved_key)
+        assert "after" in _row_text(table, table.get_row_index(moved_key))

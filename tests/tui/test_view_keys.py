@@ -15,7 +15,7 @@ from portscope.core.collect.proc_collector import ProcNetCollector
 from portscope.core.record import replace
 from portscope.tui.app import PortscopeApp
 from portscope.tui.footer import FittingFooter
-from portscope.tui.port_table import PortTable
+from portscope.tui.port_table import PADDING, PortTable
 from tui.screen_checks import screen_lines
 from tui.test_app import _status, make_app, ports_in_order, refresh, started
 from tui.test_keys_wired import select_port
@@ -164,10 +164,10 @@ async def test_a_lists_every_socket_of_the_port_and_r_shows_close_wait(spawn: Sp
 def header_x(table: PortTable, column: str) -> int:
     """The cell offset of `column`'s header, for a click on it."""
     x = 0
-    for col in table.ordered_columns:
-        if col.key.value == column:
+    for key in table.column_keys:
+        if key == column:
             return x + 1
-        x += col.get_render_width(table)
+        x += table.column_width(key) + 2 * PADDING
     raise AssertionError(f"no column {column}")
 
 
@@ -184,7 +184,7 @@ async def test_a_header_click_sorts_by_its_column_and_again_reverses() -> None:
         assert "sort PID ▲" in _status(app)
         assert ports_in_order(app) == [5353, 5432, 8080, 5173, 8000, 22, 9000]
         assert app.selected_row() == picked
-        assert table.columns[next(k for k in table.columns if k.value == "pids")].label.style
+        assert ("pids", "PID", True) in table.column_labels()  # its header underlined
 
         await pilot.click(PortTable, offset=(header_x(table, "pids"), 0))
         assert "sort PID ▼" in _status(app)

@@ -19,7 +19,6 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import DataTable
 
 from ..core.collect import Collector, snapshot_for
 from ..core.history.recorder import History
@@ -114,6 +113,7 @@ class MainScreen(Screen[None]):
         self._table = PortTable(
             id="ports",
             trend=lambda row: trends.sparkline(row.port, TREND_CELLS) if row.proto == "tcp" else "",
+            trend_width=TREND_CELLS,
         )
         self._status_bar = StatusBar(self._tz, id="status")
         self._details = DetailsPane(self._tz, id="details")
@@ -194,7 +194,9 @@ class MainScreen(Screen[None]):
         snap, ready = self._shown, self._ready
         rows = ready.rows if ready is not None else build_rows(snap) if snap is not None else []
         visible = self._selection.visible(rows, self._status.row_filter, self._status.proto)
-        self.table.show_rows(visible, texts=ready.texts if ready else None, bulk=bulk)
+        self.table.show_rows(
+            visible, texts=ready.texts if ready else None, every=rows, bulk=bulk
+        )
         self._status = replace(
             self._status, snapshot=snap, rows_total=len(rows), rows_shown=len(visible),
             listening=ready.listening if ready is not None else listening_count(rows),
@@ -211,8 +213,8 @@ class MainScreen(Screen[None]):
     def selected_row(self) -> TableRow | None:
         return self._table.selected() if self._live else None
 
-    @on(DataTable.RowHighlighted)
-    def _row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+    @on(PortTable.RowHighlighted)
+    def _row_highlighted(self, event: PortTable.RowHighlighted) -> None:
         self._show_details()
 
     def _show_details(self) -> None:
@@ -296,10 +298,10 @@ class MainScreen(Screen[None]):
     def action_reverse_sort(self) -> None:
         self._sort_by(self._status.sort, reverse=not self._status.reverse)
 
-    @on(DataTable.HeaderSelected)
-    def _header_clicked(self, event: DataTable.HeaderSelected) -> None:
+    @on(PortTable.HeaderSelected)
+    def _header_clicked(self, event: PortTable.HeaderSelected) -> None:
         """A click on a header sorts by its column; a second click reverses the order."""
-        mode = COLUMN_SORT.get(str(event.column_key.value))
+        mode = COLUMN_SORT.get(event.column_key)
         if mode is None:
             return
         same = mode == self._status.sort

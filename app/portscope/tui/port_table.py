@@ -1,40 +1,40 @@
-"""The port table: rows keyed by socket, diffed in place, the cursor pinned to its row.
+"""The port table: a Line API widget that draws only the rows on screen.
 
-`DataTable.clear()` sends the cursor to the top and `sort()` keeps the cursor's index
-rather than its row, so a refresh here adds new rows, updates only the cells that changed,
-removes gone rows, and puts the cursor back on the row key it was on.
+Textual's DataTable keeps a widget-side record per row and rebuilds its row index on each
+removal (4,000 removals: 5.5 s); even refilled in one pass, 5,000 `add_row`s cost 0.3-0.8 s
+of the UI thread, so clearing a filter or the first frame at 5,000 listeners froze the
+keys. Here a poll's rows become one ordered list of keys: the work per poll is a dict per
+row and one sort, and drawing costs only the ~50 rows a screen shows (`render_line`).
 
-Many changes at once land as one bulk operation instead: `remove_row` rebuilds the whole
-row index (removing 4,000 rows one by one took 5.5 s), so past BULK added and removed
-rows (and always for a filter applied or cleared) the table is cleared and refilled in
-sort order, the cursor put back on its row and the view scrolled so that row stays on the
-same line. A refilled row that DataTable already measured (the same TableRow object: see
-rows.Prepared) is not measured again: column widths only ever grow (`_update`), so they
-still allow for it.
+- **Cells** are made once per row object (rows.Prepared hands the same object for a row
+  that did not change) and kept with their widths, also while a filter hides the row.
+- **Column widths** are the widest cell of the rows shown, recomputed from those kept
+  widths: a column narrows again when its widest row leaves.
+- **The cursor** stays on its row key across polls, and that row on its line of the view;
+  if the row goes, the cursor stays on its index.
+- **Lines** are kept per row key with what they were drawn from, so a poll that changed one
+  count redraws one line.
 
-DataTable caches rendered cells, rows and lines in LRU caches (10,000 cells, 1,000 rows
-and lines) keyed on its update counter, which every add, update, remove and sort bumps.
-A live table bumps it each poll, so nearly everything in them is dead, yet it stays until
-evicted: ~10 MB per table, filling over the first minutes of a session. `show_rows` drops
-them whenever the counter moved, so they hold one screen's worth of live renders.
-
-Keyed on that counter, a poll that changed one TIME_WAIT count re-rendered every visible
-cell (~250 at 160x48, 25-45 ms of the UI thread under load, during which a key waits).
-`_render_cell` keeps each cell's last render beside the value it was made from and reuses
-it while the value (the same object: unchanged rows keep their cells) and everything else
-the render depends on are the same.
+`ops` counts the table's own work (tests/tui/test_table_bulk.py checks that a filter is one
+pass and a poll draws only the lines it changed).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+from operator import itemgetter
+from typing import Any, ClassVar
 
+from rich.cells import cell_len, set_cell_size
 from rich.segment import Segment
 from rich.style import Style
-from rich.text import Text
-from textual.widgets import DataTable
-from textual.widgets.data_table import ColumnKey, RowKey
+from textual import events
+from textual.binding import Binding, BindingType
+from textual.geometry import Size
+from textual.message import Message
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
 
 from .rows import RowTexts, SortMode, TableRow, shown_texts, sort_key
 
@@ -93,6 +93,10 @@ COLUMN_SORT: dict[str, SortMode] = {
 _SORTED_COLUMNS = ("port", "proto", "address", "pids", "process", "user", "time_wait", "tw",
                    "other")  # the column that shows the sort's arrow, first match
 
+PADDING = 1  # cells either side of every cell, as DataTable draws them
+KEPT_SLACK = 64  # rows kept past the poll's own (rows gone) before they are dropped
+_TEXT_COLUMNS = frozenset(RowTexts._fields)
+
 
 def columns_for(width: int) -> tuple[tuple[str, str], ...]:
     if width < COMPACT_WIDTH:
@@ -102,49 +106,136 @@ def columns_for(width: int) -> tuple[tuple[str, str], ...]:
     return MEDIUM_COLUMNS if width < WIDE_WIDTH else WIDE_COLUMNS
 
 
-KEPT_RENDERS = 20_000  # cells; past this the kept renders are dropped and start again
-BULK = 64  # rows added and removed by one refresh past which the table is refilled at once
-MEASURED_MAX = 20_000  # measured rows remembered; past this, only the rows shown are kept
-_RENDER_CACHES = ("_cell_render_cache", "_row_render_cache", "_row_renderable_cache", "_line_cache")
+class _Made:
+    """A row's cells for the current columns (the trend is drawn, not kept: it moves every
+    poll), their widths, and the row they were made from."""
+
+    __slots__ = ("cells", "row", "widths")
+
+    def __init__(self, row: TableRow, cells: tuple[str, ...], widths: tuple[int, ...]) -> None:
+        self.row, self.cells, self.widths = row, cells, widths
 
 
-class PortTable(DataTable[Any]):
-    """A DataTable that knows its rows as TableRows and refreshes them by key."""
+class PortTable(ScrollView, can_focus=True):
+    """The rows of a poll, in sort order, one line each under a fixed header."""
+
+    class RowHighlighted(Message):
+        """The cursor moved to another row (`row_key`: None when the table is empty)."""
+
+        def __init__(self, table: PortTable, row_key: str | None) -> None:
+            super().__init__()
+            self.table = table
+            self.row_key = row_key
+
+    class HeaderSelected(Message):
+        """A click on a column's header."""
+
+        def __init__(self, table: PortTable, column_key: str) -> None:
+            super().__init__()
+            self.table = table
+            self.column_key = column_key
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("up", "cursor_up", "Cursor up", show=False),
+        Binding("down", "cursor_down", "Cursor down", show=False),
+        Binding("pageup", "page_up", "Page up", show=False),
+        Binding("pagedown", "page_down", "Page down", show=False),
+        Binding("home,ctrl+home", "first", "First row", show=False),
+        Binding("end,ctrl+end", "last", "Last row", show=False),
+        Binding("left", "scroll_left", "Scroll left", show=False),
+        Binding("right", "scroll_right", "Scroll right", show=False),
+    ]
+    COMPONENT_CLASSES: ClassVar[set[str]] = {
+        "port-table--header",
+        "port-table--cursor",
+        "port-table--even-row",
+        "port-table--odd-row",
+    }
+    # DataTable's look, so the table reads as Textual's own.
+    DEFAULT_CSS = """
+    PortTable {
+        background: $surface;
+        color: $foreground;
+        &:focus {
+            background-tint: $foreground 5%;
+            & > .port-table--cursor {
+                background: $block-cursor-background;
+                color: $block-cursor-foreground;
+                text-style: $block-cursor-text-style;
+            }
+            & > .port-table--header {
+                background-tint: $foreground 5%;
+            }
+        }
+        &:dark > .port-table--even-row {
+            background: $surface-darken-1 40%;
+        }
+        & > .port-table--header {
+            text-style: bold;
+            background: $panel;
+            color: $foreground;
+        }
+        &:ansi > .port-table--header {
+            background: ansi_bright_blue;
+            color: ansi_default;
+        }
+        & > .port-table--even-row {
+            background: $surface-lighten-1 50%;
+        }
+        & > .port-table--cursor {
+            background: $block-cursor-blurred-background;
+            color: $block-cursor-blurred-foreground;
+            text-style: $block-cursor-blurred-text-style;
+        }
+    }
+    """
 
     def __init__(
-        self, *, id: str | None = None, trend: Callable[[TableRow], str] | None = None
+        self,
+        *,
+        id: str | None = None,
+        trend: Callable[[TableRow], str] | None = None,
+        trend_width: int = 0,
     ) -> None:
-        # (row key, column key) -> (the cell's value, what else the render depends on,
-        # the render): see the module's docstring. Before DataTable's __init__, whose
-        # watchers call _clear_caches.
-        self._kept: dict[tuple[Any, Any], tuple[Any, tuple[Any, ...], list[list[Segment]]]] = {}
-        super().__init__(id=id, cursor_type="row", zebra_stripes=True)
-        # The TIME_WAIT sparkline of a row (core/history); blank without a history.
+        super().__init__(id=id)
+        # The TIME_WAIT sparkline of a row (core/history), at most `trend_width` cells;
+        # blank without a history.
         self._trend = trend or (lambda row: "")
-        self._rows: dict[str, TableRow] = {}
-        self._cells: dict[str, tuple[Any, ...]] = {}
+        self._trend_width = trend_width
+        self._columns: tuple[tuple[str, str], ...] = ()
         self._sort: SortMode = "port"
         self._reverse = False
-        self._columns: tuple[tuple[str, str], ...] = ()
-        # (port, proto, address) cells -> row key: rows are unique on these, and
-        # DataTable.sort hands its key function cells, never the row key.
-        self._identity: dict[tuple[Any, str, str], str] = {}
-        self._renders_for = -1  # DataTable's update counter when its caches were last live
-        # Row key -> the TableRow whose cells DataTable measured (for the current columns).
-        self._measured: dict[str, TableRow] = {}
+        self._rows: dict[str, TableRow] = {}  # shown, by key
+        self._order: list[str] = []  # shown keys, in sort order
+        self._index: dict[str, int] = {}  # key -> its index in _order
+        self._made: dict[str, _Made] = {}  # cells kept, shown rows and those a filter hides
+        self._widths: list[int] = []  # each column's cells, padding not included
+        self._cursor = 0
+        self._lines: dict[str, tuple[tuple[Any, ...], Strip]] = {}  # key -> (drawn from, line)
+        self.ops: Counter[str] = Counter()  # "order", "made", "lines": see the docstring
 
-    def render_cache_sizes(self) -> tuple[int, ...]:
-        """Entries in DataTable's (cell, row, row renderables, line) caches; for tests."""
-        return tuple(len(getattr(self, name)) for name in _RENDER_CACHES)
-
-    @property
-    def kept_renders(self) -> int:
-        """Cells whose last render `_render_cell` keeps; for tests."""
-        return len(self._kept)
+    # -- what the rest of the TUI reads ----------------------------------------------------
 
     @property
     def rows_shown(self) -> dict[str, TableRow]:
         return self._rows
+
+    @property
+    def row_count(self) -> int:
+        return len(self._order)
+
+    @property
+    def cursor_row(self) -> int:
+        return self._cursor
+
+    @property
+    def ordered_keys(self) -> list[str]:
+        return self._order
+
+    @property
+    def kept(self) -> tuple[int, int]:
+        """(rows whose cells are kept, lines kept drawn); for tests."""
+        return len(self._made), len(self._lines)
 
     @property
     def narrow(self) -> bool:
@@ -155,60 +246,63 @@ class PortTable(DataTable[Any]):
     def column_keys(self) -> tuple[str, ...]:
         return tuple(key for key, _ in self._columns)
 
+    def column_labels(self) -> list[tuple[str, str, bool]]:
+        """(key, label, sorted by it) per column, as the header shows them."""
+        sorted_by = self._sorted_column()
+        return [(key, label, key == sorted_by) for key, label in self._columns]
+
+    def column_width(self, column: str) -> int:
+        """Cells of `column`'s content (its padding not included)."""
+        return self._widths[self.column_keys.index(column)]
+
     def selected_key(self) -> str | None:
-        if not self._rows or not 0 <= self.cursor_row < self.row_count:
-            return None
-        row_key = self.coordinate_to_cell_key(self.cursor_coordinate).row_key
-        return row_key.value
+        return self._order[self._cursor] if self._order else None
 
     def selected(self) -> TableRow | None:
         key = self.selected_key()
         return None if key is None else self._rows.get(key)
 
+    def get_row_index(self, key: str) -> int:
+        return self._index[key]
+
+    def get_row(self, key: str) -> tuple[str, ...]:
+        """The row's cells as shown, in column order (the trend drawn now)."""
+        made = self._made[key]
+        return tuple(
+            self._trend(made.row) if column == "trend" else cell
+            for (column, _), cell in zip(self._columns, made.cells, strict=True)
+        )
+
+    def get_row_at(self, index: int) -> tuple[str, ...]:
+        return self.get_row(self._order[index])
+
+    def get_cell(self, key: str, column: str) -> str:
+        return self.get_row(key)[self.column_keys.index(column)]
+
+    # -- columns and sort ------------------------------------------------------------------
+
     def set_columns(self, width: int) -> None:
-        """The column set for a screen `width` cells wide; rebuilding is fine here, it
-        happens on a resize only."""
+        """The column set for a screen `width` cells wide (cells are made again)."""
         wanted = columns_for(width)
         if wanted == self._columns:
             return
-        keep = self.selected_key()
-        rows = list(self._rows.values())
-        self.clear(columns=True)
-        self._kept.clear()
-        self._rows.clear()
-        self._cells.clear()
-        self._identity.clear()
-        self._measured.clear()  # new columns: every width is measured afresh
         self._columns = wanted
-        for key, label in wanted:
-            self.add_column(self._label(key, label), key=key)
-        self.show_rows(rows, keep_key=keep)
+        self._made, self._widths = {}, []
+        self.show_rows(list(self._rows.values()), keep_key=self.selected_key())
 
     def set_sort(self, mode: SortMode, reverse: bool = False) -> None:
         """Sort by `mode` (largest first for counts), reversed or not; the cursor stays on
         its row and the sorted column's header is underlined."""
-        keep = self.selected_key()
         self._sort, self._reverse = mode, reverse
-        self._label_columns()
-        self._resort(keep)
-        self._drop_dead_renders()
+        self.show_rows(list(self._rows.values()), keep_key=self.selected_key(), bulk=True)
 
-    def _label(self, key: str, label: str) -> Text:
-        """The header of `key`'s column, underlined when the table is sorted by it (a style,
-        not an arrow: an arrow would widen the column, and at 120 cells every one counts).
-        The header says which way (status_bar)."""
-        sorted_by = next(
+    def _sorted_column(self) -> str | None:
+        return next(
             (k for k in _SORTED_COLUMNS if COLUMN_SORT[k] == self._sort and k in self.column_keys),
             None,
         )
-        return Text(label, style="bold underline" if key == sorted_by else "")
 
-    def _label_columns(self) -> None:
-        for key, label in self._columns:
-            column = self.columns.get(ColumnKey(key))
-            if column is not None:
-                column.label = self._label(key, label)
-        self.refresh()
+    # -- a poll's rows -----------------------------------------------------------------------
 
     def show_rows(
         self,
@@ -216,238 +310,226 @@ class PortTable(DataTable[Any]):
         keep_key: str | None = None,
         *,
         texts: Mapping[str, RowTexts] | None = None,
+        every: Sequence[TableRow] | None = None,
         bulk: bool = False,
     ) -> None:
-        """Make the table show exactly `rows`: add, update changed cells, remove, re-sort;
-        refilled at once when `bulk` or when many rows come and go. `texts`: the rows'
-        escaped texts, made off the UI thread (rows.Prepared)."""
+        """Show exactly `rows`, in sort order, the cursor kept on `keep_key` (else on the
+        row it is on) and that row on its line of the view. `texts`: the rows' escaped
+        texts, made off the UI thread (rows.Prepared). `every`: the poll's rows, those the
+        filter hides too, whose cells are kept (default `rows`). `bulk` (a filter applied or
+        cleared, a new sort) orders the rows afresh even if no row came, went or changed."""
         keep = keep_key or self.selected_key()
+        line = self._cursor - int(self.scroll_y)  # the cursor's line in the view
+        old_rows, old_index = self._rows, self._cursor
         wanted = {row.key: row for row in rows}
-        gone = [k for k in self._rows if k not in wanted]
-        added = len(wanted) - (len(self._rows) - len(gone))
-        if bulk or len(gone) + added > BULK:
-            self._refill(wanted, keep, texts)
-            self._drop_dead_renders()
-            return
-        for key in gone:
-            self._remove(key)
-        order_may_change = False
+        made = self._made
+        if len(made) > len(every if every is not None else rows) + KEPT_SLACK:
+            keys = wanted.keys() if every is None else {row.key for row in every}
+            made = self._made = {k: m for k, m in made.items() if k in keys}
+        reorder = bulk or wanted.keys() != old_rows.keys()
+        order_of = sort_key(self._sort)
+        remade = False
         for key, row in wanted.items():
-            cells = self._cells_for(row, texts)
-            old = self._cells.get(key)
-            if old is None:
-                self.add_row(*cells, key=key)
-                self._identity[_identity(cells)] = key
-                self._skip_measured(key, row)
-                order_may_change = True
-            elif old != cells:
-                for (column, _), before, after in zip(self._columns, old, cells, strict=True):
-                    if before != after:
-                        self._update(key, column, after)
-                order_may_change = order_may_change or sort_key(self._sort)(
-                    self._rows[key]
-                ) != sort_key(self._sort)(row)
-            self._rows[key] = row
-            self._cells[key] = cells
-        if order_may_change:
-            self._resort(keep)
-        elif keep is not None and keep in self._rows:
-            self._move_to(keep)
-        self._drop_dead_renders()
-        self._forget_measured()
+            kept = made.get(key)
+            if kept is not None and kept.row is row:
+                continue
+            made[key] = self._make(row, texts)
+            remade = True
+            before = old_rows.get(key)
+            reorder = reorder or before is None or order_of(before) != order_of(row)
+        self._rows = wanted
+        if reorder:
+            self.ops["order"] += 1
+            self._order = [
+                r.key for r in sorted(wanted.values(), key=order_of, reverse=self._reverse)
+            ]
+            self._index = {key: i for i, key in enumerate(self._order)}
+        if remade or reorder or not self._widths:
+            self._measure()
+        index = self._index.get(keep, old_index) if keep is not None else old_index
+        self._cursor = min(max(index, 0), max(len(self._order) - 1, 0))
+        self._sync_size()
+        self.scroll_to(y=max(0, self._cursor - line), animate=False, immediate=True)
+        if len(self._lines) > 4 * max(self.size.height, 16):
+            self._lines = {}
+        self.refresh()
+        if self.selected_key() != (keep if keep in old_rows else None):
+            self.post_message(self.RowHighlighted(self, self.selected_key()))
 
     def forget_cells(self) -> None:
-        """The next show_rows (with bulk=True) makes every cell anew: those shown were made
-        from other texts than the rows' own (a sketch's, rows.sketch_rows)."""
-        self._rows, self._cells = {}, {}
+        """The next show_rows makes every cell anew: those shown were made from other
+        texts than the rows' own (a sketch's, rows.sketch_rows)."""
+        self._made = {}
 
-    def _refill(
-        self, wanted: dict[str, TableRow], keep: str | None, texts: Mapping[str, RowTexts] | None
-    ) -> None:
-        """Clear and add `wanted` in sort order: one pass, never one removal per row. The
-        cursor goes back to its row (else to its index) on the line of the view it was on."""
-        index, top, left = self.cursor_row, int(self.scroll_y), self.scroll_x
-        cells = {key: self._cells_for(row, texts) for key, row in wanted.items()}
-        order = sorted(wanted.values(), key=sort_key(self._sort), reverse=self._reverse)
-        self.clear()
-        self._rows, self._cells, self._identity = {}, {}, {}
-        for row in order:
-            key, row_cells = row.key, cells[row.key]
-            self.add_row(*row_cells, key=key)
-            self._rows[key] = row
-            self._cells[key] = row_cells
-            self._identity[_identity(row_cells)] = key
-            self._skip_measured(key, row)
-        self._forget_measured()
-        if not order:
-            return
-        if keep is not None and keep in self._rows:
-            line = index - top  # the cursor's line in the view, kept
-            index = self.get_row_index(keep)
-            top = max(0, index - line)
-        index = min(max(index, 0), len(order) - 1)
-        if index:
-            self.move_cursor(row=index, scroll=False)
-        # After the refresh that sizes the refilled table (DataTable works out its height
-        # when idle), as DataTable's own move_cursor does.
-        self.call_after_refresh(self.scroll_to, x=left, y=top, animate=False)
-
-    def _update(self, key: str, column: str, value: Any) -> None:
-        """Update a cell, widening its column if the value needs it, never narrowing it:
-        DataTable's update_width measures every cell of the column again for each value
-        narrower than the column (each changed count of 5,000 rows: 5,000 measures each).
-        Widths that only grow are also what lets a refill skip rows already measured."""
-        known = self.columns.get(ColumnKey(column))
-        wider = known is None or _width(value) > known.content_width
-        self.update_cell(key, column, value, update_width=wider)
-
-    def _skip_measured(self, key: str, row: TableRow) -> None:
-        """Do not measure a row DataTable already measured, unchanged (see the module's
-        docstring); read with getattr, like the render caches."""
-        if self._measured.get(key) is row:
-            new_rows = getattr(self, "_new_rows", None)
-            if new_rows is not None:
-                new_rows.discard(RowKey(key))
-
-    def _forget_measured(self) -> None:
-        if len(self._measured) > MEASURED_MAX:
-            self._measured = {k: r for k, r in self._measured.items() if k in self._rows}
-
-    def _update_dimensions(self, new_rows: Iterable[RowKey]) -> None:
-        """DataTable measures the rows added since it was last idle: remember which."""
-        new_rows = list(new_rows)
-        super()._update_dimensions(new_rows)
-        for row_key in new_rows:
-            key = row_key.value
-            row = self._rows.get(key) if key is not None else None
-            if row is not None and key is not None:
-                self._measured[key] = row
-
-    def _drop_dead_renders(self) -> None:
-        """Empty DataTable's render caches if its update counter moved: their keys hold the
-        counter, so no entry made before can be hit again (a cursor move does not bump it,
-        so the renders it reuses survive a poll that changed nothing).
-
-        These are DataTable internals: read with getattr so a Textual that renames them
-        costs memory, not a crash (tests/tui/test_table_memory.py notices the rename)."""
-        count = getattr(self, "_update_count", None)
-        if count is None or count == self._renders_for:
-            return
-        self._renders_for = count
-        for name in _RENDER_CACHES:
-            cache = getattr(self, name, None)
-            if cache is not None:
-                cache.clear()
-
-    def _render_cell(
-        self,
-        row_index: int,
-        column_index: int,
-        base_style: Style,
-        width: int,
-        cursor: bool = False,
-        hover: bool = False,
-    ) -> list[list[Segment]]:
-        render = super()._render_cell
-        if row_index < 0 or column_index < 0:  # the header
-            return render(row_index, column_index, base_style, width, cursor, hover)
-        try:
-            row_key = self._row_locations.get_key(row_index)
-            column_key = self._column_locations.get_key(column_index)
-            if row_key is None or column_key is None:
-                raise KeyError(row_index, column_index)
-            value = self._data[row_key][column_key]
-            depends = (
-                row_index, column_index, width, base_style, cursor, hover,
-                self._show_hover_cursor,
-                self._pseudo_class_state,
-            )
-        except (AttributeError, KeyError):  # DataTable's internals moved: render as it does
-            return render(row_index, column_index, base_style, width, cursor, hover)
-        kept = self._kept.get((row_key, column_key))
-        if kept is not None and kept[0] is value and kept[1] == depends:
-            return kept[2]
-        lines = render(row_index, column_index, base_style, width, cursor, hover)
-        if len(self._kept) >= KEPT_RENDERS:
-            self._kept.clear()
-        self._kept[(row_key, column_key)] = (value, depends, lines)
-        return lines
-
-    def _clear_caches(self) -> None:
-        # DataTable calls this when a render may change with nothing else we key on
-        # (zebra stripes, fixed rows, padding, cursor shown or not).
-        super()._clear_caches()
-        self._kept.clear()
-
-    def notify_style_update(self) -> None:  # CSS or the theme changed
-        super().notify_style_update()
-        self._kept.clear()
-
-    def _remove(self, key: str) -> None:
-        cells = self._cells.pop(key)
-        self._identity.pop(_identity(cells), None)
-        del self._rows[key]
-        self.remove_row(key)
-        for column, _ in self._columns:
-            self._kept.pop((key, column), None)
-
-    def _resort(self, keep: str | None) -> None:
-        order = sort_key(self._sort)
-        rows, identity = self._rows, self._identity
-        self.sort(
-            "port", "proto", "address",
-            key=lambda c: order(rows[identity[_identity(c)]]), reverse=self._reverse,
-        )
-        if keep is not None and keep in self._rows:
-            self._move_to(keep)
-
-    def _move_to(self, key: str) -> None:
-        index = self.get_row_index(key)
-        if index != self.cursor_row:
-            self.move_cursor(row=index)
-
-    def _cells_for(
-        self, row: TableRow, texts: Mapping[str, RowTexts] | None = None
-    ) -> tuple[Any, ...]:
-        old = self._cells.get(row.key)
-        last = self._rows.get(row.key)
-        if old is not None and (last is row or last == row):
-            # The same row as last poll (a listener whose holders did not change: 200 of a
-            # pre-fork server's, each with 300 processes): its texts are a function of the
-            # row, so only the trend can have moved. ~25 ms a poll under load, on the UI
-            # thread, where a key pressed meanwhile waits for it.
-            same = list(old)
-            for index, (column, _) in enumerate(self._columns):
-                if column == "trend":
-                    same[index] = self._trend_cell(row)
-            return tuple(same)
-        made = texts.get(row.key) if texts is not None else None
-        shown = (made or shown_texts(row))._asdict()
-        cells: list[Any] = []
+    def _make(self, row: TableRow, texts: Mapping[str, RowTexts] | None) -> _Made:
+        self.ops["made"] += 1
+        shown = (texts.get(row.key) if texts is not None else None) or shown_texts(row)
+        cells: list[str] = []
         for column, _ in self._columns:
             if column == "port":
-                cells.append(row.port)  # an int, so the cell compares and sorts as a number
+                cells.append(str(row.port))
             elif column == "tw":
-                cells.append(Text(f"{row.time_wait:,}" if row.time_wait else ""))
+                cells.append(f"{row.time_wait:,}" if row.time_wait else "")
             elif column == "trend":
-                cells.append(self._trend_cell(row))
-            elif column == "address" and row.socket is None:
-                cells.append(Text(shown[column], style="dim"))
+                cells.append("")  # drawn from the history when the line is
+            elif column in _TEXT_COLUMNS:
+                # Escaped (rows.shown_texts): a control character in a name never reaches
+                # the terminal, and cell_len counts what the terminal will draw.
+                cells.append(getattr(shown, column))
             else:
-                # Text, escaped: a name like "[kthreadd]" or "x[/]y" is not markup, and a
-                # control character in it must not reach the terminal. DataTable measures
-                # the escaped text's cells itself, so wide names keep their columns aligned.
-                cells.append(Text(shown[column]))
-        return tuple(cells)
+                cells.append("")
+        return _Made(row, tuple(cells), tuple(map(cell_len, cells)))
 
-    def _trend_cell(self, row: TableRow) -> Text:
-        return Text(self._trend(row), style="cyan")
+    def _measure(self) -> None:
+        """Each column as wide as its widest shown cell (or its label)."""
+        made, columns = self._made, self._columns
+        widths = [
+            max(cell_len(label), self._trend_width) if column == "trend" else cell_len(label)
+            for column, label in columns
+        ]
+        if self._rows:
+            each = [made[key].widths for key in self._rows]
+            for i, (column, _) in enumerate(columns):
+                if column != "trend":
+                    widths[i] = max(widths[i], max(map(itemgetter(i), each)))
+        if widths != self._widths:
+            self._widths = widths
+            self._lines = {}
 
+    def _sync_size(self) -> None:
+        width = sum(w + 2 * PADDING for w in self._widths)
+        size = Size(width, len(self._order) + 1)  # the header's line and the rows
+        if size != self.virtual_size:
+            self.virtual_size = size
 
-def _width(value: Any) -> int:
-    """Cells a value takes on its one line (cells are one-line Text, or the port's int)."""
-    return value.cell_len if isinstance(value, Text) else len(str(value))
+    # -- the cursor ---------------------------------------------------------------------------
 
+    def move_cursor(self, *, row: int, scroll: bool = True) -> None:
+        """Put the cursor on `row` (clamped); `scroll` brings it into view."""
+        if not self._order:
+            return
+        index = min(max(row, 0), len(self._order) - 1)
+        if index == self._cursor:
+            return
+        self._cursor = index
+        if scroll:
+            self._scroll_to_cursor()
+        self.refresh()
+        self.post_message(self.RowHighlighted(self, self.selected_key()))
 
-def _identity(cells: tuple[Any, ...]) -> tuple[Any, str, str]:
-    return (cells[0], str(cells[1]), str(cells[2]))
+    def _page(self) -> int:
+        return max(1, self.scrollable_content_region.height - 1)  # rows under the header
+
+    def _scroll_to_cursor(self) -> None:
+        top, page = int(self.scroll_y), self._page()
+        if self._cursor < top:
+            self.scroll_to(y=self._cursor, animate=False, immediate=True)
+        elif self._cursor >= top + page:
+            self.scroll_to(y=self._cursor - page + 1, animate=False, immediate=True)
+
+    def action_cursor_up(self) -> None:
+        self.move_cursor(row=self._cursor - 1)
+
+    def action_cursor_down(self) -> None:
+        self.move_cursor(row=self._cursor + 1)
+
+    def action_page_down(self) -> None:
+        """A page on: the view and the cursor move together (the cursor keeps its line)."""
+        page = self._page()
+        self.scroll_to(y=int(self.scroll_y) + page, animate=False, immediate=True)
+        self.move_cursor(row=self._cursor + page)
+
+    def action_page_up(self) -> None:
+        page = self._page()
+        self.scroll_to(y=max(0, int(self.scroll_y) - page), animate=False, immediate=True)
+        self.move_cursor(row=self._cursor - page)
+
+    def action_first(self) -> None:
+        self.move_cursor(row=0)
+
+    def action_last(self) -> None:
+        self.move_cursor(row=len(self._order) - 1)
+
+    def on_click(self, event: events.Click) -> None:
+        if event.y == 0:
+            x = event.x + int(self.scroll_x)
+            for (column, _), width in zip(self._columns, self._widths, strict=True):
+                x -= width + 2 * PADDING
+                if x < 0:
+                    self.post_message(self.HeaderSelected(self, column))
+                    return
+            return
+        self.move_cursor(row=int(self.scroll_y) + event.y - 1, scroll=False)
+
+    # -- drawing ------------------------------------------------------------------------------
+
+    def notify_style_update(self) -> None:  # CSS, the theme or focus changed
+        super().notify_style_update()
+        self._lines = {}
+
+    def on_focus(self) -> None:  # the cursor's colours depend on it
+        self._lines = {}
+        self.refresh()
+
+    def on_blur(self) -> None:
+        self._lines = {}
+        self.refresh()
+
+    def render_line(self, y: int) -> Strip:
+        width = self.scrollable_content_region.width
+        left = int(self.scroll_x)
+        if y == 0:
+            return self._header().crop_extend(left, left + width, self.rich_style)
+        index = int(self.scroll_y) + y - 1
+        if not 0 <= index < len(self._order):
+            return Strip.blank(width, self.rich_style)
+        key = self._order[index]
+        made = self._made[key]
+        trend = self._trend(made.row) if "trend" in self.column_keys else ""
+        drawn_from = (made, trend, index % 2, index == self._cursor, left, width)
+        kept = self._lines.get(key)
+        if kept is not None and kept[0] == drawn_from:
+            return kept[1]
+        self.ops["lines"] += 1
+        line = self._line(made, trend, index).crop_extend(left, left + width, self._row_style(
+            index))
+        self._lines[key] = (drawn_from, line)
+        return line
+
+    def _row_style(self, index: int) -> Style:
+        stripe = "port-table--odd-row" if index % 2 else "port-table--even-row"
+        style = self.rich_style + self.get_component_rich_style(stripe)
+        if index == self._cursor:
+            style += self.get_component_rich_style("port-table--cursor")
+        return style
+
+    def _line(self, made: _Made, trend: str, index: int) -> Strip:
+        style = self._row_style(index)
+        cursor = index == self._cursor
+        # The cursor's colours win over a cell's own (DataTable's "css" priority).
+        over = Style(color=style.color, bgcolor=style.bgcolor) if cursor else Style()
+        segments: list[Segment] = []
+        pad = " " * PADDING
+        for i, ((column, _), cell) in enumerate(zip(self._columns, made.cells, strict=True)):
+            own: Style | None = None
+            if column == "trend":
+                cell, own = trend, Style(color="cyan")
+            elif column == "address" and made.row.socket is None:
+                own = Style(dim=True)
+            text = pad + set_cell_size(cell, self._widths[i]) + pad
+            segments.append(Segment(text, style + own + over if own is not None else style))
+        return Strip(segments)
+
+    def _header(self) -> Strip:
+        style = self.rich_style + self.get_component_rich_style("port-table--header")
+        underlined = style + Style(underline=True)
+        sorted_by = self._sorted_column()
+        pad = " " * PADDING
+        segments: list[Segment] = []
+        for (key, label), width in zip(self._columns, self._widths, strict=True):
+            segments += [
+                Segment(pad, style),
+                Segment(label, underlined if key == sorted_by else style),
+                Segment(" " * (width - cell_len(label)) + pad, style),
+            ]
+        return Strip(segments)
