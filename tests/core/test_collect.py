@@ -206,3 +206,27 @@ def test_lone_time_wait_between_two_stopped_ephemeral_ports_is_folded() -> None:
     assert stats is None or (stats.time_wait >= 1 and stats.client_side)
     assert client_port not in {row.port for row in build_rows(snap)}
     assert ("127.0.0.1", port) in {(d.address, d.port) for d in snap.client_time_wait.destinations}
+
+
+@pytest.mark.parametrize("netlink", [True, False], ids=["sock_diag", "proc_net"])
+def test_the_listeners_alone_are_read_without_time_wait_or_owners(netlink: bool) -> None:
+    """The monitor's first frame (ProcNetCollector.listeners): the listening sockets, TCP
+    and UDP, with no TIME_WAIT counted and no process looked up, said in the notes; the
+    whole poll that follows counts the TIME_WAIT."""
+    from portscope.core.collect import LISTENERS_ONLY, NOT_LOOKED_UP
+    from support import quiet_port
+
+    collector = ProcNetCollector(netlink=netlink)
+    with tcp_listener(port=quiet_port()) as listener, udp_socket() as udp:
+        make_server_time_wait(listener, 3)
+        port, udp_port = listener.getsockname()[1], udp.getsockname()[1]
+        sketch = collector.listeners()
+        whole = collector.collect(owners=False)
+    [found] = sketch.listeners_on(port)
+    assert not found.holders and sketch.listeners_on(udp_port, "udp")
+    stats = sketch.port_stats(port)
+    assert stats is None or (stats.time_wait == 0 and stats.live == 0)
+    assert LISTENERS_ONLY in sketch.notes and NOT_LOOKED_UP in sketch.notes
+    counted = whole.port_stats(port)
+    assert counted is not None and counted.time_wait == 3
+    assert LISTENERS_ONLY not in whole.notes

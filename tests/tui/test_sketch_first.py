@@ -8,12 +8,14 @@ import threading
 from datetime import timezone
 
 from portscope.core.collect import NOT_LOOKED_UP
+from portscope.core.collect.proc_collector import ProcNetCollector
 from portscope.core.model import Snapshot
 from portscope.core.record import replace
 from portscope.tui.app import PortscopeApp
 from portscope.tui.port_table import PortTable
-from portscope.tui.rows import LOOKING_UP
+from portscope.tui.rows import LOOKING_UP, LOOKING_UP_ALL, UNKNOWN
 from portscope.tui.status_bar import StatusBar
+from support import make_server_time_wait, quiet_port, tcp_listener
 from tui.tui_fakes import fake_relatives, holder, snap, sock, until
 
 WHOLE = snap([sock(8080, holder(4242, "gunicorn")), sock(9090)], hidden=1)
@@ -80,3 +82,46 @@ async def test_no_sketch_unless_asked() -> None:
     async with app.run_test(size=(120, 30)) as pilot:
         await until(pilot, lambda: app.latest_snapshot is WHOLE)
         assert False not in source.asked
+
+
+class SlowWholePolls:
+    """The real collector, whose whole polls wait until released: its listeners-only read
+    (no TIME_WAIT: 100,000 of them cost ~0.5 s) is what the first frame shows."""
+
+    narrows = True
+
+    def __init__(self) -> None:
+        self.real = ProcNetCollector()
+        self.name = self.real.name
+        self.release = threading.Event()
+        self.sketched = 0
+
+    def listeners(self) -> Snapshot:
+        self.sketched += 1
+        return self.real.listeners()
+
+    def collect(self, port: int | None = None, *, owners: bool | None = True) -> Snapshot:
+        self.release.wait(10)
+        return self.real.collect(port, owners=owners)
+
+
+async def test_the_first_frame_shows_real_listeners_before_their_time_wait_is_read() -> None:
+    with tcp_listener(port=quiet_port()) as listener:
+        make_server_time_wait(listener, 3)
+        key = f"tcp:ipv4:[127.0.0.1]:{listener.getsockname()[1]}"
+        source = SlowWholePolls()
+        app = PortscopeApp(
+            source, interval=3600, tz=timezone.utc, relatives=fake_relatives, sketch=True
+        )
+        async with app.run_test(size=(120, 30)) as pilot:
+            table = app.main.query_one(PortTable)
+            await until(pilot, lambda: key in table.rows_shown)
+            assert table.get_cell(key, "time_wait") == UNKNOWN  # not "none": not read yet
+            assert table.get_cell(key, "process") == UNKNOWN
+            assert LOOKING_UP_ALL in str(app.main.query_one(StatusBar).render())
+            assert source.sketched == 1
+            source.release.set()
+            await until(pilot, lambda: app.latest_snapshot is not None)
+            await pilot.pause()
+            assert table.get_cell(key, "time_wait").startswith("3, clears in")
+            assert LOOKING_UP_ALL not in str(app.main.query_one(StatusBar).render())

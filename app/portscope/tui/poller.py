@@ -180,9 +180,12 @@ class Poller:
         """The sockets alone, shown before the first whole poll (which starts right after).
         Not kept as `_last`: the whole poll's rows and texts are made afresh."""
         focused: FocusedCollector = self._source  # type: ignore[assignment]  # narrows
+        # The listeners alone where the source can (ProcCollector.listeners: no TIME_WAIT).
+        listeners = getattr(self._source, "listeners", None)
         started = self._clock()
         try:
-            ready = sketch(focused.collect(None, owners=False))
+            ready = sketch(listeners() if callable(listeners) else focused.collect(
+                None, owners=False))
         except Exception:  # the whole poll right after says what is wrong
             return
         if self._stopped.is_set():

@@ -36,7 +36,7 @@ from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from .rows import RowTexts, SortMode, TableRow, shown_texts, sort_key
+from .rows import UNKNOWN, RowTexts, SortMode, TableRow, shown_texts, sort_key
 
 # (column key, label); the narrow set drops what a person can read in the details pane.
 WIDE_COLUMNS: tuple[tuple[str, str], ...] = (
@@ -369,7 +369,9 @@ class PortTable(ScrollView, can_focus=True):
             if column == "port":
                 cells.append(str(row.port))
             elif column == "tw":
-                cells.append(f"{row.time_wait:,}" if row.time_wait else "")
+                known = shown.time_wait != UNKNOWN  # a sketch's (rows.sketch_rows)
+                cells.append(f"{row.time_wait:,}" if row.time_wait and known else
+                             "" if known else UNKNOWN)
             elif column == "trend":
                 cells.append("")  # drawn from the history when the line is
             elif column in _TEXT_COLUMNS:

@@ -21,7 +21,7 @@ import _thread
 
 from ..model import TCP_STATES, Snapshot
 from ..processes import ProcessTable
-from . import NOT_LOOKED_UP, proc_net, sock_diag
+from . import LISTENERS_ONLY, NOT_LOOKED_UP, proc_net, sock_diag
 from .builder import SnapshotBuilder
 from .owner_store import Learned, OwnerStore
 from .owners import OwnerIndex, clock, cpu_time
@@ -83,8 +83,17 @@ class ProcNetCollector:
         with self._lock:
             return self._collect(port, owners)
 
-    def _collect(self, port: int | None, want: bool | None) -> Snapshot:
-        tables = self._read_tables(port)
+    def listeners(self) -> Snapshot:
+        """The listening sockets alone: no process looked up, no TIME_WAIT or connection
+        read (a note says so). What the monitor's first frame shows while the whole poll
+        reads the rest; from the text tables (no netlink) it costs a whole read."""
+        with self._lock:
+            return self._collect(None, False, listeners_only=True)
+
+    def _collect(
+        self, port: int | None, want: bool | None, listeners_only: bool = False
+    ) -> Snapshot:
+        tables = self._read_tables(port, listeners_only)
         owners = want is not False and (
             want or port is None or any(row.port == port for row in tables.rows)
         )
@@ -92,10 +101,10 @@ class ProcNetCollector:
             self._processes, ephemeral_range(), self.name, whole=port is None and owners
         )
         for port_, tally in tables.time_wait.items():
-            if port is not None and port_ != port:
-                continue  # /proc/net reads them all; netlink sent only this port's
+            if (port is not None and port_ != port) or listeners_only:
+                continue  # /proc/net reads them all; netlink sent only what was asked
             builder.time_wait_tally(port_, tally.count, tally.remote_port, tally.first, tally.last)
-        if port is None:  # a whole read told clients from servers (sides.py)
+        if port is None and not listeners_only:  # a whole read told clients from servers
             builder.clients(tables.clients)
         found: dict[int, list[int]] = {}
         if owners:
@@ -117,12 +126,14 @@ class ProcNetCollector:
                     row.proto, row.family, row.address, row.port, pids, row.inode, row.uid,
                     row.v6only,
                 )
-            elif row.proto == "tcp":
+            elif row.proto == "tcp" and not listeners_only:
                 state = TCP_STATES.get(row.state, f"{row.state:02X}")
                 builder.live(row.port, row.remote_port, state, pids)
         notes = tables.notes
         if not owners:
             notes.append(NOT_LOOKED_UP)
+        if listeners_only:
+            notes.append(LISTENERS_ONLY)
         elif self._owners.unlisted is not None:
             notes.append(
                 f"cannot list {self._proc_root} ({reason(self._owners.unlisted)}): "
@@ -154,10 +165,10 @@ class ProcNetCollector:
         self._saved_at = now
         self._store.save(Learned(self._owners.export(), self._processes.export()))
 
-    def _read_tables(self, port: int | None = None) -> Tables:
+    def _read_tables(self, port: int | None = None, listening: bool = False) -> Tables:
         if self._netlink:
             try:
-                return self._read_netlink(port)
+                return self._read_netlink(port, listening)
             except OSError as exc:  # not allowed here (sandbox, seccomp, old kernel)
                 self._netlink = False
                 self._netlink_note = (
@@ -169,25 +180,26 @@ class ProcNetCollector:
             tables.notes.insert(0, self._netlink_note)
         return tables
 
-    def _read_netlink(self, port: int | None) -> Tables:
+    def _read_netlink(self, port: int | None, listening: bool = False) -> Tables:
         """TCP over netlink; UDP too where udp_diag answers, else from the text tables.
         With `port`, the listeners and that port's other sockets (the kernel filters)."""
         if self._udp_netlink is None:
             self._udp_netlink = sock_diag.udp_available()
         if self._udp_netlink:
             try:
-                return _netlink_tables(True, port)
+                return _netlink_tables(True, port, listening)
             except OSError:
                 # Maybe only the UDP dump is refused (udp_diag unloaded since): TCP alone
                 # decides whether netlink is usable, so try it without UDP before giving up.
                 self._udp_netlink = False
-        tables = _netlink_tables(False, port)
+        tables = _netlink_tables(False, port, listening)
         udp = proc_net.read_tables(f"{self._proc_root}/net", with_tcp=False)
         tables.rows.extend(udp.rows)
         tables.notes.extend(udp.notes)
         return tables
 
 
-def _netlink_tables(with_udp: bool, port: int | None) -> Tables:
-    """A whole read, or the listeners and `port`'s other sockets (sock_diag.read_tables)."""
-    return sock_diag.read_tables(with_udp=with_udp, port=port)
+def _netlink_tables(with_udp: bool, port: int | None, listening: bool = False) -> Tables:
+    """A whole read, the listeners and `port`'s other sockets, or the listeners alone
+    (sock_diag.read_tables)."""
+    return sock_diag.read_tables(with_udp=with_udp, port=port, listening=listening)

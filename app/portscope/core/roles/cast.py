@@ -108,19 +108,22 @@ def _fill_holders(
     for c in infos.values():  # one pass: a master with 300 workers is asked on every poll
         if c.ppid is not None:
             children.setdefault(c.ppid, []).append(c)
+    named: dict[int, str] = {}  # a parent's server_name, once for its 2,000 workers
     for pid, p in infos.items():
         if pid in roles:
             continue
         parent = infos.get(p.ppid) if p.ppid is not None else None
         kids = children.get(pid, [])
         if parent is not None:
-            kind: RoleKind = "worker" if _same_server(parent, p) else "inherited"
-            role = _role(p, kind, True)
-            if kind == "worker":  # "uvicorn", not "python3 -c from multiprocessing ..."
-                role = Role(pid, kind, sig.server_name(parent), True, p.ppid, p.started)
-            roles[pid] = role
+            if _same_server(parent, p):  # "uvicorn", not "python3 -c from multiprocessing"
+                name = named.get(parent.pid)
+                if name is None:
+                    name = named[parent.pid] = sig.server_name(parent)
+                roles[pid] = Role(pid, "worker", name, True, p.ppid, p.started)
+            else:
+                roles[pid] = _role(p, "inherited", True)
         elif kids and any(_same_server(p, k) for k in kids):
-            kind = "reloader" if sig.reloader(p, kids[0], view) else "master"
+            kind: RoleKind = "reloader" if sig.reloader(p, kids[0], view) else "master"
             roles[pid] = _role(p, kind, True, _note(p, kind, kids, view))
         elif _orphan_inheritor(p, view, port):
             roles[pid] = _role(p, "inherited", True)
