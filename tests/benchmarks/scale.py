@@ -842,22 +842,30 @@ class Tmux:
 @contextlib.contextmanager
 def portscope_in_tmux(
     tree: Tree, home: Path, scratch: Path
-) -> Iterator[tuple[Tmux, float]]:
-    """The real `portscope` in a tmux pane; yields (tmux, ms to the first frame with rows,
-    inf when none came within PANE_TIMEOUT). Killed on exit, and waited for."""
+) -> Iterator[tuple[Tmux, float, float]]:
+    """The real `portscope` in a tmux pane; yields (tmux, ms to the first frame with the
+    MARK rows, ms to the first naming their process; inf when none came within
+    PANE_TIMEOUT). The first frame may show the listeners before their processes (the
+    monitor's sketch). Killed on exit, and waited for."""
     tmux = Tmux(scratch)
     started = time.perf_counter()
     tmux.start(f"exec {shlex.quote(str(tree.portscope))}", home)
     app: psutil.Process | None = None
     try:
         app = tmux.app()
-        first = math.inf
+        rows = named = math.inf
         while time.perf_counter() - started < PANE_TIMEOUT:
-            if MARK in tmux.capture():
-                first = (time.perf_counter() - started) * 1000
+            pane = tmux.capture()
+            now = (time.perf_counter() - started) * 1000
+            if math.isinf(rows) and any(
+                line.split()[:2] == [str(MARK_PORTS[0]), "tcp"] for line in pane.splitlines()
+            ):
+                rows = now
+            if MARK in pane:
+                named, rows = now, min(rows, now)
                 break
             time.sleep(0.02)
-        yield tmux, first
+        yield tmux, rows, named
     finally:
         tmux.kill()
         if app is not None:
@@ -877,8 +885,8 @@ def tmux_phase(tree: Tree, seconds: float, scratch: Path) -> dict[str, Any]:
     first frame again with the store the first run left."""
     home = private_home(scratch)
     result: dict[str, Any] = {}
-    with portscope_in_tmux(tree, home, scratch) as (tmux, first):
-        result["first_ms"] = first
+    with portscope_in_tmux(tree, home, scratch) as (tmux, first, named):
+        result["first_ms"], result["named_ms"] = first, named
         proc = tmux.app()
         time.sleep(3)  # start-up is not the steady state
         cpu0, began = sum(proc.cpu_times()[:2]), time.monotonic()
@@ -889,8 +897,8 @@ def tmux_phase(tree: Tree, seconds: float, scratch: Path) -> dict[str, Any]:
         result["cpu"] = (sum(proc.cpu_times()[:2]) - cpu0) / (time.monotonic() - began) * 100
         result["rss_mb"] = peak / 2**20
         result["header"] = _header(tmux.capture())
-    with portscope_in_tmux(tree, home, scratch) as (_, again):
-        result["warm_ms"] = again
+    with portscope_in_tmux(tree, home, scratch) as (_, again, named):
+        result["warm_ms"], result["warm_named_ms"] = again, named
     return result
 
 
@@ -1000,6 +1008,10 @@ def tmux_measures(tmux: dict[str, Any]) -> list[Measure]:
               tmux.get("first_ms")),
         first("first.warm", "first frame with rows in tmux, the store the first run left",
               tmux.get("warm_ms")),
+        first("named.empty", "first frame naming the rows' processes, empty owner store",
+              tmux.get("named_ms")),
+        first("named.warm", "first frame naming the rows' processes, the store left",
+              tmux.get("warm_named_ms")),
         Measure("cpu", "`portscope` in tmux: CPU, % of one core",
                 why if cpu is None else f"{cpu:.1f} %", "< 15 %",
                 None if cpu is None else cpu < 15),

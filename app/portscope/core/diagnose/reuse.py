@@ -13,6 +13,8 @@ accepted from, so the SO_REUSEADDR attempt succeeding means the old server had s
 
 from __future__ import annotations
 
+from itertools import chain
+
 from ..model import Holder
 from ..roles.model import Role
 from ..roles.procs import ProcInfo
@@ -50,9 +52,8 @@ def server_bind(
 
 def known_program(holders: tuple[Holder, ...], roles: tuple[Role, ...]) -> str | None:
     """The first holder's program known to set SO_REUSEADDR, the serving roles first."""
-    names = [r.name for r in roles if r.holds and r.kind in _SERVING]
-    names += [
-        server_name(ProcInfo(h.pid, h.ppid, h.name, h.cmdline, h.started, cwd=h.cwd))
-        for h in holders
-    ]
-    return next((n for n in names if n in SETS_REUSEADDR), None)
+    serving = (r.name for r in roles if r.holds and r.kind in _SERVING)
+    # Lazily, and once per distinct command: 2,000 workers of one master are one name.
+    commands = dict.fromkeys((h.name, h.cmdline) for h in holders)
+    named = (server_name(ProcInfo(0, None, name, argv, None)) for name, argv in commands)
+    return next((n for n in chain(serving, named) if n in SETS_REUSEADDR), None)

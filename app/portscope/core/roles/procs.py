@@ -8,6 +8,7 @@ Windows) answer the same questions from JSON.
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 from collections.abc import Callable, Iterable
@@ -71,7 +72,12 @@ class LiveProcesses:
         self.platform = sys.platform
         # What the snapshot already read about its holders needs no second psutil read;
         # only the cgroup (for containers and units) is added.
-        self._info: dict[int, ProcInfo | None] = {h.pid: _from_holder(h) for h in known}
+        from .. import platform_path
+
+        cgroups = platform_path.linux_proc()  # asked once, not per holder
+        self._info: dict[int, ProcInfo | None] = {
+            h.pid: _from_holder(h, cgroups) for h in known
+        }
         self._environ: dict[int, dict[str, str] | None] = {}
         self._children: dict[int, tuple[int, ...]] | None = None
 
@@ -131,10 +137,10 @@ class LiveProcesses:
             return ()
 
 
-def _from_holder(h: Holder) -> ProcInfo:
+def _from_holder(h: Holder, cgroups: bool) -> ProcInfo:
     return ProcInfo(
         pid=h.pid, ppid=h.ppid, name=h.name, argv=h.cmdline, started=h.started,
-        cwd=h.cwd, user=h.user, cgroup=_cgroup(h.pid),
+        cwd=h.cwd, user=h.user, cgroup=_read_cgroup(h.pid) if cgroups else None,
     )
 
 
@@ -211,8 +217,10 @@ def _cgroup(pid: int) -> str | None:
     on the portable path (psutil has no cgroups: no unit or container is named by one)."""
     from .. import platform_path
 
-    if not platform_path.linux_proc():
-        return None
+    return _read_cgroup(pid) if platform_path.linux_proc() else None
+
+
+def _read_cgroup(pid: int) -> str | None:
     # os.read, not open(): half the cost, and `check` reads this for every holder (300
     # workers of a pre-fork server).
     try:
@@ -220,13 +228,21 @@ def _cgroup(pid: int) -> str | None:
     except OSError:
         return None
     try:
-        data = b""
-        while chunk := os.read(fd, 8192):
+        data = chunk = os.read(fd, 4096)  # one read: a cgroup file is a line or a few
+        while len(chunk) == 4096:
+            chunk = os.read(fd, 4096)
             data += chunk
     except OSError:
         return None
     finally:
         os.close(fd)
+    return _parsed(data)
+
+
+@functools.lru_cache(maxsize=256)
+def _parsed(data: bytes) -> str | None:
+    """cgroup_path of a file's bytes, once per distinct file: a pre-fork server's 2,000
+    processes share one (the bytes are the kernel's; a cgroup path is at most 4 KB)."""
     return cgroup_path(data.decode("utf-8", "surrogateescape").splitlines())
 
 

@@ -213,16 +213,35 @@ def _werkzeug_or_django(w: tuple[str, ...]) -> bool:
 def server_name(p: ProcInfo) -> str:
     """What a person calls the program: "uvicorn" for `python3 -m uvicorn` or
     `/venv/bin/uvicorn`, "flask", "gunicorn", "node", else the process name."""
-    w = words(p)
+    key = (p.name, p.argv)
+    found = _NAMED.get(key)
+    if found is None:
+        found = _server_name(*key)
+        if sum(map(len, p.argv)) <= NAMED_ARGV:  # a hostile 2 MB argv is not kept
+            if len(_NAMED) >= NAMED_MAX:
+                _NAMED.clear()
+            _NAMED[key] = found
+    return found
+
+
+# server_name once per distinct command (a pre-fork server's 2,000 workers share one),
+# however many roles, plans and panels ask: ~20 ms of each `b` and `k` on such a port.
+_NAMED: dict[tuple[str, tuple[str, ...]], str] = {}
+NAMED_MAX = 512
+NAMED_ARGV = 4096  # characters of argv past which a name is not kept
+
+
+def _server_name(name: str, argv: tuple[str, ...]) -> str:
+    w = tuple(base(a) if "/" in a else a for a in argv)
     if not w:
-        return p.name
+        return name
     program = w[0]
     if program.startswith("python") and len(w) > 1:
         rest = list(w[1:])
         while rest and rest[0].startswith("-") and rest[0] not in ("-m", "-c"):
             rest.pop(0)  # interpreter flags (-B, -s, -X dev) before -m, -c or the script
         if not rest or rest[0] == "-c":
-            return p.name
+            return name
         if rest[0] == "-m" and len(rest) > 1:
             return rest[1].removesuffix(".__main__")
         scripts = [a for a in rest if not a.startswith("-")]
