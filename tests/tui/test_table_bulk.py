@@ -165,3 +165,39 @@ async def test_a_sort_on_5000_rows_is_one_pass_and_keeps_the_cursor_on_its_row()
         assert table.rows_shown[table.ordered_keys[0]].holders[0].name == "svc0"
         region = table.scrollable_content_region
         assert table.scroll_y <= table.cursor_row < table.scroll_y + region.height  # in view
+
+
+async def test_paging_home_end_and_a_click_move_the_cursor_over_5000_rows() -> None:
+    """PageDown moves the view and the cursor a page together (the cursor keeps its line),
+    End and Home reach the last and the first row, a click selects the row under it; the
+    cursor is always in view and the details follow it."""
+    app = app_for(FakeSource([machine()]))
+    async with app.run_test(size=(120, HEIGHT)) as pilot:
+        table = app.main.table
+        await until(pilot, lambda: table.row_count == ROWS, timeout=60)
+        await settle(pilot)
+        page = table.scrollable_content_region.height - 1  # rows under the header
+        await pilot.press("down", "down")
+        await pilot.press("pagedown")
+        await settle(pilot)
+        assert table.cursor_row == 2 + page and round(table.scroll_y) == page
+
+        await pilot.press("end")
+        await settle(pilot)
+        assert table.cursor_row == ROWS - 1
+        region = table.scrollable_content_region
+        assert table.scroll_y <= table.cursor_row < table.scroll_y + region.height
+        assert app.selected_row().port == 10_000 + ROWS - 1  # type: ignore[union-attr]
+
+        await pilot.press("pageup")
+        await settle(pilot)
+        assert table.cursor_row == ROWS - 1 - page
+
+        await pilot.press("home")
+        await settle(pilot)
+        assert table.cursor_row == 0 and table.scroll_y == 0
+
+        await pilot.click(PortTable, offset=(3, 5))  # the header is line 0: row index 4
+        await settle(pilot)
+        assert table.cursor_row == 4
+        assert app.selected_row().port == 10_004  # type: ignore[union-attr]

@@ -19,6 +19,7 @@ from textual.widgets import Footer, Static
 # (key, name, what it does): what no binding of the main screen says.
 EXTRA_KEYS_BEFORE = (
     ("↑ ↓", "Move", "Move between rows; a click on a column's header sorts by that column"),
+    ("PgUp PgDn", "Page", "A page up or down; Home and End: the first and the last row"),
 )
 EXTRA_KEYS_AFTER = (
     ("ctrl+c", "Quit", "Quit, as q does"),
