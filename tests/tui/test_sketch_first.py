@@ -59,6 +59,9 @@ async def test_the_sockets_show_first_then_their_holders() -> None:
         await until(pilot, lambda: len(table.rows_shown) == 2)
         cells = _cells(app)
         assert "…" in cells and "gunicorn" not in cells
+        await pilot.resize_terminal(80, 30)  # new columns: the sketch's cells, made again
+        await until(pilot, lambda: table.narrow)
+        assert "…" in _cells(app) and "(hidden)" not in _cells(app)
         header = str(app.main.query_one(StatusBar).render())
         assert LOOKING_UP in header
         assert NOT_LOOKED_UP not in header and "hidden owner" not in header

@@ -209,6 +209,7 @@ class PortTable(ScrollView, can_focus=True):
         self._order: list[str] = []  # shown keys, in sort order
         self._index: dict[str, int] = {}  # key -> its index in _order
         self._made: dict[str, _Made] = {}  # cells kept, shown rows and those a filter hides
+        self._texts: Mapping[str, RowTexts] | None = None  # the last poll's (set_columns)
         self._widths: list[int] = []  # each column's cells, padding not included
         self._cursor = 0
         self._lines: dict[str, tuple[tuple[Any, ...], Strip]] = {}  # key -> (drawn from, line)
@@ -288,13 +289,16 @@ class PortTable(ScrollView, can_focus=True):
             return
         self._columns = wanted
         self._made, self._widths = {}, []
-        self.show_rows(list(self._rows.values()), keep_key=self.selected_key())
+        # The same rows, from the same texts (a sketch's "…" stays "…").
+        self.show_rows(list(self._rows.values()), keep_key=self.selected_key(), texts=self._texts)
 
     def set_sort(self, mode: SortMode, reverse: bool = False) -> None:
         """Sort by `mode` (largest first for counts), reversed or not; the cursor stays on
         its row and the sorted column's header is underlined."""
         self._sort, self._reverse = mode, reverse
-        self.show_rows(list(self._rows.values()), keep_key=self.selected_key(), bulk=True)
+        self.show_rows(
+            list(self._rows.values()), keep_key=self.selected_key(), texts=self._texts, bulk=True
+        )
 
     def _sorted_column(self) -> str | None:
         return next(
@@ -319,6 +323,7 @@ class PortTable(ScrollView, can_focus=True):
         filter hides too, whose cells are kept (default `rows`). `bulk` (a filter applied or
         cleared, a new sort) orders the rows afresh even if no row came, went or changed."""
         keep = keep_key or self.selected_key()
+        self._texts = texts
         line = self._cursor - int(self.scroll_y)  # the cursor's line in the view
         old_rows, old_index = self._rows, self._cursor
         wanted = {row.key: row for row in rows}
