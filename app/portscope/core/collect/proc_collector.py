@@ -130,10 +130,10 @@ class ProcNetCollector:
                 state = TCP_STATES.get(row.state, f"{row.state:02X}")
                 builder.live(row.port, row.remote_port, state, pids)
         notes = tables.notes
-        if not owners:
-            notes.append(NOT_LOOKED_UP)
         if listeners_only:
             notes.append(LISTENERS_ONLY)
+        if not owners:
+            notes.append(NOT_LOOKED_UP)
         elif self._owners.unlisted is not None:
             notes.append(
                 f"cannot list {self._proc_root} ({reason(self._owners.unlisted)}): "
