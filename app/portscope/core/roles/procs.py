@@ -228,9 +228,8 @@ def _read_cgroup(pid: int) -> str | None:
     except OSError:
         return None
     try:
-        data = chunk = os.read(fd, 4096)  # one read: a cgroup file is a line or a few
-        while len(chunk) == 4096:
-            chunk = os.read(fd, 4096)
+        data = b""  # to the end: a seq_file may return less than asked before its end
+        while chunk := os.read(fd, 8192):
             data += chunk
     except OSError:
         return None
