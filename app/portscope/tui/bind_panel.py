@@ -222,6 +222,13 @@ class BindPanel(ModalScreen[None]):
             self.query_one("#bind-udp", RadioButton).value = proto == "udp"
             self.query_one("#bind-reuse", Checkbox).value = False
         self.query_one("#bind-error", Static).remove_class("-shown")
+        if verdict is None:  # else _begin shows it at once and sets every line and class:
+            self._clear_answer()  # cleared first, each would be restyled twice (~10 ms)
+        self.query_one("#bind-body", VerticalScroll).scroll_home(animate=False)
+        self.set_focus(None)  # pushed, the screen focuses its first field, as a new one does
+        self._begin()
+
+    def _clear_answer(self) -> None:
         for box in self.query(".bind-attempt").results(Static):
             box.border_title = None
             box.update(Text())
@@ -230,9 +237,6 @@ class BindPanel(ModalScreen[None]):
         verdict_line.remove_class("-free", "-blocked", "-waiting")
         for selector in ("#bind-verdict", "#bind-why", "#bind-advice", "#bind-countdown"):
             self._set_text(selector, "")
-        self.query_one("#bind-body", VerticalScroll).scroll_home(animate=False)
-        self.set_focus(None)  # pushed, the screen focuses its first field, as a new one does
-        self._begin()
 
     def _begin(self) -> None:
         """Show the answer given, or start the first probe (or ask for a port)."""
