@@ -111,7 +111,8 @@ def _refuse_dump(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def _break_reader(monkeypatch: pytest.MonkeyPatch) -> None:
-    def broken(with_udp: bool = True, port: int | None = None) -> object:
+    def broken(with_udp: bool = True, port: int | None = None, *, listening: bool = False
+               ) -> object:
         raise OSError("netlink reader gave up")
 
     monkeypatch.setattr(sock_diag, "read_tables", broken)
@@ -172,11 +173,12 @@ def test_udp_dump_refused_keeps_tcp_on_netlink(monkeypatch: pytest.MonkeyPatch) 
     real = sock_diag.read_tables
     asked: list[bool] = []
 
-    def tcp_only(with_udp: bool = True, port: int | None = None) -> Any:
+    def tcp_only(with_udp: bool = True, port: int | None = None, *, listening: bool = False
+                 ) -> Any:
         asked.append(with_udp)
         if with_udp:
             raise sock_diag.SockDiagError(errno.ENOENT, "sock_diag dump refused")
-        return real(with_udp=False, port=port)
+        return real(with_udp=False, port=port, listening=listening)
 
     monkeypatch.setattr(sock_diag, "udp_available", lambda: True)
     monkeypatch.setattr(sock_diag, "read_tables", tcp_only)
@@ -204,7 +206,8 @@ def test_default_collector_copes_with_netlink_refused(monkeypatch: pytest.Monkey
 def test_an_unexpected_error_still_raises(monkeypatch: pytest.MonkeyPatch) -> None:
     """Only permission and missing-file problems are notes; a bug must reach the poller."""
 
-    def garbled(with_udp: bool = True, port: int | None = None) -> object:
+    def garbled(with_udp: bool = True, port: int | None = None, *, listening: bool = False
+                ) -> object:
         raise ValueError("a record we cannot decode")
 
     monkeypatch.setattr(sock_diag, "read_tables", garbled)
