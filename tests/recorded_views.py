@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from portscope.core.model import Container, Holder
-from portscope.core.roles.procs import ProcInfo, cgroup_path
+from portscope.core.roles.cgroups import cgroup_path
+from portscope.core.roles.procs import ProcInfo
 
 RECORDED = Path(__file__).resolve().parent / "recorded"
 

@@ -1,13 +1,13 @@
-"""A pre-fork server's 2,000 workers share one command: its server name, the parse of its
-cgroup file and the program a bind diagnosis looks for are worked out once per distinct
-value, not once per process (~50 ms of each `b` and `k` on such a port), and nothing a
-hostile process controls grows without bound."""
+"""A pre-fork server's 2,000 workers share one command: its server name and the program a
+bind diagnosis looks for are worked out once per distinct value, not once per process
+(~50 ms of each `b` and `k` on such a port), and nothing a hostile process controls grows
+without bound."""
 
 from __future__ import annotations
 
 from portscope.core.diagnose.reuse import known_program
 from portscope.core.model import Holder
-from portscope.core.roles import procs, signatures
+from portscope.core.roles import signatures
 from portscope.core.roles.procs import ProcInfo
 from portscope.core.roles.signatures import NAMED_ARGV, NAMED_MAX, server_name
 
@@ -34,15 +34,6 @@ def test_hostile_commands_do_not_grow_the_kept_names() -> None:
     for i in range(NAMED_MAX + 50):
         server_name(info(i, (f"srv{i}",)))
     assert len(signatures._NAMED) <= NAMED_MAX
-
-
-def test_a_cgroup_file_is_parsed_once_per_distinct_content() -> None:
-    procs._parsed.cache_clear()
-    data = b"0::/system.slice/shop.service\n"
-    assert procs._parsed(data) == "/system.slice/shop.service"
-    assert procs._parsed(data) == "/system.slice/shop.service"
-    assert procs._parsed.cache_info().hits == 1
-    assert procs._read_cgroup(10**9) is None  # no such process: no read, no entry
 
 
 def test_the_program_known_to_reuse_addresses_is_found_among_many_holders() -> None:

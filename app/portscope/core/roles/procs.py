@@ -8,7 +8,6 @@ Windows) answer the same questions from JSON.
 
 from __future__ import annotations
 
-import functools
 import os
 import sys
 from collections.abc import Callable, Iterable
@@ -16,6 +15,7 @@ from collections.abc import Callable, Iterable
 from ..hints import Protocol
 from ..model import Holder
 from ..record import record
+from .cgroups import cgroups_of, read_cgroup
 
 TYPE_CHECKING = False  # typing's own flag would import typing (~3 ms) at run time
 if TYPE_CHECKING:
@@ -74,9 +74,11 @@ class LiveProcesses:
         # only the cgroup (for containers and units) is added.
         from .. import platform_path
 
-        cgroups = platform_path.linux_proc()  # asked once, not per holder
+        known = tuple(known)
+        # On Linux, a pre-fork server's workers from their cgroup's member list (cgroups.py)
+        cgroups = cgroups_of(h.pid for h in known) if platform_path.linux_proc() else {}
         self._info: dict[int, ProcInfo | None] = {
-            h.pid: _from_holder(h, cgroups) for h in known
+            h.pid: _from_holder(h, cgroups.get(h.pid)) for h in known
         }
         self._environ: dict[int, dict[str, str] | None] = {}
         self._children: dict[int, tuple[int, ...]] | None = None
@@ -137,10 +139,10 @@ class LiveProcesses:
             return ()
 
 
-def _from_holder(h: Holder, cgroups: bool) -> ProcInfo:
+def _from_holder(h: Holder, cgroup: str | None) -> ProcInfo:
     return ProcInfo(
         pid=h.pid, ppid=h.ppid, name=h.name, argv=h.cmdline, started=h.started,
-        cwd=h.cwd, user=h.user, cgroup=_read_cgroup(h.pid) if cgroups else None,
+        cwd=h.cwd, user=h.user, cgroup=cgroup,
     )
 
 
@@ -217,44 +219,9 @@ def _cgroup(pid: int) -> str | None:
     on the portable path (psutil has no cgroups: no unit or container is named by one)."""
     from .. import platform_path
 
-    return _read_cgroup(pid) if platform_path.linux_proc() else None
+    return read_cgroup(pid) if platform_path.linux_proc() else None
 
 
-def _read_cgroup(pid: int) -> str | None:
-    # os.read, not open(): half the cost, and `check` reads this for every holder (300
-    # workers of a pre-fork server).
-    try:
-        fd = os.open(f"/proc/{pid}/cgroup", os.O_RDONLY)
-    except OSError:
-        return None
-    try:
-        data = b""  # to the end: a seq_file may return less than asked before its end
-        while chunk := os.read(fd, 8192):
-            data += chunk
-    except OSError:
-        return None
-    finally:
-        os.close(fd)
-    return _parsed(data)
-
-
-@functools.lru_cache(maxsize=256)
-def _parsed(data: bytes) -> str | None:
-    """cgroup_path of a file's bytes, once per distinct file: a pre-fork server's 2,000
-    processes share one (the bytes are the kernel's; a cgroup path is at most 4 KB)."""
-    return cgroup_path(data.decode("utf-8", "surrogateescape").splitlines())
-
-
-def cgroup_path(lines: list[str]) -> str | None:
-    fallback = None
-    for line in lines:
-        hierarchy, _, rest = line.partition(":")
-        controllers, _, path = rest.partition(":")
-        if hierarchy == "0" and controllers == "":
-            return path
-        if controllers == "name=systemd":
-            fallback = path
-    return fallback
 
 
 def all_parents() -> dict[int, int]:
