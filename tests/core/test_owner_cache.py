@@ -13,12 +13,13 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from portscope.core.collect import owners
+from portscope.core.collect import Yielded, owners
 from portscope.core.collect.owners import OwnerIndex
 from portscope.core.collect.proc_collector import ProcNetCollector
 from support import reap, wait_for
@@ -257,3 +258,67 @@ def test_collector_follows_fork_and_close_across_polls(server: Server) -> None:
     assert row.pids == (server.proc.pid,)
     assert server.ask("close") == ["closed"]
     assert collector.collect().listeners_on(server.port) == ()
+
+
+def test_a_warm_index_gives_way_between_confirmations_and_stays_exact(
+    server: Server, proc_view: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(owners, "GIVE_WAY_EVERY", 1)  # a look before each confirmation
+    _show(proc_view, server.proc.pid)
+    [child] = (int(x) for x in server.ask("fork"))
+    _show(proc_view, child)
+    index = OwnerIndex(str(proc_view))
+    live = {server.inode}
+    both = {server.inode: sorted([server.proc.pid, child])}
+    assert index.holders(live) == both
+    asked = iter([0, 1])  # one table confirmed, then somebody waits
+    with pytest.raises(Yielded):
+        index.holders(live, give_way=lambda: next(asked, 1))
+    assert server.ask("close") == ["closed"]  # changed while the index was interrupted
+    assert index.holders(live) == {server.inode: [child]}
+    assert index.full_walks == 1
+
+
+def test_a_whole_poll_gives_way_to_a_question_about_one_port(
+    server: Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`b` pressed while the monitor polls: the poll stops at its next pause (Yielded)
+    instead of making the question wait for the rest of it; the question gets the holder,
+    and the next whole poll is whole and exact."""
+    collector = ProcNetCollector()
+    collector.collect()
+    read_tables = collector._read_tables
+    polling, go = threading.Event(), threading.Event()
+
+    def paused(port: int | None = None, listening: bool = False) -> object:
+        tables = read_tables(port, listening)
+        if port is None and not go.is_set():
+            polling.set()
+            go.wait(10)
+        return tables
+
+    monkeypatch.setattr(collector, "_read_tables", paused)
+    outcomes: list[object] = []
+
+    def poll() -> None:
+        try:
+            outcomes.append(collector.collect())
+        except Yielded as exc:
+            outcomes.append(exc)
+
+    threads = [threading.Thread(target=poll)]
+    threads[0].start()
+    assert polling.wait(10)
+    answers: list[object] = []
+    threads.append(threading.Thread(target=lambda: answers.append(collector.collect(server.port))))
+    threads[1].start()
+    wait_for(lambda: bool(collector._asking))  # the question waits for the poll's lock
+    go.set()
+    for thread in threads:
+        thread.join(10)
+    assert isinstance(outcomes[0], Yielded)
+    [row] = answers[0].listeners_on(server.port)  # type: ignore[attr-defined]
+    assert row.pids == (server.proc.pid,)
+    assert not collector._asking
+    [row] = collector.collect().listeners_on(server.port)
+    assert row.pids == (server.proc.pid,)

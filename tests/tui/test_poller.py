@@ -9,6 +9,7 @@ import time
 
 from textual.message import Message
 
+from portscope.core.collect import Yielded
 from portscope.core.model import Snapshot
 from portscope.tui.poller import Poller, PollFailed, SnapshotReady
 from portscope.tui.rows import Prepared, prepare_rows
@@ -217,8 +218,9 @@ class FakeBeat:
 
 
 class CostlySource:
-    """Each collect costs the fake clock `costs[i]` seconds; records when each started and
-    blocks once the script is done, so the beat stops where the test looks."""
+    """Each collect costs the fake clock `costs[i]` seconds (negative: that many, then it
+    gives way, Yielded); records when each started and blocks once the script is done, so
+    the beat stops where the test looks."""
 
     name = "costly"
 
@@ -235,7 +237,10 @@ class CostlySource:
             self.release.wait(10)
             return demo_snapshot()
         self.starts.append(self.beat.clock())
-        self.beat.advance(self.costs[len(self.starts) - 1])
+        cost = self.costs[len(self.starts) - 1]
+        self.beat.advance(abs(cost))
+        if cost < 0:  # gave way to a question about one port after -cost seconds
+            raise Yielded
         return demo_snapshot()
 
 
@@ -269,6 +274,15 @@ def test_an_overrun_just_past_its_tick_skips_that_tick() -> None:
     source, posted = run_beat([1.05, 0.1])
     assert source.starts == [0.0, 2.0]
     assert [m.skipped for m in posted if isinstance(m, SnapshotReady)] == [1, 0]
+
+
+def test_a_poll_that_gave_way_is_no_failure_and_the_next_tick_polls_again() -> None:
+    """A poll gives way to `b` (proc_collector.py): nothing is reported, the next poll starts
+    on the next tick, and no skip is counted (the poll was not slow)."""
+    source, posted = run_beat([0.3, -0.05, 0.3])
+    assert source.starts == [0.0, 1.0, 2.0]
+    assert not [m for m in posted if isinstance(m, PollFailed)]
+    assert [m.skipped for m in posted if isinstance(m, SnapshotReady)] == [0, 0]
 
 
 def test_a_result_not_taken_is_replaced_by_the_newest_not_queued() -> None:

@@ -20,6 +20,10 @@ the final diff) and leaves the result in a one-place mailbox. A message tells th
 when the mailbox was empty; a result the UI has not taken yet is replaced by the newer one,
 so a UI busy for 3 s shows the newest poll next, not three old ones in turn.
 
+A poll that gives way to a key's question about one port (`b`, `k`: collect.Yielded) is
+not a failure: its tick passes unshown, not counted as skipped (the poll was not slow),
+and the next tick polls again.
+
 A failed collect() is reported and the loop goes on. So is anything else that goes wrong
 in the loop itself (an exception whose str() raises, a post that fails): a poller that
 died silently would leave the header saying "polled 02:50:01" for ever.
@@ -35,7 +39,7 @@ from collections.abc import Callable
 
 from textual.message import Message
 
-from ..core.collect import Collector, FocusedCollector
+from ..core.collect import Collector, FocusedCollector, Yielded
 from ..core.model import Snapshot
 from ..core.record import replace
 from .rows import Prepared
@@ -215,6 +219,8 @@ class Poller:
         started = self._clock()
         try:
             snapshot = self._source.collect()
+        except Yielded:
+            return None
         except Exception as exc:  # any failure is shown inline; the loop must live on
             self._post(PollFailed(_describe(exc)))
             return None

@@ -13,6 +13,11 @@ NOT_LOOKED_UP = "processes were not looked up: the question did not need them"
 LISTENERS_ONLY = "only listening sockets were read: no TIME_WAIT or connection counted"
 
 
+class Yielded(Exception):
+    """A whole poll gave way to a question about one port waiting for the collector (`b`
+    and `k` in the monitor): the question answers sooner, and the next tick polls again."""
+
+
 class Collector(Protocol):
     name: str
 

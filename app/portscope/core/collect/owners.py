@@ -42,10 +42,15 @@ import os
 import sys
 import time
 from collections import deque
+from collections.abc import Callable
 
 from ..hints import NamedTuple
 from ..processes import read_stat
 from ..record import mutable_record
+from . import Yielded
+
+# Confirmations between two looks at whether a question waits (holders' give_way): ~1 ms.
+GIVE_WAY_EVERY = 64
 
 
 class _Activity(NamedTuple):
@@ -125,10 +130,14 @@ class OwnerIndex:
         # Why the last poll could not list the /proc root (then no socket has owners).
         self.unlisted: OSError | None = None
 
-    def holders(self, live: set[int], whole: bool = True) -> dict[int, list[int]]:
+    def holders(
+        self, live: set[int], whole: bool = True, give_way: Callable[[], int] | None = None
+    ) -> dict[int, list[int]]:
         """Map each live socket inode to every PID holding it (absent if none seen).
         `whole`: `live` is every live socket, not one port's (only then may sockets that
-        are gone be forgotten)."""
+        are gone be forgotten). `give_way`: asked every GIVE_WAY_EVERY confirmations of a
+        warm index; true, and Yielded is raised, leaving each table as it was or as it was
+        just confirmed (the next call confirms the rest)."""
         self.idle = set()
         now = clock()
         self._forget_nobody(now, live if whole else None)
@@ -141,7 +150,9 @@ class OwnerIndex:
             self._refresh(pid, live, whole=True)
             self._rota.append(pid)
         self._settle_inherited(live)
-        for pid, table in list(self._tables.items()):
+        for n, (pid, table) in enumerate(list(self._tables.items())):
+            if give_way is not None and n % GIVE_WAY_EVERY == 0 and give_way():
+                raise Yielded
             if pid in self.idle:
                 continue  # settled just now: confirmed by its CPU time
             # isdisjoint, not any(genexpr): one C loop (300 workers x 200 sockets a poll)

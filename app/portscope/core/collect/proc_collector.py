@@ -18,10 +18,11 @@ lock, rather than building a cold one.
 from __future__ import annotations
 
 import _thread
+from collections.abc import Callable
 
 from ..model import TCP_STATES, Snapshot
 from ..processes import ProcessTable
-from . import LISTENERS_ONLY, NOT_LOOKED_UP, proc_net, sock_diag
+from . import LISTENERS_ONLY, NOT_LOOKED_UP, Yielded, proc_net, sock_diag
 from .builder import SnapshotBuilder
 from .owner_store import Learned, OwnerStore
 from .owners import OwnerIndex, clock, cpu_time
@@ -54,6 +55,10 @@ class ProcNetCollector:
         self._restored = False
         self._saved_at = float("-inf")
         self._lock = _thread.allocate_lock()  # threading's Lock, without importing threading
+        # Questions about one port waiting for the lock: a whole poll in flight gives way
+        # to them (Yielded) at its next pause, rather than making a key's answer wait for
+        # the rest of a 60 ms poll.
+        self._asking: set[object] = set()  # a token each (set.add is atomic: no lock)
         # Netlink answers for this kernel only, so another /proc root means text tables.
         self._netlink = proc_root == "/proc" if netlink is None else netlink
         self._udp_netlink: bool | None = None
@@ -79,9 +84,20 @@ class ProcNetCollector:
         TIME_WAIT; owners are looked up for its sockets alone, and the owner index keeps
         its other tables as they were, for the next whole poll to confirm). `owners=False`:
         no process is looked up, so sockets carry no holders (a note says so); None: looked
-        up only if a socket on `port` can have one (collect.snapshot_for)."""
-        with self._lock:
-            return self._collect(port, owners)
+        up only if a socket on `port` can have one (collect.snapshot_for).
+
+        A whole poll raises Yielded when a question about one port came meanwhile."""
+        if port is None:
+            with self._lock:
+                return self._collect(None, owners, give_way=self._asking.__len__)
+        token = object()
+        self._asking.add(token)
+        try:
+            with self._lock:
+                self._asking.discard(token)  # answered now: no poll gives way to it
+                return self._collect(port, owners)
+        finally:
+            self._asking.discard(token)
 
     def listeners(self) -> Snapshot:
         """The listening sockets alone: no process looked up, no TIME_WAIT or connection
@@ -91,9 +107,13 @@ class ProcNetCollector:
             return self._collect(None, False, listeners_only=True)
 
     def _collect(
-        self, port: int | None, want: bool | None, listeners_only: bool = False
+        self, port: int | None, want: bool | None, listeners_only: bool = False,
+        give_way: Callable[[], int] | None = None,
     ) -> Snapshot:
+        """`give_way`: true while a question about one port waits (then Yielded)."""
         tables = self._read_tables(port, listeners_only)
+        if give_way is not None and give_way():
+            raise Yielded
         owners = want is not False and (
             want or port is None or any(row.port == port for row in tables.rows)
         )
@@ -110,7 +130,9 @@ class ProcNetCollector:
         if owners:
             self._restore()
             asked = tables.rows if port is None else [r for r in tables.rows if r.port == port]
-            found = self._owners.holders({r.inode for r in asked if r.inode}, port is None)
+            found = self._owners.holders(
+                {r.inode for r in asked if r.inode}, port is None, give_way=give_way
+            )
             # Idle since the last poll means the same process: no start-time check needed.
             self._processes.trust(self._owners.idle)
         left_out: set[int] = set()
