@@ -19,6 +19,7 @@ import portscope.core.collect.proc_net as proc_net
 import portscope.core.collect.sock_diag as sock_diag
 import portscope.core.proc_facts as proc_facts
 import portscope.core.processes as processes
+import portscope.core.roles.cgroups as cgroups
 import portscope.core.roles.evidence as evidence
 import portscope.core.roles.managers as managers
 import portscope.core.roles.privilege as privilege
@@ -76,9 +77,9 @@ def refuse_fast_path(monkeypatch: pytest.MonkeyPatch) -> None:
 
     for module, name in (
         (proc_facts, "read"), (proc_facts, "parents"), (proc_facts, "cmdlines"),
-        (proc_facts, "environ"), (evidence, "_small"), (processes, "read_stat"),
-        (sock_diag, "read_tables"), (proc_net, "read_tables"), (procs, "cgroup_path"),
-        (os, "pidfd_open"),
+        (proc_facts, "environ"), (proc_facts, "children"), (evidence, "_small"),
+        (processes, "read_stat"), (sock_diag, "read_tables"), (proc_net, "read_tables"),
+        (cgroups, "_read"), (os, "pidfd_open"),
     ):
         monkeypatch.setattr(module, name, fast_path)
     # /proc/PID/cgroup and /proc/net/unix are read with open(): shadow it in those modules.

@@ -26,7 +26,7 @@ from portscope.core import proc_facts
 from portscope.core.proc_facts import Facts
 from portscope.core.processes import describe, describe_psutil
 from portscope.core.roles.procs import LiveProcesses, _read, _read_psutil
-from support import reap, run_as_nobody, wait_for
+from support import PREFORK_SERVER, reap, run_as_nobody, wait_for
 
 pytestmark = pytest.mark.skipif(not proc_facts.AVAILABLE, reason="reads /proc")
 T = TypeVar("T")
@@ -455,3 +455,17 @@ def test_cmdlines_read_as_psutil_reads_them(odd: Started) -> None:
     assert {odd.pid(key) for key in odd.procs} <= steady <= ours_now.keys()
     assert {pid: ours_now[pid] for pid in steady} == {pid: before[pid] for pid in steady}
     assert ours_now[odd.pid("args")][3:] == ODD_ARGS_READ
+
+
+def test_children_are_the_kernels_list_and_agree_with_every_parent(
+    spawn: Callable[..., tuple[subprocess.Popen[str], str]],
+) -> None:
+    """A master's workers from its own list (one read, not every process's stat), the same
+    PIDs as every process's parent gives; a process with none has none; a gone one, None."""
+    proc, line = spawn(PREFORK_SERVER.format(workers=3, port=0))
+    _, *workers = (int(x) for x in line.split())
+    kids = proc_facts.children(proc.pid)
+    assert kids == tuple(sorted(workers))
+    assert kids == tuple(sorted(c for c, p in proc_facts.parents().items() if p == proc.pid))
+    assert proc_facts.children(workers[0]) == ()
+    assert proc_facts.children(10**9) is None

@@ -313,6 +313,28 @@ def parents() -> dict[int, int]:
     return found
 
 
+def children(pid: int) -> tuple[int, ...] | None:
+    """The PIDs `pid` forked that are still running, sorted, from the kernel's list per
+    thread (/proc/PID/task/TID/children): a few reads, where parents() reads every
+    process's stat (35 ms at 2,000). None if the kernel has no such list or `pid` is gone:
+    ask parents() then. Like parents(), a child forked or reaped meanwhile may be missed."""
+    try:
+        threads = os.listdir(f"{PROC}/{pid}/task")
+    except OSError:
+        return None
+    found: set[int] = set()
+    for tid in threads:
+        try:
+            found.update(int(word) for word in _slurp(f"{PROC}/{pid}/task/{tid}/children").split())
+        except FileNotFoundError:
+            if not os.path.isdir(f"{PROC}/{pid}/task/{tid}"):
+                continue  # the thread ended meanwhile
+            return None  # no CONFIG_PROC_CHILDREN
+        except (OSError, ValueError):
+            return None
+    return tuple(sorted(found))
+
+
 def cmdlines() -> dict[int, tuple[str, ...]]:
     """PID -> command line (as psutil's cmdline() reads it) of every process whose command
     line may be read; zombies and processes gone meanwhile are left out."""

@@ -10,6 +10,7 @@ from collections.abc import Callable
 
 import psutil
 
+from ..core import platform_path, proc_facts
 from ..core.model import Holder
 from ..core.record import record
 
@@ -33,7 +34,7 @@ def lookup_relatives(holder: Holder) -> Relatives:
         if holder.started is not None and proc.create_time() != holder.started:
             return Relatives(None, (), gone=True)
         parent = _label(proc.parent())
-        kids = proc.children()
+        kids = _children(proc)
     except (psutil.NoSuchProcess, psutil.ZombieProcess):
         return Relatives(None, (), gone=True)
     except psutil.AccessDenied:
@@ -42,12 +43,22 @@ def lookup_relatives(holder: Holder) -> Relatives:
     return Relatives(parent, labels, max(0, len(kids) - MAX_CHILDREN))
 
 
-def _label(proc: psutil.Process | None) -> str | None:
+def _children(proc: psutil.Process) -> list[int | psutil.Process]:
+    """On Linux the kernel's list of its children (proc_facts.children: a few reads);
+    psutil's children() reads every process's stat, 35 ms at 2,000 processes, in a thread
+    that shares the GIL with the keys a person presses meanwhile."""
+    if platform_path.linux_proc() and (pids := proc_facts.children(proc.pid)) is not None:
+        return list(pids)
+    return list(proc.children())
+
+
+def _label(proc: int | psutil.Process | None) -> str | None:
     if proc is None:
         return None
     try:
-        return f"{proc.pid} {proc.name()}"
+        found = psutil.Process(proc) if isinstance(proc, int) else proc
+        return f"{found.pid} {found.name()}"
     except (psutil.NoSuchProcess, psutil.ZombieProcess):
         return None
     except psutil.AccessDenied:
-        return str(proc.pid)
+        return str(proc if isinstance(proc, int) else proc.pid)
