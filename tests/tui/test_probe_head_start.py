@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import threading
 import uuid
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -84,6 +85,18 @@ def test_details_describe_the_first_holders_in_full_and_count_the_rest() -> None
     rest = row.holders[FULL_HOLDERS:]
     assert f"+{len(rest)} more: {len(rest)} gunicorn" in text
     assert ", ".join(str(h.pid) for h in rest) in text
+
+
+def test_a_just_restarted_servers_details_do_not_change_every_second() -> None:
+    """Ages in whole minutes (the start time beside them has the seconds): the pane of 32
+    workers started 5 s ago reads the same a second later, so a poll does not re-wrap it."""
+    workers = [holder(pid, "gunicorn", ppid=1000, age=5.0) for pid in range(1000, 1033)]
+    (row,) = build_rows(snap([sock(8080, *workers)]))
+    first = render_details(row, T0, {}, None).plain
+    assert "(under 1 min ago)" in first
+    assert render_details(row, T0 + timedelta(seconds=1), {}, None).plain == first
+    later = render_details(row, T0 + timedelta(seconds=55), {}, None).plain
+    assert "(1 min ago)" in later and later != first
 
 
 def slow_probes(monkeypatch: pytest.MonkeyPatch, ports: set[int] | None = None) -> threading.Event:
