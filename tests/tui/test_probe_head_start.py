@@ -19,7 +19,7 @@ from portscope.core.collect import default_collector
 from portscope.core.roles.published import WithContainers
 from portscope.tui.app import PortscopeApp
 from portscope.tui.bind_panel import BindPanel
-from portscope.tui.details import FULL_HOLDERS, render_details
+from portscope.tui.details import FULL_HOLDERS, MORE_PIDS, render_details
 from portscope.tui.kill_modal import KillModal
 from portscope.tui.rows import build_rows
 from support import tcp_listener
@@ -85,6 +85,13 @@ def test_details_describe_the_first_holders_in_full_and_count_the_rest() -> None
     rest = row.holders[FULL_HOLDERS:]
     assert f"+{len(rest)} more: {len(rest)} gunicorn" in text
     assert ", ".join(str(h.pid) for h in rest) in text
+    many = [holder(pid, "gunicorn", ppid=1000) for pid in range(1001, 1101)]
+    (row,) = build_rows(snap([sock(8080, master, *many)]))
+    text = render_details(row, T0, {}, None).plain
+    rest = row.holders[FULL_HOLDERS:]
+    listed = ", ".join(str(h.pid) for h in rest[:MORE_PIDS])
+    assert f"PIDs {listed}, +{len(rest) - MORE_PIDS} more" in text
+    assert str(rest[MORE_PIDS].pid) not in text
 
 
 def test_a_just_restarted_servers_details_do_not_change_every_second() -> None:
