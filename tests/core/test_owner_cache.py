@@ -260,6 +260,20 @@ def test_collector_follows_fork_and_close_across_polls(server: Server) -> None:
     assert collector.collect().listeners_on(server.port) == ()
 
 
+def test_an_unchanged_listener_is_the_same_socket_from_poll_to_poll(server: Server) -> None:
+    """Reused by the next whole poll while nothing about it changed (its rows and texts are
+    then told unchanged by identity); a new holder makes a new Socket."""
+    collector = ProcNetCollector()
+    [first] = collector.collect().listeners_on(server.port)
+    [again] = collector.collect().listeners_on(server.port)
+    assert again is first
+    [child] = (int(x) for x in server.ask("fork"))
+    [forked] = collector.collect().listeners_on(server.port)
+    assert forked is not first and set(forked.pids) == {server.proc.pid, child}
+    [later] = collector.collect().listeners_on(server.port)
+    assert later is forked
+
+
 def test_a_warm_index_gives_way_between_confirmations_and_stays_exact(
     server: Server, proc_view: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -78,3 +78,18 @@ def test_reuseport_siblings_are_one_row_with_every_holder_by_pid() -> None:
     assert len(both) == 1
     assert [h.pid for h in both[0].holders] == [300, 900]  # each process once
     assert listening_count(both) == 1
+
+
+def test_a_row_of_the_very_same_socket_and_stats_is_the_last_polls_row() -> None:
+    """The collector hands an unchanged listener's Socket over again: its row is the last
+    poll's object, made again only when the socket or the port's counts are new."""
+    web, db = sock(8080, holder(7, "web")), sock(5432, holder(8, "postgres"))
+    counts = PortStats(8080, time_wait=3)
+    first = {r.key: r for r in build_rows(snap([web, db], [counts]))}
+    again = build_rows(snap([web, db], [counts]), reuse=first)
+    assert all(row is first[row.key] for row in again)
+    moved = build_rows(snap([web, db], [PortStats(8080, time_wait=4)]), reuse=first)
+    assert moved[0] is not first[web.key] and moved[0].stats.time_wait == 4  # type: ignore[union-attr]
+    assert moved[1] is first[db.key]
+    fresh = sock(5432, holder(8, "postgres"))  # equal, another object: made again
+    assert build_rows(snap([web, fresh], [counts]), reuse=first)[1] is not first[db.key]

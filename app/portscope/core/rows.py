@@ -13,7 +13,7 @@ but a person asks "who holds :8080", so they share one row whose holders are all
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from . import text
 from .hints import NamedTuple
@@ -67,10 +67,14 @@ def no_listener_key(port: int) -> str:
     return f"tcp:port:{port}"
 
 
-def build_rows(snap: Snapshot, port: int | None = None) -> list[TableRow]:
+def build_rows(
+    snap: Snapshot, port: int | None = None, reuse: Mapping[str, TableRow] | None = None
+) -> list[TableRow]:
     """Sockets in snapshot order, then ports with sockets but no TCP listener.
 
     With `port`, only that port, client-side or not (someone who asks by number wants it).
+    `reuse`: the last poll's rows by key; one made of the very same Socket and PortStats is
+    returned as it was (the collector reuses an unchanged listener's Socket).
     """
     stats = {p.port: p for p in snap.ports}
     rows: list[TableRow] = []
@@ -81,7 +85,12 @@ def build_rows(snap: Snapshot, port: int | None = None) -> list[TableRow]:
         st = stats.get(s.port) if s.proto == "tcp" else None
         if s.proto == "tcp":
             with_listener.add(s.port)
-        rows.append(TableRow(s.key, s.port, s.proto, s.address, s.holders, s, st, s.family))
+        key = s.key
+        last = reuse.get(key) if reuse is not None else None
+        if last is not None and last.socket is s and last.stats is st:
+            rows.append(last)
+            continue
+        rows.append(TableRow(key, s.port, s.proto, s.address, s.holders, s, st, s.family))
     for st in snap.ports:
         if st.port in with_listener or (port is not None and st.port != port):
             continue

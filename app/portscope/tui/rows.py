@@ -306,10 +306,10 @@ def prepare_rows(snapshot: Snapshot, previous: Prepared | None = None) -> Prepar
     old_texts = previous.texts if previous is not None else {}
     rows: list[TableRow] = []
     texts: dict[str, RowTexts] = {}
-    for row in build_rows(snapshot):
+    for row in build_rows(snapshot, reuse=before):
         key = row.key
         last = before.get(key)
-        if last is not None and last == row:
+        if last is not None and (last is row or last == row):
             row = last
             texts[key] = old_texts.get(key) or shown_texts(row)
         else:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime, timezone
 
 from ..model import ClientTimeWait, Family, Holder, PortStats, Proto, Snapshot, Socket
@@ -40,14 +40,19 @@ class SnapshotBuilder:
         source: str,
         *,
         whole: bool = True,
+        previous: Mapping[int, Socket] | None = None,
     ) -> None:
         """`whole`: False for a poll that asks about part of the machine (one port), so the
-        process cache keeps what the last whole poll needed."""
+        process cache keeps what the last whole poll needed. `previous`: the last poll's
+        listeners by inode; one unchanged is that very Socket again, so everything after
+        (rows, texts, the table) tells it unchanged by identity (5,000 listeners: ~20 ms
+        a poll)."""
         self._processes = processes
         processes.begin_poll(whole)
         self._ephemeral = ephemeral
         self._source = source
         self._sockets: list[Socket] = []
+        self._previous = previous or {}
         # PIDs -> their holders, once: 200 listeners of one pre-fork server share 300
         # holders, so they share one tuple (and serialize writes its processes once).
         self._groups: dict[tuple[int, ...], tuple[Holder, ...]] = {}
@@ -72,6 +77,14 @@ class SnapshotBuilder:
             holders = self._groups[group] = self._processes.holders(group)
         if not holders:
             self._hidden += 1
+        last = self._previous.get(inode) if inode else None
+        if (
+            last is not None and last.port == port and last.address == address
+            and last.proto == proto and last.family == family and last.uid == uid
+            and last.v6only == v6only and last.container is None and last.holders == holders
+        ):
+            self._sockets.append(last)
+            return
         self._sockets.append(
             Socket(proto, family, address, port, holders, inode, uid, v6only=v6only)
         )

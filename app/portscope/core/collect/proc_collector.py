@@ -20,7 +20,7 @@ from __future__ import annotations
 import _thread
 from collections.abc import Callable
 
-from ..model import TCP_STATES, Snapshot
+from ..model import TCP_STATES, Snapshot, Socket
 from ..processes import ProcessTable
 from . import LISTENERS_ONLY, NOT_LOOKED_UP, Yielded, proc_net, sock_diag
 from .builder import SnapshotBuilder
@@ -59,6 +59,8 @@ class ProcNetCollector:
         # to them (Yielded) at its next pause, rather than making a key's answer wait for
         # the rest of a 60 ms poll.
         self._asking: set[object] = set()  # a token each (set.add is atomic: no lock)
+        # The last whole poll's listeners by inode: unchanged ones are reused (builder.py).
+        self._listeners: dict[int, Socket] = {}
         # Netlink answers for this kernel only, so another /proc root means text tables.
         self._netlink = proc_root == "/proc" if netlink is None else netlink
         self._udp_netlink: bool | None = None
@@ -117,8 +119,10 @@ class ProcNetCollector:
         owners = want is not False and (
             want or port is None or any(row.port == port for row in tables.rows)
         )
+        whole = port is None and owners
         builder = SnapshotBuilder(
-            self._processes, ephemeral_range(), self.name, whole=port is None and owners
+            self._processes, ephemeral_range(), self.name, whole=whole,
+            previous=self._listeners if whole else None,
         )
         for port_, tally in tables.time_wait.items():
             if (port is not None and port_ != port) or listeners_only:
@@ -162,6 +166,8 @@ class ProcNetCollector:
                 "no socket shows its processes"
             )
         snapshot = builder.build(notes, left_out)
+        if whole:
+            self._listeners = {s.inode: s for s in snapshot.sockets if s.inode}
         if owners:
             self._keep()
         return snapshot
