@@ -10,9 +10,9 @@ from collections.abc import Callable
 
 import psutil
 
-from ..core import platform_path, proc_facts
 from ..core.model import Holder
 from ..core.record import record
+from ..core.roles.procs import child_pids
 
 MAX_CHILDREN = 12  # a pre-fork master with 64 workers: list a few, count the rest
 
@@ -34,22 +34,15 @@ def lookup_relatives(holder: Holder) -> Relatives:
         if holder.started is not None and proc.create_time() != holder.started:
             return Relatives(None, (), gone=True)
         parent = _label(proc.parent())
-        kids = _children(proc)
+        # From the kernel's list on Linux: psutil's children() reads every process's
+        # stat (35 ms at 2,000), in a thread sharing the GIL with the keys pressed.
+        kids = child_pids(proc.pid)
     except (psutil.NoSuchProcess, psutil.ZombieProcess):
         return Relatives(None, (), gone=True)
     except psutil.AccessDenied:
         return Relatives(None, ())
     labels = tuple(label for label in (_label(k) for k in kids[:MAX_CHILDREN]) if label)
     return Relatives(parent, labels, max(0, len(kids) - MAX_CHILDREN))
-
-
-def _children(proc: psutil.Process) -> list[int | psutil.Process]:
-    """On Linux the kernel's list of its children (proc_facts.children: a few reads);
-    psutil's children() reads every process's stat, 35 ms at 2,000 processes, in a thread
-    that shares the GIL with the keys a person presses meanwhile."""
-    if platform_path.linux_proc() and (pids := proc_facts.children(proc.pid)) is not None:
-        return list(pids)
-    return list(proc.children())
 
 
 def _label(proc: int | psutil.Process | None) -> str | None:

@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING, TypeVar
 
 import psutil
 
-from .. import platform_path, proc_facts
 from ..model import Proto, Snapshot
 from ..record import mutable_record
 
@@ -22,7 +21,7 @@ from ..roles import evidence
 from ..roles.containers import ContainerLookup, docker_lookup
 from ..roles.port import cast_port
 from ..roles.port import holders_on as holders_on  # where kill_cmd and tests look for it
-from ..roles.procs import ProcessView, all_parents
+from ..roles.procs import ProcessView, child_pids
 from ..text import user_of
 from .plan import Identity, KillPlan, Refusal, Target
 from .refusals import (
@@ -138,7 +137,7 @@ def describe_target(
                 user=_quiet(proc.username),
                 cmdline=tuple(_quiet(proc.cmdline) or ()),
                 ppid=ppid,
-                children=_children(proc),
+                children=child_pids(proc.pid),
                 ports=_ports_in(snapshot, proc.pid) if snapshot else _ports(proc),
                 exe=k.exe if k else None,
                 euser=user_of(k.euid) if k and k.euid is not None else None,
@@ -147,15 +146,6 @@ def describe_target(
         return None
     except psutil.AccessDenied:
         return Target(pid=proc.pid, started=started, name=str(proc.pid), user=None, cmdline=())
-
-
-def _children(proc: psutil.Process) -> tuple[int, ...]:
-    """Its child PIDs, sorted: on Linux the kernel's list of them (a master of 2,000
-    workers: one read, not 2,000); else from every process's parent (psutil's children()
-    makes a Process of each: 30 ms for a master of 300 workers)."""
-    if platform_path.linux_proc() and (kids := proc_facts.children(proc.pid)) is not None:
-        return kids
-    return tuple(sorted(c for c, parent in all_parents().items() if parent == proc.pid))
 
 
 def _ports_in(snapshot: Snapshot, pid: int) -> tuple[str, ...]:
