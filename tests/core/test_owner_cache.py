@@ -336,3 +336,54 @@ def test_a_whole_poll_gives_way_to_a_question_about_one_port(
     assert not collector._asking
     [row] = collector.collect().listeners_on(server.port)
     assert row.pids == (server.proc.pid,)
+
+
+def _read_as(index: OwnerIndex) -> dict[int, tuple[dict[str, int], int]]:
+    return {pid: (table.fds, table.start) for pid, table in index._tables.items()}
+
+
+def test_a_cold_walk_shared_with_helper_processes_reads_what_one_thread_reads(
+    server: Server, proc_view: Path
+) -> None:
+    kids = [int(server.ask("fork")[0]) for _ in range(3)]
+    for pid in (server.proc.pid, *kids):
+        _show(proc_view, pid)
+    (proc_view / "2147483647").symlink_to("/proc/2147483647")  # no such process
+    live = {server.inode}
+    alone = OwnerIndex(str(proc_view), helped_from=10**9)
+    helped = OwnerIndex(str(proc_view), helped_from=1)
+    assert alone.holders(live) == {server.inode: sorted([server.proc.pid, *kids])}
+    assert helped.holders(live) == alone.holders(live)
+    assert (helped.helped, alone.helped) == (4, 0)  # every live table came from a helper
+    assert _read_as(helped) == _read_as(alone)
+    # Its witnesses are the ones this process would take: the next poll confirms, no walk
+    # (the one read is the PID nobody may read, tried again as new).
+    reads = helped.reads
+    assert helped.holders(live) == alone.holders(live)
+    assert (helped.full_walks, helped.reads) == (1, reads + 1)
+    # A process met later is read here: helpers are for the cold walk only.
+    later = int(server.ask("fork")[0])
+    _show(proc_view, later)
+    assert helped.holders(live)[server.inode] == sorted([server.proc.pid, *kids, later])
+    assert helped.helped == 4
+
+
+@pytest.mark.parametrize("helper", ["false", "echo", "late", "missing"])
+def test_helpers_that_fail_or_are_late_leave_the_walk_to_this_process(
+    helper: str, server: Server, proc_view: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A helper that exits non-zero, answers garbage, hangs past the timeout, or cannot be
+    started costs time, never an owner."""
+    late = tmp_path / "late"
+    late.write_text("#!/bin/sh\nexec sleep 30\n")
+    late.chmod(0o700)
+    interpreter = {"false": "/bin/false", "echo": "/bin/echo", "late": str(late),
+                   "missing": str(tmp_path / "no-such-python")}[helper]
+    monkeypatch.setattr(sys, "executable", interpreter)
+    monkeypatch.setattr(owners.fd_reads, "HELPER_TIMEOUT", 0.3)
+    view = proc_view / "view"
+    view.mkdir()
+    _show(view, server.proc.pid)
+    index = OwnerIndex(str(view), helped_from=1)
+    assert index.holders({server.inode}) == {server.inode: [server.proc.pid]}
+    assert index.helped == 0 and index.reads == 1

@@ -15,6 +15,7 @@ from typing import Any
 import psutil
 import pytest
 
+import portscope.core.collect.fd_reads as fd_reads
 import portscope.core.collect.proc_net as proc_net
 import portscope.core.collect.sock_diag as sock_diag
 import portscope.core.proc_facts as proc_facts
@@ -78,7 +79,8 @@ def refuse_fast_path(monkeypatch: pytest.MonkeyPatch) -> None:
     for module, name in (
         (proc_facts, "read"), (proc_facts, "parents"), (proc_facts, "cmdlines"),
         (proc_facts, "environ"), (proc_facts, "children"), (evidence, "_small"),
-        (processes, "read_stat"), (sock_diag, "read_tables"), (proc_net, "read_tables"),
+        (processes, "read_stat"), (fd_reads, "read_stat"), (fd_reads, "read_table"),
+        (fd_reads, "read_many"), (sock_diag, "read_tables"), (proc_net, "read_tables"),
         (cgroups, "_read"), (os, "pidfd_open"),
     ):
         monkeypatch.setattr(module, name, fast_path)

@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable
 
 from . import platform_path
+from .collect.fd_reads import read_stat
 from .hints import NamedTuple
 from .model import Holder
 from .record import replace
@@ -147,30 +148,6 @@ class ProcessTable:
 
     def _idle_since(self, pid: int, ran: int) -> bool:
         return ran >= 0 and self._ran is not None and self._ran(pid) == ran
-
-
-def read_stat(pid: int, proc: str = "/proc") -> tuple[int, int] | None:
-    """(start time in clock ticks after boot, parent PID) from /proc/PID/stat; None if the
-    process is gone, a zombie, or the file unreadable."""
-    try:
-        fd = os.open(f"{proc}/{pid}/stat", os.O_RDONLY)
-    except OSError:
-        return None
-    try:
-        stat = os.read(fd, 1024)
-    except OSError:
-        return None
-    finally:
-        os.close(fd)
-    # Fields 3 (state), 4 (ppid) and 22 (starttime), counted after the ")" that ends the
-    # command name (which may itself hold ")" and spaces).
-    fields = stat.rpartition(b")")[2].split()
-    if len(fields) <= 19 or fields[0] == b"Z":
-        return None
-    try:
-        return int(fields[19]), int(fields[1])
-    except ValueError:
-        return None
 
 
 def _identity(pid: int) -> tuple[object, int | None] | None:

@@ -25,7 +25,8 @@ Per poll, each ~5 us per process touched:
   oldest first, so every table is visited once per `full_every` seconds without one poll
   paying for all of them (2,000 processes: ~70 a poll, not 2,000 every 30 s). A visit
   reads the table whole if its process ran since its last whole read; an idle one costs
-  its CPU time alone. Only the first poll of an index that knows nothing walks everything.
+  its CPU time alone. Only the first poll of an index that knows nothing walks everything
+  (from HELPED_FROM processes, in helper processes on every core: fd_reads.py).
 
 The tables outlive the process (`export`, `restore`; owner_store keeps them in the user's
 own file), so a one-shot command starts where the last one or the monitor left off,
@@ -39,26 +40,24 @@ reads, and the answer is what a full walk would give.
 from __future__ import annotations
 
 import os
-import sys
 import time
 from collections import deque
 from collections.abc import Callable
 
 from ..hints import NamedTuple
-from ..processes import read_stat
 from ..record import mutable_record
-from . import Yielded
+from . import Yielded, fd_reads
 
 # Confirmations between two looks at whether a question waits (holders' give_way): ~1 ms.
 GIVE_WAY_EVERY = 64
+# Whole reads from which helper processes share the work (fd_reads.read_many): below it,
+# starting them (~20 ms) costs more than they save.
+HELPED_FROM = 400
 
 
 class _Activity(NamedTuple):
     ns: int  # CPU time of all threads, -1 if unreadable
     single: bool  # one thread when counted: the main thread's schedstat then says it all
-
-
-_UNKNOWN = _Activity(-1, False)
 
 
 def clock() -> float:
@@ -103,9 +102,12 @@ class IndexState(NamedTuple):
 
 
 class OwnerIndex:
-    def __init__(self, proc: str = "/proc", full_every: float = 30.0) -> None:
+    def __init__(
+        self, proc: str = "/proc", full_every: float = 30.0, helped_from: int = HELPED_FROM
+    ) -> None:
         self._proc = proc
         self._full_every = full_every
+        self._helped_from = helped_from
         self._tables: dict[int, _FdTable] = {}
         # Live sockets that no visible process held -> clock() of the search that said so.
         self._nobody: dict[int, float] = {}
@@ -120,6 +122,7 @@ class OwnerIndex:
         self.full_walks = 0  # for tests and the benchmark: how often the slow path ran
         self.reads = 0  # fd directories read (whole or in part): what a cache saves
         self.rolled = 0  # tables the rolling walk visited
+        self.helped = 0  # tables helper processes read (fd_reads.read_many)
         self.changed = False  # tables read or dropped since the last export
         # Tables another run read (restore): believed only while their process has not run
         # since they were read whole, the first time this index meets them.
@@ -245,8 +248,7 @@ class OwnerIndex:
         self._tables.clear()
         self._groups.clear()
         self._inherited.clear()
-        for pid in pids:
-            self._refresh(pid, live, whole=True)
+        self._read_whole(pids, live)
         now = clock()
         self._known = True
         self.changed = True  # every table: what spares the next run this walk
@@ -257,6 +259,22 @@ class OwnerIndex:
         for inode in live - owners.keys():
             self._nobody[inode] = now
         return owners
+
+    def _read_whole(self, pids: set[int], live: set[int]) -> None:
+        """Read these tables whole: many at once by helper processes on every core, the rest
+        here. Only the cold walk asks: PIDs new to a warm index are few, or are another
+        user's that no one may read (as non-root), every poll, where helpers would cost."""
+        helped: dict[int, fd_reads.Table] = {}
+        if len(pids) >= self._helped_from:
+            helped = fd_reads.read_many(self._proc, list(pids), os.cpu_count() or 1)
+        for pid in pids:
+            read = helped.get(pid)
+            if read is None:
+                self._refresh(pid, live, whole=True)
+            else:
+                self.reads += 1
+                self.helped += 1
+                self._take(pid, read, live)
 
     def _pids(self) -> set[int]:
         try:
@@ -269,10 +287,7 @@ class OwnerIndex:
         return {int(name) for name in names if name.isascii() and name.isdigit()}
 
     def _count(self, pid: int) -> int:
-        try:
-            return os.stat(f"{self._proc}/{pid}/fd").st_size
-        except OSError:
-            return -1
+        return fd_reads.fd_count(self._proc, pid)
 
     def _ran_since(self, pid: int, then: _Activity) -> bool:
         return then.ns < 0 or _activity(self._proc, pid, then) != then
@@ -297,37 +312,22 @@ class OwnerIndex:
         return True
 
     def _refresh(self, pid: int, live: set[int], whole: bool = False) -> None:
-        # All taken before the read, so a change during or after it shows next time.
-        count = self._count(pid)
-        now = _activity(self._proc, pid, None)
-        stat = read_stat(pid, self._proc)
         before = self._tables.get(pid)
         old = None if whole else before
         self.reads += 1
-        try:
-            # Names relative to the open directory: the kernel resolves one component per
-            # readlink instead of four.
-            dir_fd = os.open(f"{self._proc}/{pid}/fd", os.O_RDONLY | os.O_DIRECTORY)
-        except OSError:  # gone, or not ours to read: its sockets stay ownerless
+        read = fd_reads.read_table(self._proc, pid, old.fds if old is not None else None, live)
+        self._take(pid, read, live, old)
+
+    def _take(
+        self, pid: int, read: fd_reads.Table | None, live: set[int], old: _FdTable | None = None
+    ) -> None:
+        """Keep a table just read (`old`: the one it was read incrementally against)."""
+        if read is None:  # gone, or not ours to read: its sockets stay ownerless
             self._drop(pid)
             return
-        try:
-            names = os.listdir(dir_fd)
-            cached = old.fds if old is not None else {}
-            fds: dict[str, int] = {}
-            held: dict[int, str] = {}
-            for name in map(sys.intern, names):  # "0".."N" once for all, not per table
-                inode = cached.get(name)
-                if inode is None or (inode and inode not in live):
-                    inode = _socket_inode(name, dir_fd)
-                fds[name] = inode
-                if inode:
-                    held.setdefault(inode, name)
-        except OSError:
-            self._drop(pid)
-            return
-        finally:
-            os.close(dir_fd)
+        count, activity, stat, fds, held = read
+        now = _Activity(*activity)
+        before = self._tables.get(pid)
         # Only a whole read moves `ran`: an incremental one leaves fds it kept unverified.
         ran = now if old is None else old.ran
         start = stat[0] if stat is not None else -1
@@ -396,7 +396,7 @@ class OwnerIndex:
         # Tables shared by forked workers: derived once (`held` and its inodes).
         derived: dict[int, tuple[dict[int, str], frozenset[int]]] = {}
         for pid, saved in state.tables.items():
-            stat = read_stat(pid, self._proc)
+            stat = fd_reads.read_stat(pid, self._proc)
             if stat is None:
                 continue
             stats[pid] = stat
@@ -434,64 +434,13 @@ class OwnerIndex:
         return owners
 
 
-def _socket_inode(name: str, dir_fd: int) -> int:
-    """The fd's socket inode, else 0 ("not a socket").
-
-    Any socket, not only those of the dump just read: a socket created but not yet bound
-    or listening is in no dump, and its process may never run again once it listens
-    (blocked in accept), so no witness would ever send us back to find it. Recorded now,
-    it is found as soon as a dump shows it."""
-    try:
-        link = os.readlink(name, dir_fd=dir_fd)
-    except OSError:
-        return 0
-    if link.startswith("socket:["):
-        try:
-            return int(link[8:-1])
-        except ValueError:  # not the kernel's "socket:[INODE]" (a stand-in /proc, say)
-            return 0
-    return 0
-
-
 def _activity(proc: str, pid: int, last: _Activity | None) -> _Activity:
-    """CPU time of all threads of `pid`; `last` back unchanged if it has not moved.
-
-    A process that was single-threaded at `last` is checked by its main thread alone (one
-    read): it cannot have started a thread without running. Otherwise every thread's
-    /proc/PID/task/TID/schedstat is summed.
-    """
-    if last is not None and last.single and last.ns >= 0:
-        main = _schedstat(f"{proc}/{pid}/schedstat")
-        if main == last.ns:
-            return last
-    task_dir = f"{proc}/{pid}/task"
-    try:
-        tids = os.listdir(task_dir)
-    except OSError:
-        return _UNKNOWN
-    total = 0
-    for tid in tids:
-        ns = _schedstat(f"{task_dir}/{tid}/schedstat")
-        if ns < 0:
-            return _UNKNOWN
-        total += ns
-    return _Activity(total, len(tids) == 1)
+    """fd_reads.activity as an _Activity: `last` itself if it has not moved."""
+    now = fd_reads.activity(proc, pid, last)
+    return now if now is last else _Activity(*now)
 
 
 def cpu_time(pid: int, proc: str = "/proc") -> int:
     """CPU time of all of `pid`'s threads in ns, -1 if unreadable: a process whose value has
     not moved has made no system call since (ProcessTable's witness for descriptions)."""
     return _activity(proc, pid, None).ns
-
-
-def _schedstat(path: str) -> int:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return -1
-    try:
-        return int(os.read(fd, 128).split(maxsplit=1)[0])
-    except (OSError, ValueError, IndexError):
-        return -1
-    finally:
-        os.close(fd)
