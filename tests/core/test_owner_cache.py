@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import textwrap
@@ -387,3 +388,20 @@ def test_helpers_that_fail_or_are_late_leave_the_walk_to_this_process(
     index = OwnerIndex(str(view), helped_from=1)
     assert index.holders({server.inode}) == {server.inode: [server.proc.pid]}
     assert index.helped == 0 and index.reads == 1
+
+
+def test_helpers_hold_none_of_our_descriptors(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A helper spawned while we hold an inheritable socket (one a parent passed us, say)
+    does not hold it too: it sees its three standard streams alone."""
+    seen = tmp_path / "seen"
+    stand_in = tmp_path / "python"
+    stand_in.write_text(f"#!/bin/sh\nexec ls /proc/self/fd > {seen}\n")
+    stand_in.chmod(0o700)
+    monkeypatch.setattr(sys, "executable", str(stand_in))
+    with socket.socket() as passed:
+        passed.set_inheritable(True)
+        assert owners.fd_reads.read_many("/proc", [os.getpid()], 1) == {}  # not an answer
+    # 3 is the directory ls lists, not one of ours.
+    assert sorted(int(fd) for fd in seen.read_text().split()) == [0, 1, 2, 3]

@@ -14,10 +14,7 @@ from __future__ import annotations
 import marshal
 import os
 import sys
-
-TYPE_CHECKING = False  # typing's own flag would import typing (~3 ms) at run time
-if TYPE_CHECKING:
-    import subprocess
+import time
 
 # (fd count, (CPU time in ns, single-threaded), (start time, parent) or None, fd number ->
 # socket inode or 0, socket inode -> one fd number holding it)
@@ -154,39 +151,96 @@ def read_stat(pid: int, proc: str = "/proc") -> tuple[int, int] | None:
 
 def read_many(proc: str, pids: list[int], helpers: int) -> dict[int, Table]:
     """Whole tables of `pids` read by `helpers` processes at once, while this one waits
-    (its thread releases the GIL). A PID missing from the answer was gone, unreadable, or
+    (in poll(), the GIL released). A PID missing from the answer was gone, unreadable, or
     its helper failed or did not answer within HELPER_TIMEOUT (it is killed): the caller
-    reads it itself."""
-    if helpers < 1 or not pids or not sys.executable:
+    reads it itself. Spawned with os.posix_spawn, not subprocess, which a one-shot command
+    would import for this alone (~5 ms)."""
+    if helpers < 1 or not pids or not sys.executable or not hasattr(os, "posix_spawn"):
         return {}
-    import subprocess  # here: ~5 ms a one-shot run that reads few tables need not pay
-
-    started: list[subprocess.Popen[bytes]] = []
-    try:
-        for share in (sorted(pids)[i::helpers] for i in range(helpers)):
-            started.append(subprocess.Popen(
-                [sys.executable, "-I", "-S", __file__, proc, ",".join(map(str, share))],
-                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-            ))
-    except OSError:
-        pass  # too many processes, no interpreter: the shares not started are read here
-    tables: dict[int, Table] = {}
-    for child in started:
+    answers: dict[int, tuple[int, list[bytes]]] = {}  # pipe -> (helper's PID, what it sent)
+    for share in (sorted(pids)[i::helpers] for i in range(helpers)):
         try:
-            out, _ = child.communicate(timeout=HELPER_TIMEOUT)
-            answer = marshal.loads(out) if child.returncode == 0 else {}
-        except (subprocess.TimeoutExpired, EOFError, ValueError, TypeError):
-            answer = {}
-        finally:
-            if child.poll() is None:
-                child.kill()
-                child.wait()
+            child, pipe = _spawn(
+                [sys.executable, "-I", "-S", __file__, proc, ",".join(map(str, share))]
+            )
+        except OSError:  # no interpreter there, too many processes: read here instead
+            break
+        answers[pipe] = (child, [])
+    late = _read_all(answers)
+    tables: dict[int, Table] = {}
+    for pipe, (child, chunks) in answers.items():
+        os.close(pipe)
+        if pipe in late:
+            os.kill(child, 9)  # SIGKILL; `signal` would import enum
+        try:
+            exited = os.waitstatus_to_exitcode(os.waitpid(child, 0)[1]) == 0
+        except ChildProcessError:  # SIGCHLD ignored: reaped already, its status unknown
+            exited = True
+        if pipe in late or not exited:
+            continue
+        try:
+            answer = marshal.loads(b"".join(chunks))
+        except (EOFError, ValueError, TypeError):
+            continue
         if isinstance(answer, dict):  # not ours (a stand-in interpreter): nothing taken
             tables.update(
                 (pid, table) for pid, table in answer.items()
                 if type(pid) is int and type(table) is tuple and len(table) == 5
             )
     return tables
+
+
+def _spawn(argv: list[str]) -> tuple[int, int]:
+    """Start `argv` with stdout into a pipe (returned with its PID), stdin and stderr on
+    /dev/null, and no other descriptor of ours: it would hold our sockets while it runs."""
+    readable, writable = os.pipe()  # both close-on-exec
+    actions: list[tuple[object, ...]] = [
+        (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
+        (os.POSIX_SPAWN_DUP2, writable, 1),
+        (os.POSIX_SPAWN_OPEN, 2, os.devnull, os.O_WRONLY, 0),
+    ]
+    actions += [(os.POSIX_SPAWN_CLOSE, fd) for fd in _inheritable() if fd > 2]
+    try:
+        child = os.posix_spawn(argv[0], argv, os.environ, file_actions=actions)
+    except OSError:
+        os.close(readable)
+        raise
+    finally:
+        os.close(writable)
+    return child, readable
+
+
+def _inheritable() -> list[int]:
+    """Our descriptors that a spawned program would keep (Python opens its own
+    close-on-exec; a parent may have passed others)."""
+    found = []
+    for name in os.listdir("/proc/self/fd"):
+        try:
+            if os.get_inheritable(int(name)):
+                found.append(int(name))
+        except OSError:  # the listing's own descriptor, closed since
+            pass
+    return found
+
+
+def _read_all(answers: dict[int, tuple[int, list[bytes]]]) -> set[int]:
+    """Read every pipe to its end, at once; the pipes still open at HELPER_TIMEOUT."""
+    import select  # a C module: cheap
+
+    poller = select.poll()
+    for pipe in answers:
+        poller.register(pipe, select.POLLIN)
+    open_pipes = set(answers)
+    deadline = time.monotonic() + HELPER_TIMEOUT
+    while open_pipes and (left := deadline - time.monotonic()) > 0:
+        for pipe, _ in poller.poll(left * 1000):
+            data = os.read(pipe, 1 << 20)
+            if data:
+                answers[pipe][1].append(data)
+            else:
+                poller.unregister(pipe)
+                open_pipes.discard(pipe)
+    return open_pipes
 
 
 def _serve(proc: str, pids: str) -> None:
