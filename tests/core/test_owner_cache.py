@@ -13,6 +13,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import textwrap
 import threading
 from collections.abc import Iterator
@@ -23,7 +24,7 @@ import pytest
 from portscope.core.collect import Yielded, owners
 from portscope.core.collect.owners import OwnerIndex
 from portscope.core.collect.proc_collector import ProcNetCollector
-from support import reap, wait_for
+from support import reap, run_as_nobody, wait_for
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
 
@@ -405,3 +406,92 @@ def test_helpers_hold_none_of_our_descriptors(
         assert owners.fd_reads.read_many("/proc", [os.getpid()], 1) == {}  # not an answer
     # 3 is the directory ls lists, not one of ours.
     assert sorted(int(fd) for fd in seen.read_text().split()) == [0, 1, 2, 3]
+
+
+# Starts as root; on a line from the test, becomes nobody (as `su` does before it execs:
+# a credential change makes a process undumpable, exec or PR_SET_DUMPABLE makes it readable
+# again) and listens.
+_DROPPER = """
+import ctypes, os, socket, sys
+print("ready", flush=True)
+sys.stdin.readline()
+os.setgroups([])
+os.setresgid(65534, 65534, 65534)
+os.setresuid(65534, 65534, 65534)
+ctypes.CDLL(None).prctl(4, 1, 0, 0, 0)  # PR_SET_DUMPABLE
+s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen()
+print(os.fstat(s.fileno()).st_ino, flush=True)
+sys.stdin.readline()
+"""
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only root can drop to nobody")
+def test_a_table_we_may_not_read_is_tried_again_only_once_its_process_ran() -> None:
+    """As nobody, root's process is refused once, then costs no read while it sleeps
+    (it used to be read as new every poll); once it has become ours and listens, the next
+    poll finds it."""
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _DROPPER],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, start_new_session=True,
+    )
+    # A view nobody may list (pytest's tmp_path is under a 0700 directory of root's).
+    with tempfile.TemporaryDirectory() as where:
+        proc_view = Path(where)
+        proc_view.chmod(0o755)
+        _refused_then_found(proc, proc_view)
+
+
+def _refused_then_found(proc: subprocess.Popen[str], proc_view: Path) -> None:
+    try:
+        assert proc.stdin is not None and proc.stdout is not None
+        stdin, stdout = proc.stdin, proc.stdout
+        assert stdout.readline().strip() == "ready"
+        _show(proc_view, proc.pid)
+
+        def as_nobody() -> tuple[list[int], dict[int, list[int]], int]:
+            index = OwnerIndex(str(proc_view))
+            reads = []
+            for _ in range(3):  # refused, then asleep: not read again
+                index.holders(set())
+                reads.append(index.reads)
+            stdin.write("\n")
+            stdin.flush()
+            inode = int(stdout.readline())
+            found = index.holders({inode})
+            reads.append(index.reads)
+            return reads, found, inode
+
+        reads, found, inode = run_as_nobody(as_nobody)  # type: ignore[misc]
+        assert reads == [1, 1, 1, 2]
+        assert found == {inode: [proc.pid]}
+    finally:
+        reap(proc)
+
+
+# A fresh interpreter (pytest has loaded much that a real run has not) drops to nobody, as
+# a non-root user's portscope is, and walks a view of itself with helpers.
+_COLD_AS_NOBODY = """
+import _socket, os, sys  # not `socket`: it loads `select`, which the run under test may not
+from portscope.core.collect.owners import OwnerIndex
+os.setgroups([]); os.setresgid(65534, 65534, 65534); os.setresuid(65534, 65534, 65534)
+view = sys.argv[1]
+os.symlink(f"/proc/{os.getpid()}", f"{view}/{os.getpid()}")
+s = _socket.socket(); s.bind(("127.0.0.1", 0)); s.listen()
+inode = os.fstat(s.fileno()).st_ino
+assert "select" not in sys.modules
+print(OwnerIndex(view, helped_from=1).holders({inode}) == {inode: [os.getpid()]})
+"""
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only root can drop to nobody")
+def test_a_cold_walk_with_helpers_as_a_user_with_less_than_root() -> None:
+    """As nobody (who may not even run this interpreter, here under /root), the walk with
+    helpers still answers: every step of it uses what the interpreter has loaded (a lazy
+    import of `select` failed there: a C module under /root)."""
+    with tempfile.TemporaryDirectory() as where:
+        Path(where).chmod(0o777)  # nobody names itself in it
+        done = subprocess.run(
+            [sys.executable, "-c", _COLD_AS_NOBODY, where],
+            capture_output=True, text=True, timeout=60, check=False,
+        )
+    assert (done.stdout, done.stderr[-300:], done.returncode) == ("True\n", "", 0)

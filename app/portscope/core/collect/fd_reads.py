@@ -151,7 +151,7 @@ def read_stat(pid: int, proc: str = "/proc") -> tuple[int, int] | None:
 
 def read_many(proc: str, pids: list[int], helpers: int) -> dict[int, Table]:
     """Whole tables of `pids` read by `helpers` processes at once, while this one waits
-    (in poll(), the GIL released). A PID missing from the answer was gone, unreadable, or
+    (asleep, the GIL released). A PID missing from the answer was gone, unreadable, or
     its helper failed or did not answer within HELPER_TIMEOUT (it is killed): the caller
     reads it itself. Spawned with os.posix_spawn, not subprocess, which a one-shot command
     would import for this alone (~5 ms)."""
@@ -224,22 +224,28 @@ def _inheritable() -> list[int]:
 
 
 def _read_all(answers: dict[int, tuple[int, list[bytes]]]) -> set[int]:
-    """Read every pipe to its end, at once; the pipes still open at HELPER_TIMEOUT."""
-    import select  # a C module: cheap
-
-    poller = select.poll()
-    for pipe in answers:
-        poller.register(pipe, select.POLLIN)
+    """Read every pipe to its end, taking what each has as it comes (a helper blocked on a
+    full pipe would wait for us); the pipes still open at HELPER_TIMEOUT. A short sleep
+    between rounds rather than select(): a C module outside the interpreter itself, which
+    a process that dropped privileges, or outlived an upgrade, may no longer import."""
     open_pipes = set(answers)
+    for pipe in open_pipes:
+        os.set_blocking(pipe, False)
     deadline = time.monotonic() + HELPER_TIMEOUT
-    while open_pipes and (left := deadline - time.monotonic()) > 0:
-        for pipe, _ in poller.poll(left * 1000):
-            data = os.read(pipe, 1 << 20)
+    while open_pipes and time.monotonic() < deadline:
+        waiting = True
+        for pipe in list(open_pipes):
+            try:
+                data = os.read(pipe, 1 << 20)
+            except BlockingIOError:
+                continue
+            waiting = False
             if data:
                 answers[pipe][1].append(data)
             else:
-                poller.unregister(pipe)
                 open_pipes.discard(pipe)
+        if waiting:
+            time.sleep(0.002)
     return open_pipes
 
 
