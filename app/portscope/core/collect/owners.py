@@ -273,8 +273,7 @@ class OwnerIndex:
 
     def _read_whole(self, pids: set[int], live: set[int]) -> None:
         """Read these tables whole: many at once by helper processes on every core, the rest
-        here. Only the cold walk asks: PIDs new to a warm index are few, or are another
-        user's that no one may read (as non-root), every poll, where helpers would cost."""
+        here. Only the cold walk asks: PIDs new to a warm index are few."""
         helped: dict[int, fd_reads.Table] = {}
         if len(pids) >= self._helped_from:
             helped = fd_reads.read_many(self._proc, list(pids), os.cpu_count() or 1)
