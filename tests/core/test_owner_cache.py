@@ -403,7 +403,7 @@ def test_helpers_hold_none_of_our_descriptors(
     monkeypatch.setattr(sys, "executable", str(stand_in))
     with socket.socket() as passed:
         passed.set_inheritable(True)
-        assert owners.fd_reads.read_many("/proc", [os.getpid()], 1) == {}  # not an answer
+        assert owners.fd_reads.read_many("/proc", [os.getpid()], 1) == ({}, {})  # no answer
     # 3 is the directory ls lists, not one of ours.
     assert sorted(int(fd) for fd in seen.read_text().split()) == [0, 1, 2, 3]
 
@@ -446,6 +446,7 @@ def _refused_then_found(proc: subprocess.Popen[str], proc_view: Path) -> None:
         assert proc.stdin is not None and proc.stdout is not None
         stdin, stdout = proc.stdin, proc.stdout
         assert stdout.readline().strip() == "ready"
+        _wait_asleep(proc.pid)
         _show(proc_view, proc.pid)
 
         def as_nobody() -> tuple[list[int], dict[int, list[int]], int]:
@@ -495,3 +496,66 @@ def test_a_cold_walk_with_helpers_as_a_user_with_less_than_root() -> None:
             capture_output=True, text=True, timeout=60, check=False,
         )
     assert (done.stdout, done.stderr[-300:], done.returncode) == ("True\n", "", 0)
+
+
+def _wait_asleep(pid: int) -> None:
+    """Until `pid`'s CPU time stops moving between two looks (it is blocked)."""
+    seen = [owners.cpu_time(pid)]
+
+    def settled() -> bool:
+        seen.append(owners.cpu_time(pid))
+        return seen[-1] == seen[-2]
+
+    wait_for(settled)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only root can drop to nobody")
+def test_a_refusal_is_stored_and_the_next_run_skips_a_process_that_has_not_run() -> None:
+    """A one-shot run as nobody used to try every process of root's again; the store now
+    says which were refused, and with what CPU time."""
+    from portscope.core.collect.owner_store import Learned, OwnerStore
+
+    sleeper = subprocess.Popen(
+        [sys.executable, "-c", "import sys; print(flush=True); sys.stdin.read()"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, start_new_session=True,
+    )
+    try:
+        assert sleeper.stdout is not None
+        sleeper.stdout.readline()
+        _wait_asleep(sleeper.pid)  # from here it does not run: the next run may skip it
+        with tempfile.TemporaryDirectory() as where:
+            Path(where).chmod(0o777)  # nobody writes its store here
+            view = Path(where, "view")
+            view.mkdir(mode=0o755)
+            _show(view, sleeper.pid)
+            path = f"{where}/owners"
+
+            def as_nobody() -> tuple[int, int, int]:
+                first = OwnerIndex(str(view))
+                first.holders(set())
+                assert OwnerStore(path).save(Learned(first.export(), {}))
+                learned = OwnerStore(path).load()
+                assert learned is not None
+                second = OwnerIndex(str(view))
+                second.restore(learned.owners)
+                second.holders(set())
+                return first.reads, second.reads, len(learned.owners.refused)
+
+            assert run_as_nobody(as_nobody) == (1, 0, 1)
+    finally:
+        reap(sleeper)
+
+
+def test_helpers_say_which_tables_they_may_not_read(tmp_path: Path) -> None:
+    """A process whose fd table cannot be read (here a stand-in /proc entry whose fd is
+    not a directory; for a user, another user's process) comes back refused, with its CPU
+    time, so this process does not try it again."""
+    entry = tmp_path / "4242"
+    (entry / "task" / "4242").mkdir(parents=True)
+    (entry / "task" / "4242" / "schedstat").write_text("777 0 0\n")
+    (entry / "fd").write_text("")
+    assert owners.fd_reads.read_many(str(tmp_path), [4242], 1) == ({}, {4242: (777, True)})
+    index = OwnerIndex(str(tmp_path), helped_from=1)
+    assert index.holders(set()) == {}
+    assert (index.reads, index.helped) == (0, 0)  # refused by the helper: not tried here
+    assert index.holders(set()) == {} and index.reads == 0  # nor next poll: it has not run

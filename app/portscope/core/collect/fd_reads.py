@@ -149,14 +149,20 @@ def read_stat(pid: int, proc: str = "/proc") -> tuple[int, int] | None:
         return None
 
 
-def read_many(proc: str, pids: list[int], helpers: int) -> dict[int, Table]:
+# What helpers answer: tables by PID, and the PIDs whose table we may not read, with their
+# CPU time then (activity).
+Answer = tuple[dict[int, Table], dict[int, tuple[int, bool]]]
+
+
+def read_many(proc: str, pids: list[int], helpers: int) -> Answer:
     """Whole tables of `pids` read by `helpers` processes at once, while this one waits
-    (asleep, the GIL released). A PID missing from the answer was gone, unreadable, or
-    its helper failed or did not answer within HELPER_TIMEOUT (it is killed): the caller
-    reads it itself. Spawned with os.posix_spawn, not subprocess, which a one-shot command
-    would import for this alone (~5 ms)."""
+    (asleep, the GIL released). A PID in neither part of the answer was gone, or its
+    helper failed or did not answer within HELPER_TIMEOUT (it is killed): the caller reads
+    it itself. Spawned with os.posix_spawn, not subprocess, which a one-shot command would
+    import for this alone (~5 ms)."""
+    answer: Answer = ({}, {})
     if helpers < 1 or not pids or not sys.executable or not hasattr(os, "posix_spawn"):
-        return {}
+        return answer
     answers: dict[int, tuple[int, list[bytes]]] = {}  # pipe -> (helper's PID, what it sent)
     for share in (sorted(pids)[i::helpers] for i in range(helpers)):
         try:
@@ -167,7 +173,6 @@ def read_many(proc: str, pids: list[int], helpers: int) -> dict[int, Table]:
             break
         answers[pipe] = (child, [])
     late = _read_all(answers)
-    tables: dict[int, Table] = {}
     for pipe, (child, chunks) in answers.items():
         os.close(pipe)
         if pipe in late:
@@ -179,15 +184,20 @@ def read_many(proc: str, pids: list[int], helpers: int) -> dict[int, Table]:
         if pipe in late or not exited:
             continue
         try:
-            answer = marshal.loads(b"".join(chunks))
+            sent = marshal.loads(b"".join(chunks))
         except (EOFError, ValueError, TypeError):
             continue
-        if isinstance(answer, dict):  # not ours (a stand-in interpreter): nothing taken
-            tables.update(
-                (pid, table) for pid, table in answer.items()
-                if type(pid) is int and type(table) is tuple and len(table) == 5
-            )
-    return tables
+        if type(sent) is not tuple or len(sent) != 2 or not all(type(x) is dict for x in sent):
+            continue  # not ours (a stand-in interpreter): nothing taken
+        answer[0].update(
+            (pid, table) for pid, table in sent[0].items()
+            if type(pid) is int and type(table) is tuple and len(table) == 5
+        )
+        answer[1].update(
+            (pid, ran) for pid, ran in sent[1].items()
+            if type(pid) is int and type(ran) is tuple and len(ran) == 2
+        )
+    return answer
 
 
 def _spawn(argv: list[str]) -> tuple[int, int]:
@@ -250,13 +260,17 @@ def _read_all(answers: dict[int, tuple[int, list[bytes]]]) -> set[int]:
 
 
 def _serve(proc: str, pids: str) -> None:
-    """The helper: the tables of these PIDs (comma-separated), marshalled to stdout."""
+    """The helper: the tables of these PIDs (comma-separated), and those refused, to
+    stdout (marshal)."""
     tables: dict[int, Table] = {}
+    refused: dict[int, tuple[int, bool]] = {}
     for pid in map(int, pids.split(",")):
         table = read_table(proc, pid)
         if table is not None:
             tables[pid] = table
-    sys.stdout.buffer.write(marshal.dumps(tables))
+        elif (ran := activity(proc, pid, None))[0] >= 0:  # there, but not ours to read
+            refused[pid] = ran
+    sys.stdout.buffer.write(marshal.dumps((tables, refused)))
 
 
 if __name__ == "__main__":

@@ -9,8 +9,9 @@ own word: the index takes a table only while the PID's start time matches and it
 has neither run nor changed its fd count since the table was read whole (else it reads it
 again), however old the file; a description is checked against the start time, and its
 parent re-read, before use, and taken only while it is younger than the walk period (30 s)
-or its process has not run since it was read. A stale file costs speed, never a wrong
-answer.
+or its process has not run since it was read. A process whose table this user may not
+read (another user's) is listed with its CPU time, and skipped only while that has not
+moved. A stale file costs speed, never a wrong answer.
 
 Where: `$XDG_RUNTIME_DIR/portscope/`, else `/run/user/UID/portscope/`, else
 `~/.cache/portscope/` (the home of the effective user, so root under sudo keeps its own).
@@ -41,7 +42,7 @@ if TYPE_CHECKING:
     from typing import Any
 
 NAME = "owners-v2.json"
-VERSION = 2  # 2: descriptions carry their CPU-time witness
+VERSION = 3  # 2: descriptions carry their CPU-time witness; 3: refused PIDs
 MAX_BYTES = 64 << 20  # far above what 10,000 processes leave; a bigger file is not ours
 
 
@@ -235,6 +236,7 @@ def _encode(who: dict[str, Any], learned: Learned) -> dict[str, Any]:
         "tables": [[int(n) for pair in key for n in pair] for key in tables],
         "pids": pids,
         "nobody": sorted(learned.owners.nobody),
+        "refused": [[pid, ns, single] for pid, ns, single in learned.owners.refused],
         "argvs": [list(argv) for argv in argvs],
         "described": described,
     }
@@ -273,7 +275,13 @@ def _decode(data: dict[str, Any]) -> Learned:
         described[holder.pid] = Described(start, _float(at), holder, ran)
     searched = _float(data["searched"])
     nobody = frozenset(_int(inode) for inode in _list(data["nobody"]))
-    return Learned(IndexState(searched, index, nobody), described)
+    refused = []
+    for row in _list(data["refused"]):
+        pid, ns, single = _list(row)
+        if not _all_int((pid, ns)):
+            raise TypeError("integer expected")
+        refused.append((pid, ns, _bool(single)))
+    return Learned(IndexState(searched, index, nobody, tuple(refused)), described)
 
 
 def _all_int(values: list[Any] | tuple[Any, ...]) -> bool:

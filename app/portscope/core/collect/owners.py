@@ -100,6 +100,9 @@ class IndexState(NamedTuple):
     # Live sockets no visible process held after a search: not searched for again for
     # one walk period, in the next run as in the monitor.
     nobody: frozenset[int] = frozenset()
+    # (PID, CPU time in ns, single-threaded) of processes whose table we may not read:
+    # the next run tries them again only once they have run, as the monitor does.
+    refused: tuple[tuple[int, int, bool], ...] = ()
 
 
 class OwnerIndex:
@@ -274,17 +277,20 @@ class OwnerIndex:
     def _read_whole(self, pids: set[int], live: set[int]) -> None:
         """Read these tables whole: many at once by helper processes on every core, the rest
         here. Only the cold walk asks: PIDs new to a warm index are few."""
-        helped: dict[int, fd_reads.Table] = {}
+        helped: fd_reads.Answer = ({}, {})
         if len(pids) >= self._helped_from:
             helped = fd_reads.read_many(self._proc, list(pids), os.cpu_count() or 1)
+        tables, refused = helped
         for pid in pids:
-            read = helped.get(pid)
-            if read is None:
-                self._refresh(pid, live, whole=True)
-            else:
+            read = tables.get(pid)
+            if read is not None:
                 self.reads += 1
                 self.helped += 1
                 self._take(pid, read, live)
+            elif pid in refused:
+                self._refused[pid] = _Activity(*refused[pid])
+            else:
+                self._refresh(pid, live, whole=True)
 
     def _pids(self) -> set[int]:
         try:
@@ -331,6 +337,8 @@ class OwnerIndex:
             # any user's is) is remembered as refused.
             refused = _activity(self._proc, pid, None)
             if refused.ns >= 0:
+                # New to the store, not a new CPU time: that costs the next run one read.
+                self.changed = self.changed or pid not in self._refused
                 self._refused[pid] = refused
         self._take(pid, read, live, old)
 
@@ -401,6 +409,7 @@ class OwnerIndex:
                 if t.start >= 0
             },
             frozenset(self._nobody),
+            tuple((pid, a.ns, a.single) for pid, a in self._refused.items()),
         )
 
     def restore(self, state: IndexState) -> dict[int, tuple[int, int]]:
@@ -431,7 +440,9 @@ class OwnerIndex:
                 found[0], saved.start, found[1],
             ))
             self._inherited.add(pid)
-        # Every PID the tables do not name is new to this index, and read whole.
+        # Every PID the tables do not name is new to this index, and read whole, but for
+        # those refused that have not run since (holders).
+        self._refused = {pid: _Activity(ns, single) for pid, ns, single in state.refused}
         self._known = True
         self._rota = deque(self._tables)
         if 0 <= clock() - state.searched < self._full_every:
