@@ -243,19 +243,15 @@ def _read_all(answers: dict[int, tuple[int, list[bytes]]]) -> set[int]:
         os.set_blocking(pipe, False)
     deadline = time.monotonic() + HELPER_TIMEOUT
     while open_pipes and time.monotonic() < deadline:
-        waiting = True
         for pipe in list(open_pipes):
             try:
-                data = os.read(pipe, 1 << 20)
+                while data := os.read(pipe, 65536):  # a pipe's whole buffer, at most
+                    answers[pipe][1].append(data)
+                open_pipes.discard(pipe)  # the end
             except BlockingIOError:
-                continue
-            waiting = False
-            if data:
-                answers[pipe][1].append(data)
-            else:
-                open_pipes.discard(pipe)
-        if waiting:
-            time.sleep(0.002)
+                pass  # nothing more yet
+        if open_pipes:
+            time.sleep(0.001)
     return open_pipes
 
 
