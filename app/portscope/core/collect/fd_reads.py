@@ -164,7 +164,7 @@ def read_many(proc: str, pids: list[int], helpers: int) -> Answer:
     if helpers < 1 or not pids or not sys.executable or not hasattr(os, "posix_spawn"):
         return answer
     answers: dict[int, tuple[int, list[bytes]]] = {}  # pipe -> (helper's PID, what it sent)
-    for share in (sorted(pids)[i::helpers] for i in range(helpers)):
+    for share in (sorted(pids)[i::helpers] for i in range(min(helpers, len(pids)))):
         try:
             child, pipe = _spawn(
                 [sys.executable, "-I", "-S", __file__, proc, ",".join(map(str, share))]
@@ -250,6 +250,8 @@ def _read_all(answers: dict[int, tuple[int, list[bytes]]]) -> set[int]:
                 open_pipes.discard(pipe)  # the end
             except BlockingIOError:
                 pass  # nothing more yet
+            except OSError:  # the pipe failed: its answer is taken only if whole
+                open_pipes.discard(pipe)
         if open_pipes:
             time.sleep(0.001)
     return open_pipes
