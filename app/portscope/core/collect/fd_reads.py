@@ -59,6 +59,13 @@ def read_table(
     return count, ran, stat, fds, held
 
 
+def refused_at(proc: str, pid: int) -> tuple[int, bool] | None:
+    """After read_table gave None: the CPU time of a process still there (any user's may
+    be read), whose table is not ours to read; None if it is gone."""
+    ran = activity(proc, pid, None)
+    return ran if ran[0] >= 0 else None
+
+
 def fd_count(proc: str, pid: int) -> int:
     """Open fds (st_size of the fd directory, Linux >= 6.2; 0 before), -1 if gone."""
     try:
@@ -164,10 +171,11 @@ def read_many(proc: str, pids: list[int], helpers: int) -> Answer:
     if helpers < 1 or not pids or not sys.executable or not hasattr(os, "posix_spawn"):
         return answer
     answers: dict[int, tuple[int, list[bytes]]] = {}  # pipe -> (helper's PID, what it sent)
+    ours = [fd for fd in _inheritable() if fd > 2]  # our pipes are close-on-exec: not here
     for share in (sorted(pids)[i::helpers] for i in range(min(helpers, len(pids)))):
         try:
             child, pipe = _spawn(
-                [sys.executable, "-I", "-S", __file__, proc, ",".join(map(str, share))]
+                [sys.executable, "-I", "-S", __file__, proc, ",".join(map(str, share))], ours
             )
         except OSError:  # no interpreter there, too many processes: read here instead
             break
@@ -200,16 +208,17 @@ def read_many(proc: str, pids: list[int], helpers: int) -> Answer:
     return answer
 
 
-def _spawn(argv: list[str]) -> tuple[int, int]:
+def _spawn(argv: list[str], ours: list[int]) -> tuple[int, int]:
     """Start `argv` with stdout into a pipe (returned with its PID), stdin and stderr on
-    /dev/null, and no other descriptor of ours: it would hold our sockets while it runs."""
+    /dev/null, and `ours` closed (our other inheritable descriptors): it would hold our
+    sockets while it runs."""
     readable, writable = os.pipe()  # both close-on-exec
     actions: list[tuple[object, ...]] = [
         (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
         (os.POSIX_SPAWN_DUP2, writable, 1),
         (os.POSIX_SPAWN_OPEN, 2, os.devnull, os.O_WRONLY, 0),
     ]
-    actions += [(os.POSIX_SPAWN_CLOSE, fd) for fd in _inheritable() if fd > 2]
+    actions += [(os.POSIX_SPAWN_CLOSE, fd) for fd in ours]
     try:
         child = os.posix_spawn(argv[0], argv, os.environ, file_actions=actions)
     except OSError:
@@ -261,14 +270,14 @@ def _serve(proc: str, pids: str) -> None:
     """The helper: the tables of these PIDs (comma-separated), and those refused, to
     stdout (marshal)."""
     tables: dict[int, Table] = {}
-    refused: dict[int, tuple[int, bool]] = {}
+    refusals: dict[int, tuple[int, bool]] = {}
     for pid in map(int, pids.split(",")):
         table = read_table(proc, pid)
         if table is not None:
             tables[pid] = table
-        elif (ran := activity(proc, pid, None))[0] >= 0:  # there, but not ours to read
-            refused[pid] = ran
-    sys.stdout.buffer.write(marshal.dumps((tables, refused)))
+        elif (ran := refused_at(proc, pid)) is not None:
+            refusals[pid] = ran
+    sys.stdout.buffer.write(marshal.dumps((tables, refusals)))
 
 
 if __name__ == "__main__":

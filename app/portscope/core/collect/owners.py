@@ -332,14 +332,10 @@ class OwnerIndex:
         old = None if whole else before
         self.reads += 1
         read = fd_reads.read_table(self._proc, pid, old.fds if old is not None else None, live)
-        if read is None:
-            # Gone, or not ours to read: a process still there (its CPU time readable, as
-            # any user's is) is remembered as refused.
-            refused = _activity(self._proc, pid, None)
-            if refused.ns >= 0:
-                # New to the store, not a new CPU time: that costs the next run one read.
-                self.changed = self.changed or pid not in self._refused
-                self._refused[pid] = refused
+        if read is None and (refused := fd_reads.refused_at(self._proc, pid)) is not None:
+            # New to the store, not a new CPU time: that costs the next run one read.
+            self.changed = self.changed or pid not in self._refused
+            self._refused[pid] = _Activity(*refused)
         self._take(pid, read, live, old)
 
     def _take(
