@@ -208,6 +208,37 @@ def test_lone_time_wait_between_two_stopped_ephemeral_ports_is_folded() -> None:
     assert ("127.0.0.1", port) in {(d.address, d.port) for d in snap.client_time_wait.destinations}
 
 
+def test_a_sketch_is_offered_only_when_the_first_whole_poll_walks_many_tables() -> None:
+    """ProcNetCollector.sketch, the monitor's first frame: the listeners alone when the
+    owner walk ahead is one helpers share (OwnerIndex.heavy, threshold set here), else
+    None: the first whole poll will be quick, and is the first frame."""
+    from portscope.core.collect import LISTENERS_ONLY
+    from support import quiet_port
+
+    quick, heavy = ProcNetCollector(), ProcNetCollector()
+    quick._owners._helped_from = 10**9
+    heavy._owners._helped_from = 1  # this process's own fds are more than that
+    with tcp_listener(port=quiet_port()) as listener:
+        port = listener.getsockname()[1]
+        assert quick.sketch() is None
+        sketch = heavy.sketch()
+        assert sketch is not None and LISTENERS_ONLY in sketch.notes
+        [found] = sketch.listeners_on(port)
+        assert not found.holders
+        [held] = heavy.collect().listeners_on(port)
+        assert held.pids == (os.getpid(),)
+
+
+def test_the_readme_states_the_threshold_the_index_uses() -> None:
+    """The README says from how many descriptors the monitor draws the sockets first."""
+    from pathlib import Path
+
+    from portscope.core.collect.owners import HELPED_FROM
+
+    readme = Path(__file__).resolve().parents[2] / "README.md"
+    assert f"{HELPED_FROM:,} or more descriptors" in " ".join(readme.read_text().split())
+
+
 @pytest.mark.parametrize("netlink", [True, False], ids=["sock_diag", "proc_net"])
 def test_the_listeners_alone_are_read_without_time_wait_or_owners(netlink: bool) -> None:
     """The monitor's first frame (ProcNetCollector.listeners): the listening sockets, TCP

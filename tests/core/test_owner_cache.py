@@ -363,11 +363,37 @@ def test_a_cold_walk_shared_with_helper_processes_reads_what_one_thread_reads(
     reads = helped.reads
     assert helped.holders(live) == alone.holders(live)
     assert (helped.full_walks, helped.reads) == (1, reads + 1)
-    # A process met later is read here: helpers are for the cold walk only.
+    # A process met later is read here when its fds are fewer than the threshold.
     later = int(server.ask("fork")[0])
     _show(proc_view, later)
+    helped._helped_from = 10**9
     assert helped.holders(live)[server.inode] == sorted([server.proc.pid, *kids, later])
     assert helped.helped == 4
+
+
+def test_new_processes_after_a_stale_restore_are_shared_with_helpers_and_make_it_heavy(
+    server: Server, proc_view: Path
+) -> None:
+    """A store whose processes are gone (a restarted pre-fork server) leaves every running
+    process new to the index: as many tables as a cold walk's, read by helpers from the
+    threshold, and what `heavy` (the monitor's "draw the sockets first?") says before."""
+    kids = [int(server.ask("fork")[0]) for _ in range(3)]
+    first = OwnerIndex(str(proc_view), helped_from=1)
+    assert first.heavy() is False  # nothing to read: an empty view
+    _show(proc_view, server.proc.pid)
+    first.holders({server.inode})
+    learned = first.export()
+    for pid in kids:  # the old generation's store; these are the new processes
+        _show(proc_view, pid)
+    index = OwnerIndex(str(proc_view), helped_from=1)
+    index.restore(learned)
+    assert index.heavy() is True
+    assert index.holders({server.inode}) == {server.inode: sorted([server.proc.pid, *kids])}
+    assert index.helped == 3 and index.full_walks == 0
+    assert index.heavy() is False  # every process known now
+    settled = OwnerIndex(str(proc_view), helped_from=10**9)
+    settled.restore(learned)
+    assert settled.heavy() is False  # 3 new tables of a few fds: a quick poll
 
 
 @pytest.mark.parametrize("helper", ["false", "echo", "late", "missing"])

@@ -7,6 +7,8 @@ from __future__ import annotations
 import threading
 from datetime import timezone
 
+import pytest
+
 from portscope.core.collect import NOT_LOOKED_UP
 from portscope.core.collect.proc_collector import ProcNetCollector
 from portscope.core.model import Snapshot
@@ -85,6 +87,42 @@ async def test_no_sketch_unless_asked() -> None:
     async with app.run_test(size=(120, 30)) as pilot:
         await until(pilot, lambda: app.latest_snapshot is WHOLE)
         assert False not in source.asked
+
+
+class OffersSketch(SlowOwners):
+    """A source that says whether a sketch is worth drawing (ProcNetCollector.sketch)."""
+
+    def __init__(self, worth: bool) -> None:
+        super().__init__()
+        self.worth = worth
+
+    def sketch(self) -> Snapshot | None:
+        self.asked.append(False)
+        return SKETCH if self.worth else None
+
+
+@pytest.mark.parametrize("worth", [True, False], ids=["heavy", "quick"])
+async def test_the_source_decides_whether_the_sockets_show_first(worth: bool) -> None:
+    """A first whole poll that will be quick is the first frame itself: a sketch before it
+    would only delay the frame naming the processes."""
+    source = OffersSketch(worth)
+    if not worth:
+        source.release.set()  # no sketch to look at before the whole poll
+    app = PortscopeApp(
+        source, interval=3600, tz=timezone.utc, relatives=fake_relatives, sketch=True
+    )
+    shown: list[bool] = []
+    receive = app.main.receive
+    app.main.receive = (  # type: ignore[method-assign]
+        lambda snapshot, ready: shown.append(ready.sketch) or receive(snapshot, ready)
+    )
+    async with app.run_test(size=(120, 30)) as pilot:
+        await until(pilot, lambda: bool(shown))
+        assert shown == [worth]
+        source.release.set()
+        await until(pilot, lambda: app.latest_snapshot is WHOLE)
+    assert shown[-1] is False and shown.count(True) == int(worth)
+    assert source.asked[:2] == [False, True]  # the offer asked for, then the whole poll
 
 
 class SlowWholePolls:

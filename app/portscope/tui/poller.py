@@ -13,7 +13,9 @@ ones back to back, and says how many (SnapshotReady.skipped: the header shows it
 A sketch first, when asked for (`sketch`): the sockets alone (owners=False: no fd table
 read, no process described), made ready and shown at once, then the first whole poll right
 after it. The first frame shows what listens where in a few hundred ms, not after the
-first whole poll's walk of every process's fd table (over a second at 2,000 processes).
+first whole poll's walk of every process's fd table (over a second at 2,000 processes). A
+source that can tell (ProcNetCollector.sketch) gives no sketch when its first whole poll
+will be quick: the first frame is then the one naming the processes.
 
 No queue: the thread turns each snapshot into the table's rows (`prepare`, everything but
 the final diff) and leaves the result in a one-place mailbox. A message tells the UI only
@@ -183,13 +185,12 @@ class Poller:
     def _sketch_once(self, sketch: Callable[[Snapshot], Prepared]) -> None:
         """The sockets alone, shown before the first whole poll (which starts right after).
         Not kept as `_last`: the whole poll's rows and texts are made afresh."""
-        focused: FocusedCollector = self._source  # type: ignore[assignment]  # narrows
-        # The listeners alone where the source can (ProcCollector.listeners: no TIME_WAIT).
-        listeners = getattr(self._source, "listeners", None)
         started = self._clock()
         try:
-            ready = sketch(listeners() if callable(listeners) else focused.collect(
-                None, owners=False))
+            sockets = self._sockets()
+            if sockets is None:  # the whole poll will be quick: it is the first frame
+                return
+            ready = sketch(sockets)
         except Exception:  # the whole poll right after says what is wrong
             return
         if self._stopped.is_set():
@@ -202,6 +203,21 @@ class Poller:
             if self._wait(self._stopped, 0.01):
                 return
         self._wait(self._stopped, 0.05)  # its frame: drawn on the UI's next refresh
+
+    def _sockets(self) -> Snapshot | None:
+        """The sketch's snapshot: what the source offers for one (ProcNetCollector.sketch,
+        None if no sketch is worth it), else its listeners alone (no TIME_WAIT read), else
+        a poll without owners."""
+        offered = getattr(self._source, "sketch", None)
+        if callable(offered):
+            sketched: Snapshot | None = offered()
+            return sketched
+        listeners = getattr(self._source, "listeners", None)
+        if callable(listeners):
+            listed: Snapshot = listeners()
+            return listed
+        focused: FocusedCollector = self._source  # type: ignore[assignment]  # narrows
+        return focused.collect(None, owners=False)
 
     def _next_tick(self, anchor: float, tick: int, now: float) -> int:
         """The first tick after `now` (at least the one after `tick`): ticks that passed

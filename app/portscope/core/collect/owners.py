@@ -26,8 +26,9 @@ Per poll, each ~5 us per process touched:
   oldest first, so every table is visited once per `full_every` seconds without one poll
   paying for all of them (2,000 processes: ~70 a poll, not 2,000 every 30 s). A visit
   reads the table whole if its process ran since its last whole read; an idle one costs
-  its CPU time alone. Only the first poll of an index that knows nothing walks everything
-  (from HELPED_FROM fds, in helper processes on every core: fd_reads.py).
+  its CPU time alone. Only the first poll of an index that knows nothing walks everything.
+  That walk, or the new processes' after a restore whose processes are gone, is read by
+  helper processes on every core from HELPED_FROM fds (fd_reads.py).
 
 The tables outlive the process (`export`, `restore`; owner_store keeps them in the user's
 own file), so a one-shot command starts where the last one or the monitor left off,
@@ -162,13 +163,9 @@ class OwnerIndex:
             del self._refused[gone]
         if not self._known:
             return self._full(pids, live, whole)
-        for pid in pids - self._tables.keys():
-            refused = self._refused.get(pid)
-            if refused is not None and not self._ran_since(pid, refused):
-                continue  # the same process, as unreadable as it was
-            self._refresh(pid, live, whole=True)
-            if pid in self._tables:
-                self._rota.append(pid)
+        new = self._new(pids)
+        self._read_whole(new, live)  # many only after a restore whose processes are gone
+        self._rota.extend(pid for pid in new if pid in self._tables)
         self._settle_inherited(live)
         for n, (pid, table) in enumerate(list(self._tables.items())):
             if give_way is not None and n % GIVE_WAY_EVERY == 0 and give_way():
@@ -204,6 +201,22 @@ class OwnerIndex:
             self._nobody[inode] = now
         self.changed = True
         return owners
+
+    def heavy(self) -> bool:
+        """Whether the next poll reads tables of at least `helped_from` fds whole, a walk
+        of a few hundred ms that helpers share: every table for an index that knows
+        nothing, the new processes' for one that does (a restore whose processes are
+        gone). What the monitor asks before drawing the sockets alone first."""
+        pids = self._pids()
+        return self._fds(self._new(pids) if self._known else pids) >= self._helped_from
+
+    def _new(self, pids: set[int]) -> set[int]:
+        """The PIDs among these with no table, but for refused ones that have not run (the
+        same process, as unreadable as it was)."""
+        return {
+            pid for pid in pids - self._tables.keys()
+            if (refused := self._refused.get(pid)) is None or self._ran_since(pid, refused)
+        }
 
     def _forget_nobody(self, now: float, live: set[int] | None) -> None:
         """Sockets nobody held are searched for again once a walk period has passed since
@@ -278,8 +291,9 @@ class OwnerIndex:
         return owners
 
     def _read_whole(self, pids: set[int], live: set[int]) -> None:
-        """Read these tables whole: many at once by helper processes on every core, the rest
-        here. Only the cold walk asks: PIDs new to a warm index are few."""
+        """Read these tables whole: many at once by helper processes on every core (the
+        cold walk; PIDs new to a warm index are few but after a stale restore), the rest
+        here."""
         helped: fd_reads.Answer = ({}, {})
         if self._fds(pids) >= self._helped_from:
             helped = fd_reads.read_many(self._proc, list(pids), os.cpu_count() or 1)

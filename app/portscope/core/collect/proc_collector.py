@@ -108,6 +108,18 @@ class ProcNetCollector:
         with self._lock:
             return self._collect(None, False, listeners_only=True)
 
+    def sketch(self) -> Snapshot | None:
+        """What the monitor shows first: the listeners alone (`listeners`) when the first
+        whole poll must walk many fd tables (OwnerIndex.heavy: 2,000 processes and an
+        owner store that does not know them take a second and more); None when it will be
+        quick, and a frame of the sockets alone would only delay the one naming their
+        processes (5,000 listeners of a few processes: ~0.3 s later)."""
+        with self._lock:
+            self._restore()
+            if not self._owners.heavy():
+                return None
+            return self._collect(None, False, listeners_only=True)
+
     def _collect(
         self, port: int | None, want: bool | None, listeners_only: bool = False,
         give_way: Callable[[], int] | None = None,
