@@ -6,6 +6,7 @@ import os
 import socket
 import sys
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
@@ -229,14 +230,68 @@ def test_a_sketch_is_offered_only_when_the_first_whole_poll_walks_many_tables() 
         assert held.pids == (os.getpid(),)
 
 
-def test_the_readme_states_the_threshold_the_index_uses() -> None:
-    """The README says from how many descriptors the monitor draws the sockets first."""
-    from pathlib import Path
+def test_a_sketch_is_offered_when_the_first_whole_poll_reads_many_time_wait(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Few fd tables to walk, but SKETCH_TIME_WAIT or more TIME_WAIT sockets to read (the
+    kernel's count, /proc/net/sockstat): the listeners are drawn first."""
+    from portscope.core.collect import proc_collector
+    from portscope.core.collect.system import time_wait_count
+    from support import quiet_port
 
+    collector = ProcNetCollector()
+    collector._owners._helped_from = 10**9
+    with tcp_listener(port=quiet_port()) as listener:
+        make_server_time_wait(listener, 3)
+        assert time_wait_count() >= 3
+        monkeypatch.setattr(proc_collector, "SKETCH_TIME_WAIT", time_wait_count() + 1000)
+        assert collector.sketch() is None
+        monkeypatch.setattr(proc_collector, "SKETCH_TIME_WAIT", 3)
+        sketch = collector.sketch()
+        assert sketch is not None and sketch.listeners_on(listener.getsockname()[1])
+    (tmp_path / "net").mkdir()
+    stat = tmp_path / "net" / "sockstat"
+    stat.write_text("sockets: used 9\nTCP: inuse 2 orphan 0 tw 61234 alloc 3 mem 1\n")
+    assert time_wait_count(str(tmp_path)) == 61234
+    stat.write_text("TCP: inuse 2 orphan 0 tw\n")  # not the kernel's: no count, no error
+    assert time_wait_count(str(tmp_path)) == 0
+
+
+def test_a_store_of_many_tables_makes_a_sketch_before_they_are_checked(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The whole poll after a restore checks every stored table (its process's CPU time):
+    from SETTLED_FROM tables it is slow without any walk, so the listeners come first, and
+    the store is restored by that poll, not before the sketch."""
+    from portscope.core.collect import proc_collector
+    from portscope.core.collect.owner_store import OwnerStore
+
+    path = str(tmp_path / "owners")
+    ProcNetCollector(store=OwnerStore(path)).collect()  # the run before this one
+    learned = OwnerStore(path).load()
+    assert learned is not None and learned.owners.tables
+    stored = len(learned.owners.tables)
+    monkeypatch.setattr(proc_collector, "SKETCH_TIME_WAIT", 10**9)
+    for settled_from, sketched in ((stored, True), (stored + 1, False)):
+        monkeypatch.setattr(proc_collector, "SETTLED_FROM", settled_from)
+        collector = ProcNetCollector(store=OwnerStore(path))
+        collector._owners._helped_from = 10**9
+        assert (collector.sketch() is not None) is sketched
+        assert collector._restored is not sketched  # a big store waits for the whole poll
+        assert collector.collect().sockets
+
+
+def test_the_readme_states_the_thresholds_the_collector_uses() -> None:
+    """The README says from how many descriptors, or TIME_WAIT sockets, the monitor draws
+    the sockets first."""
     from portscope.core.collect.owners import HELPED_FROM
+    from portscope.core.collect.proc_collector import SETTLED_FROM, SKETCH_TIME_WAIT
 
     readme = Path(__file__).resolve().parents[2] / "README.md"
-    assert f"{HELPED_FROM:,} or more descriptors" in " ".join(readme.read_text().split())
+    text = " ".join(readme.read_text(encoding="utf-8").split())
+    assert f"holding {HELPED_FROM:,} or more descriptors" in text
+    assert f"check {SETTLED_FROM:,} or more tables the last run stored" in text
+    assert f"or read {SKETCH_TIME_WAIT:,} or more TIME_WAIT sockets. Then the first" in text
 
 
 @pytest.mark.parametrize("netlink", [True, False], ids=["sock_diag", "proc_net"])

@@ -208,7 +208,7 @@ class OwnerIndex:
         nothing, the new processes' for one that does (a restore whose processes are
         gone). What the monitor asks before drawing the sockets alone first."""
         pids = self._pids()
-        return self._fds(self._new(pids) if self._known else pids) >= self._helped_from
+        return self._many_fds(self._new(pids) if self._known else pids)
 
     def _new(self, pids: set[int]) -> set[int]:
         """The PIDs among these with no table, but for refused ones that have not run (the
@@ -295,7 +295,7 @@ class OwnerIndex:
         cold walk; PIDs new to a warm index are few but after a stale restore), the rest
         here."""
         helped: fd_reads.Answer = ({}, {})
-        if self._fds(pids) >= self._helped_from:
+        if self._many_fds(pids):
             helped = fd_reads.read_many(self._proc, list(pids), os.cpu_count() or 1)
         tables, refused = helped
         for pid in pids:
@@ -309,10 +309,15 @@ class OwnerIndex:
             else:
                 self._refresh(pid, live, whole=True)
 
-    def _fds(self, pids: set[int]) -> int:
-        """How many fds these processes hold, what a walk of them costs (one stat each)."""
-        counted = sum(max(0, self._count(pid)) for pid in pids)
-        return counted or len(pids) * FDS_UNCOUNTED
+    def _many_fds(self, pids: set[int]) -> bool:
+        """Whether these processes hold `helped_from` fds or more, what a walk of them
+        costs: one stat each, until that many are counted."""
+        counted = 0
+        for pid in pids:
+            counted += max(0, self._count(pid))
+            if counted >= self._helped_from:
+                return True
+        return not counted and len(pids) * FDS_UNCOUNTED >= self._helped_from
 
     def _pids(self) -> set[int]:
         try:

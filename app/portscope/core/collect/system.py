@@ -25,3 +25,17 @@ def tcp_tw_reuse() -> int | None:
             return int(fh.read().strip())
     except (OSError, ValueError):
         return None
+
+
+def time_wait_count(proc: str = "/proc") -> int:
+    """TIME_WAIT sockets in this network namespace, IPv4 and IPv6 (the kernel's own
+    count, the `tw` of /proc/net/sockstat: one small read); 0 if unreadable."""
+    try:
+        with open(f"{proc}/net/sockstat", "rb") as fh:
+            for line in fh:
+                if line.startswith(b"TCP:"):
+                    fields = line.split()
+                    return int(fields[fields.index(b"tw") + 1])
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0
