@@ -257,40 +257,40 @@ def test_a_sketch_is_offered_when_the_first_whole_poll_reads_many_time_wait(
     assert time_wait_count(str(tmp_path)) == 0
 
 
-def test_a_store_of_many_tables_makes_a_sketch_before_they_are_checked(
+def test_many_processes_make_a_sketch_and_the_store_waits_for_the_whole_poll(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    """The whole poll after a restore checks every stored table (its process's CPU time):
-    from SETTLED_FROM tables it is slow without any walk, so the listeners come first, and
-    the store is restored by that poll, not before the sketch."""
+    """From SKETCH_PROCESSES processes the first whole poll walks or checks each one (its
+    stored table by CPU time): the listeners come first, and the store is restored by
+    that poll, after the sketch, not before it."""
     from portscope.core.collect import proc_collector
     from portscope.core.collect.owner_store import OwnerStore
 
     path = str(tmp_path / "owners")
     ProcNetCollector(store=OwnerStore(path)).collect()  # the run before this one
-    learned = OwnerStore(path).load()
-    assert learned is not None and learned.owners.tables
-    stored = len(learned.owners.tables)
     monkeypatch.setattr(proc_collector, "SKETCH_TIME_WAIT", 10**9)
-    for settled_from, sketched in ((stored, True), (stored + 1, False)):
-        monkeypatch.setattr(proc_collector, "SETTLED_FROM", settled_from)
+    for many, sketched in ((True, True), (False, False)):
         collector = ProcNetCollector(store=OwnerStore(path))
         collector._owners._helped_from = 10**9
+        population = collector._owners.population()
+        monkeypatch.setattr(proc_collector, "SKETCH_PROCESSES", 1 if many else 10**9)
+        assert population > 1
         assert (collector.sketch() is not None) is sketched
-        assert collector._restored is not sketched  # a big store waits for the whole poll
+        assert collector._restored is not sketched  # many: restored by the whole poll
         assert collector.collect().sockets
+        assert collector._restored
 
 
 def test_the_readme_states_the_thresholds_the_collector_uses() -> None:
     """The README says from how many descriptors, or TIME_WAIT sockets, the monitor draws
     the sockets first."""
     from portscope.core.collect.owners import HELPED_FROM
-    from portscope.core.collect.proc_collector import SETTLED_FROM, SKETCH_TIME_WAIT
+    from portscope.core.collect.proc_collector import SKETCH_PROCESSES, SKETCH_TIME_WAIT
 
     readme = Path(__file__).resolve().parents[2] / "README.md"
     text = " ".join(readme.read_text(encoding="utf-8").split())
     assert f"holding {HELPED_FROM:,} or more descriptors" in text
-    assert f"check {SETTLED_FROM:,} or more tables the last run stored" in text
+    assert f"meet {SKETCH_PROCESSES:,} or more processes" in text
     assert f"or read {SKETCH_TIME_WAIT:,} or more TIME_WAIT sockets. Then the first" in text
 
 

@@ -202,6 +202,10 @@ class OwnerIndex:
         self.changed = True
         return owners
 
+    def population(self) -> int:
+        """How many processes the next poll meets (the /proc listing)."""
+        return len(self._pids())
+
     def heavy(self) -> bool:
         """Whether the next poll reads tables of at least `helped_from` fds whole, a walk
         of a few hundred ms that helpers share: every table for an index that knows

@@ -34,9 +34,9 @@ SAVE_EVERY = 5.0  # seconds between two writes of the owner store by one collect
 # From these, the monitor's first whole poll is slow enough to draw the listeners alone
 # first (sketch). TIME_WAIT sockets: 100,000 take ~0.1 s to read, more while Textual starts.
 SKETCH_TIME_WAIT = 50_000
-# Stored fd tables: each is checked by its CPU time, its process's description too (2,000
-# took ~0.4 s while the monitor starts).
-SETTLED_FROM = 1_000
+# Processes: each is walked, or its stored table checked by its CPU time and its
+# description too (2,000 took ~0.4 s with a store that knew them, while Textual starts).
+SKETCH_PROCESSES = 1_000
 
 
 class ProcNetCollector:
@@ -59,8 +59,6 @@ class ProcNetCollector:
         # Another /proc root is another machine's picture: it is never stored.
         self._store = store if proc_root == "/proc" else None
         self._restored = False
-        self._loaded = False  # the store read (into _learned, until restored)
-        self._learned: Learned | None = None
         self._saved_at = float("-inf")
         self._lock = _thread.allocate_lock()  # threading's Lock, without importing threading
         # Questions about one port waiting for the lock: a whole poll in flight gives way
@@ -118,17 +116,18 @@ class ProcNetCollector:
 
     def sketch(self) -> Snapshot | None:
         """What the monitor shows first: the listeners alone (`listeners`) when the first
-        whole poll will be slow, because it must walk many fd tables (OwnerIndex.heavy:
-        2,000 processes the store does not know take a second and more), check SETTLED_FROM
-        or more stored ones, or read SKETCH_TIME_WAIT or more TIME_WAIT; None when it will
-        be quick, and a frame of the sockets alone would only delay the one naming their
-        processes (5,000 listeners of a few processes: ~0.3 s later). A big store is not
-        restored here: the whole poll does that, after this frame."""
+        whole poll will be slow, because it must read SKETCH_TIME_WAIT or more TIME_WAIT,
+        read or check SKETCH_PROCESSES or more processes (each is walked, or its stored
+        table checked by its CPU time), or walk many fd tables the store does not know
+        (OwnerIndex.heavy); None when it will be quick, and a frame of the sockets alone
+        would only delay the one naming their processes (5,000 listeners of a few
+        processes: ~0.3 s later). With that many processes the store is not read here:
+        the whole poll restores it, after this frame."""
         with self._lock:
-            slow = time_wait_count(self._proc_root) >= SKETCH_TIME_WAIT
-            learned = self._load()
-            if learned is not None and len(learned.owners.tables) >= SETTLED_FROM:
-                slow = True  # each is checked by the whole poll, which restores them
+            slow = (
+                time_wait_count(self._proc_root) >= SKETCH_TIME_WAIT
+                or self._owners.population() >= SKETCH_PROCESSES
+            )
             if not slow:
                 self._restore()  # what is left to walk is what the store does not know
                 slow = self._owners.heavy()
@@ -198,20 +197,12 @@ class ProcNetCollector:
             self._keep()
         return snapshot
 
-    def _load(self) -> Learned | None:
-        """What the store holds, read once (the first lookup restores it)."""
-        if not self._loaded:
-            self._loaded = True
-            self._learned = None if self._store is None else self._store.load()
-        return self._learned
-
     def _restore(self) -> None:
         """Start from the stored owners, once, before the first lookup."""
-        if self._restored:
+        if self._restored or self._store is None:
             return
         self._restored = True
-        learned = self._load()
-        self._learned = None  # taken: not kept for the life of the monitor
+        learned = self._store.load()
         if learned is not None:
             stats = self._owners.restore(learned.owners)
             self._processes.seed(learned.described, self._full_every, stats)
