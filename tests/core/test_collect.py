@@ -209,13 +209,18 @@ def test_lone_time_wait_between_two_stopped_ephemeral_ports_is_folded() -> None:
     assert ("127.0.0.1", port) in {(d.address, d.port) for d in snap.client_time_wait.destinations}
 
 
-def test_a_sketch_is_offered_only_when_the_first_whole_poll_walks_many_tables() -> None:
+def test_a_sketch_is_offered_only_when_the_first_whole_poll_walks_many_tables(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     """ProcNetCollector.sketch, the monitor's first frame: the listeners alone when the
     owner walk ahead is one helpers share (OwnerIndex.heavy, threshold set here), else
-    None: the first whole poll will be quick, and is the first frame."""
-    from portscope.core.collect import LISTENERS_ONLY
+    None: the first whole poll will be quick, and is the first frame. (The other two
+    reasons, however busy the machine, are out of the way.)"""
+    from portscope.core.collect import LISTENERS_ONLY, proc_collector
     from support import quiet_port
 
+    monkeypatch.setattr(proc_collector, "SKETCH_TIME_WAIT", 10**9)
+    monkeypatch.setattr(proc_collector, "SKETCH_PROCESSES", 10**9)
     quick, heavy = ProcNetCollector(), ProcNetCollector()
     quick._owners._helped_from = 10**9
     heavy._owners._helped_from = 1  # this process's own fds are more than that
@@ -239,12 +244,13 @@ def test_a_sketch_is_offered_when_the_first_whole_poll_reads_many_time_wait(
     from portscope.core.collect.system import time_wait_count
     from support import quiet_port
 
+    monkeypatch.setattr(proc_collector, "SKETCH_PROCESSES", 10**9)
     collector = ProcNetCollector()
     collector._owners._helped_from = 10**9
     with tcp_listener(port=quiet_port()) as listener:
         make_server_time_wait(listener, 3)
         assert time_wait_count() >= 3
-        monkeypatch.setattr(proc_collector, "SKETCH_TIME_WAIT", time_wait_count() + 1000)
+        monkeypatch.setattr(proc_collector, "SKETCH_TIME_WAIT", time_wait_count() + 100_000)
         assert collector.sketch() is None
         monkeypatch.setattr(proc_collector, "SKETCH_TIME_WAIT", 3)
         sketch = collector.sketch()
