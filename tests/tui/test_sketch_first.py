@@ -166,3 +166,20 @@ async def test_the_first_frame_shows_real_listeners_before_their_time_wait_is_re
             await pilot.pause()
             assert table.get_cell(key, "time_wait").startswith("3, clears in")
             assert LOOKING_UP_ALL not in str(app.main.query_one(StatusBar).render())
+
+
+def test_the_portable_path_always_draws_the_sockets_first() -> None:
+    """The psutil collector (macOS, Windows, PORTSCOPE_PORTABLE) cannot tell whether its
+    first whole poll will be quick: the monitor's source (WithContainers, as run_tui makes
+    it) gives its sockets without owners first, every time."""
+    from portscope.core.collect.psutil_collector import PsutilCollector
+    from portscope.core.roles.published import WithContainers
+    from portscope.tui.poller import Poller
+    from portscope.tui.rows import sketch_rows
+
+    source = WithContainers(PsutilCollector())
+    poller = Poller(source, 3600, lambda message: None, sketch=sketch_rows)
+    assert poller._sketch is not None  # a source that narrows is asked for a sketch
+    sockets = poller._sockets()
+    assert sockets is not None and NOT_LOOKED_UP in sockets.notes
+    assert sketch_rows(sockets).sketch
