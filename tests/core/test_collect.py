@@ -301,19 +301,23 @@ def test_the_readme_states_the_thresholds_the_collector_uses() -> None:
 
 
 @pytest.mark.parametrize("netlink", [True, False], ids=["sock_diag", "proc_net"])
-def test_the_listeners_alone_are_read_without_time_wait_or_owners(netlink: bool) -> None:
-    """The monitor's first frame (ProcNetCollector.listeners): the listening sockets, TCP
-    and UDP, with no TIME_WAIT counted and no process looked up, said in the notes; the
-    whole poll that follows counts the TIME_WAIT."""
-    from portscope.core.collect import LISTENERS_ONLY, NOT_LOOKED_UP
+def test_the_listeners_alone_are_read_without_time_wait_or_owners(
+    netlink: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The monitor's first frame (ProcNetCollector.sketch, drawn whatever the machine
+    here): the listening sockets, TCP and UDP, with no TIME_WAIT counted and no process
+    looked up, said in the notes; the whole poll that follows counts the TIME_WAIT."""
+    from portscope.core.collect import LISTENERS_ONLY, NOT_LOOKED_UP, proc_collector
     from support import quiet_port
 
+    monkeypatch.setattr(proc_collector, "SKETCH_PROCESSES", 0)
     collector = ProcNetCollector(netlink=netlink)
     with tcp_listener(port=quiet_port()) as listener, udp_socket() as udp:
         make_server_time_wait(listener, 3)
         port, udp_port = listener.getsockname()[1], udp.getsockname()[1]
-        sketch = collector.listeners()
+        sketch = collector.sketch()
         whole = collector.collect(owners=False)
+    assert sketch is not None
     [found] = sketch.listeners_on(port)
     assert not found.holders and sketch.listeners_on(udp_port, "udp")
     stats = sketch.port_stats(port)

@@ -205,17 +205,13 @@ class Poller:
         self._wait(self._stopped, 0.05)  # its frame: drawn on the UI's next refresh
 
     def _sockets(self) -> Snapshot | None:
-        """The sketch's snapshot: what the source offers for one (ProcNetCollector.sketch,
-        None if no sketch is worth it), else its listeners alone (no TIME_WAIT read), else
-        a poll without owners."""
+        """The sketch's snapshot: what the source offers for one (ProcNetCollector.sketch:
+        the listeners alone, or None if no sketch is worth it), else a poll without
+        owners."""
         offered = getattr(self._source, "sketch", None)
         if callable(offered):
             sketched: Snapshot | None = offered()
             return sketched
-        listeners = getattr(self._source, "listeners", None)
-        if callable(listeners):
-            listed: Snapshot = listeners()
-            return listed
         focused: FocusedCollector = self._source  # type: ignore[assignment]  # narrows
         return focused.collect(None, owners=False)
 

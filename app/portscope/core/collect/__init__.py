@@ -9,7 +9,7 @@ from ..model import Snapshot
 
 # The note of a snapshot taken with owners=False (both collectors say it alike).
 NOT_LOOKED_UP = "processes were not looked up: the question did not need them"
-# The note of a snapshot of the listening sockets alone (ProcCollector.listeners).
+# The note of a snapshot of the listening sockets alone (ProcNetCollector.sketch).
 LISTENERS_ONLY = "only listening sockets were read: no TIME_WAIT or connection counted"
 
 

@@ -107,22 +107,17 @@ class ProcNetCollector:
         finally:
             self._asking.discard(token)
 
-    def listeners(self) -> Snapshot:
-        """The listening sockets alone: no process looked up, no TIME_WAIT or connection
-        read (a note says so). What the monitor's first frame shows while the whole poll
-        reads the rest; from the text tables (no netlink) it costs a whole read."""
-        with self._lock:
-            return self._collect(None, False, listeners_only=True)
-
     def sketch(self) -> Snapshot | None:
-        """What the monitor shows first: the listeners alone (`listeners`) when the first
-        whole poll will be slow, because it must read SKETCH_TIME_WAIT or more TIME_WAIT,
-        read or check SKETCH_PROCESSES or more processes (each is walked, or its stored
-        table checked by its CPU time), or walk many fd tables the store does not know
-        (OwnerIndex.heavy); None when it will be quick, and a frame of the sockets alone
-        would only delay the one naming their processes (5,000 listeners of a few
-        processes: ~0.3 s later). With that many processes the store is not read here:
-        the whole poll restores it, after this frame."""
+        """What the monitor shows first: the listening sockets alone (no process looked
+        up, no TIME_WAIT or connection read, a note says so; from the text tables, without
+        netlink, that costs a whole read) when the first whole poll will be slow, because
+        it must read SKETCH_TIME_WAIT or more TIME_WAIT, read or check SKETCH_PROCESSES or
+        more processes (each is walked, or its stored table checked by its CPU time), or
+        walk many fd tables the store does not know (OwnerIndex.heavy); None when it will
+        be quick, and a frame of the sockets alone would only delay the one naming their
+        processes (5,000 listeners of a few processes: ~0.3 s later). With that many
+        processes the store is not read here: the whole poll restores it, after this
+        frame."""
         with self._lock:
             slow = (
                 time_wait_count(self._proc_root) >= SKETCH_TIME_WAIT
