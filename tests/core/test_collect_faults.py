@@ -104,15 +104,14 @@ def _refuse_socket(code: int) -> Callable[[pytest.MonkeyPatch], None]:
 def _refuse_dump(monkeypatch: pytest.MonkeyPatch) -> None:
     """The socket opens, then the kernel answers the dump with NLMSG_ERROR (no inet_diag)."""
 
-    def refused(*_: object) -> list[bytes]:
+    def refused(*_: object, **__: object) -> list[bytes]:
         raise sock_diag.SockDiagError(errno.ENOENT, "sock_diag dump refused")
 
     monkeypatch.setattr(sock_diag, "_dump", refused)
 
 
 def _break_reader(monkeypatch: pytest.MonkeyPatch) -> None:
-    def broken(with_udp: bool = True, port: int | None = None, *, listening: bool = False
-               ) -> object:
+    def broken(*_: object, **__: object) -> object:
         raise OSError("netlink reader gave up")
 
     monkeypatch.setattr(sock_diag, "read_tables", broken)
@@ -173,12 +172,11 @@ def test_udp_dump_refused_keeps_tcp_on_netlink(monkeypatch: pytest.MonkeyPatch) 
     real = sock_diag.read_tables
     asked: list[bool] = []
 
-    def tcp_only(with_udp: bool = True, port: int | None = None, *, listening: bool = False
-                 ) -> Any:
+    def tcp_only(with_udp: bool = True, **kwargs: Any) -> Any:
         asked.append(with_udp)
         if with_udp:
             raise sock_diag.SockDiagError(errno.ENOENT, "sock_diag dump refused")
-        return real(with_udp=False, port=port, listening=listening)
+        return real(with_udp=False, **kwargs)
 
     monkeypatch.setattr(sock_diag, "udp_available", lambda: True)
     monkeypatch.setattr(sock_diag, "read_tables", tcp_only)
@@ -206,8 +204,7 @@ def test_default_collector_copes_with_netlink_refused(monkeypatch: pytest.Monkey
 def test_an_unexpected_error_still_raises(monkeypatch: pytest.MonkeyPatch) -> None:
     """Only permission and missing-file problems are notes; a bug must reach the poller."""
 
-    def garbled(with_udp: bool = True, port: int | None = None, *, listening: bool = False
-                ) -> object:
+    def garbled(*_: object, **__: object) -> object:
         raise ValueError("a record we cannot decode")
 
     monkeypatch.setattr(sock_diag, "read_tables", garbled)

@@ -16,7 +16,7 @@ import sys
 import tempfile
 import textwrap
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -306,8 +306,9 @@ def test_a_whole_poll_gives_way_to_a_question_about_one_port(
     read_tables = collector._read_tables
     polling, go = threading.Event(), threading.Event()
 
-    def paused(port: int | None = None, listening: bool = False) -> object:
-        tables = read_tables(port, listening)
+    def paused(port: int | None = None, listening: bool = False, time_wait: bool = True,
+               give_way: Callable[[], int] | None = None) -> object:
+        tables = read_tables(port, listening, time_wait, give_way)
         if port is None and not go.is_set():
             polling.set()
             go.wait(10)

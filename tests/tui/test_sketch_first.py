@@ -35,7 +35,9 @@ class SlowOwners:
         self.release = threading.Event()
         self.asked: list[bool | None] = []
 
-    def collect(self, port: int | None = None, *, owners: bool | None = True) -> Snapshot:
+    def collect(
+        self, port: int | None = None, *, owners: bool | None = True, time_wait: bool = True
+    ) -> Snapshot:
         self.asked.append(owners)
         if owners is False:
             return SKETCH
@@ -142,7 +144,9 @@ class SlowWholePolls:
         self.sketched += 1
         return self.real.sketch()
 
-    def collect(self, port: int | None = None, *, owners: bool | None = True) -> Snapshot:
+    def collect(
+        self, port: int | None = None, *, owners: bool | None = True, time_wait: bool = True
+    ) -> Snapshot:
         self.release.wait(10)
         return self.real.collect(port, owners=owners)
 

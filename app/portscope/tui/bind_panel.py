@@ -49,9 +49,11 @@ def real_diagnose(
 ) -> Verdict:
     # Left at the default address, the panel also names which of ::, 127.0.0.1, ::1 are
     # taken (a server binding localhost or :: meets those), as `check` does. `collector`:
-    # the monitor's own, warm (its owner index is current): no second /proc walk.
+    # the monitor's own, warm (its owner index is current): no second /proc walk. The
+    # panel speaks of TIME_WAIT only when it is the cause, so it is counted only then.
     return probe.diagnose(
-        port, address, proto, survey=address == "0.0.0.0", collector=collector
+        port, address, proto, survey=address == "0.0.0.0", collector=collector,
+        count_time_wait=False,
     )
 
 

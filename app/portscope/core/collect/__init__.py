@@ -11,6 +11,8 @@ from ..model import Snapshot
 NOT_LOOKED_UP = "processes were not looked up: the question did not need them"
 # The note of a snapshot of the listening sockets alone (ProcNetCollector.sketch).
 LISTENERS_ONLY = "only listening sockets were read: no TIME_WAIT or connection counted"
+# The note of a question about one port asked with time_wait=False, when they were left out.
+TIME_WAIT_LEFT_OUT = "TIME_WAIT on the port was not counted: the question did not need it"
 
 
 class Yielded(Exception):
@@ -30,24 +32,28 @@ class FocusedCollector(Collector, Protocol):
 
     narrows: bool
 
-    def collect(self, port: int | None = None, *, owners: bool | None = True) -> Snapshot: ...
+    def collect(
+        self, port: int | None = None, *, owners: bool | None = True, time_wait: bool = True
+    ) -> Snapshot: ...
 
 
 def snapshot_for(
-    collector: Collector, port: int | None = None, *, owners: bool | None = True
+    collector: Collector, port: int | None = None, *, owners: bool | None = True,
+    time_wait: bool = True,
 ) -> Snapshot:
     """What a question about `port` needs, from a collector that can narrow its poll; a
     whole snapshot from one that cannot (a test's fake), which answers the same question.
 
     `owners`: True, look processes up; False, none; None, only if `port` has a socket a
     process can hold (a listener or a live connection; TIME_WAIT belongs to nobody), so a
-    free port costs no /proc walk.
+    free port costs no /proc walk. `time_wait=False`: the port's TIME_WAIT may be left out
+    (a note says so; the monitor's `b` counts them only when they can be the cause).
     """
     # Asked of the class: a wrapper that forwards attributes (tui's WithContainers) but
     # not collect's arguments must get the plain call.
     if getattr(type(collector), "narrows", False):
         focused: FocusedCollector = collector  # type: ignore[assignment]
-        return focused.collect(port, owners=owners)
+        return focused.collect(port, owners=owners, time_wait=time_wait)
     return collector.collect()
 
 

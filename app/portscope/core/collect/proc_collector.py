@@ -87,12 +87,15 @@ class ProcNetCollector:
         """Processes described with psutil so far (tests, benchmark)."""
         return self._processes.described
 
-    def collect(self, port: int | None = None, *, owners: bool | None = True) -> Snapshot:
+    def collect(
+        self, port: int | None = None, *, owners: bool | None = True, time_wait: bool = True
+    ) -> Snapshot:
         """The machine's sockets; with `port`, only that port's (its listeners, stats and
         TIME_WAIT; owners are looked up for its sockets alone, and the owner index keeps
         its other tables as they were, for the next whole poll to confirm). `owners=False`:
         no process is looked up, so sockets carry no holders (a note says so); None: looked
-        up only if a socket on `port` can have one (collect.snapshot_for).
+        up only if a socket on `port` can have one (collect.snapshot_for). `time_wait=False`
+        (with `port`): its TIME_WAIT is left out (a note says so; collect.snapshot_for).
 
         A whole poll raises Yielded when a question about one port came meanwhile."""
         if port is None:
@@ -103,7 +106,7 @@ class ProcNetCollector:
         try:
             with self._lock:
                 self._asking.discard(token)  # answered now: no poll gives way to it
-                return self._collect(port, owners)
+                return self._collect(port, owners, time_wait=time_wait)
         finally:
             self._asking.discard(token)
 
@@ -130,10 +133,10 @@ class ProcNetCollector:
 
     def _collect(
         self, port: int | None, want: bool | None, listeners_only: bool = False,
-        give_way: Callable[[], int] | None = None,
+        give_way: Callable[[], int] | None = None, time_wait: bool = True,
     ) -> Snapshot:
         """`give_way`: true while a question about one port waits (then Yielded)."""
-        tables = self._read_tables(port, listeners_only)
+        tables = self._read_tables(port, listeners_only, time_wait, give_way)
         if give_way is not None and give_way():
             raise Yielded
         owners = want is not False and (
@@ -213,10 +216,15 @@ class ProcNetCollector:
         self._saved_at = now
         self._store.save(Learned(self._owners.export(), self._processes.export()))
 
-    def _read_tables(self, port: int | None = None, listening: bool = False) -> Tables:
+    def _read_tables(
+        self, port: int | None = None, listening: bool = False, time_wait: bool = True,
+        give_way: Callable[[], int] | None = None,
+    ) -> Tables:
+        """`time_wait=False`: the port's TIME_WAIT may be left out (the text tables hold
+        them anyway, and they are counted). `give_way`: see _collect (netlink only)."""
         if self._netlink:
             try:
-                return self._read_netlink(port, listening)
+                return self._read_netlink(port, listening, time_wait, give_way)
             except OSError as exc:  # not allowed here (sandbox, seccomp, old kernel)
                 self._netlink = False
                 self._netlink_note = (
@@ -228,26 +236,35 @@ class ProcNetCollector:
             tables.notes.insert(0, self._netlink_note)
         return tables
 
-    def _read_netlink(self, port: int | None, listening: bool = False) -> Tables:
+    def _read_netlink(
+        self, port: int | None, listening: bool = False, time_wait: bool = True,
+        give_way: Callable[[], int] | None = None,
+    ) -> Tables:
         """TCP over netlink; UDP too where udp_diag answers, else from the text tables.
         With `port`, the listeners and that port's other sockets (the kernel filters)."""
         if self._udp_netlink is None:
             self._udp_netlink = sock_diag.udp_available()
         if self._udp_netlink:
             try:
-                return _netlink_tables(True, port, listening)
+                return _netlink_tables(True, port, listening, time_wait, give_way)
             except OSError:
                 # Maybe only the UDP dump is refused (udp_diag unloaded since): TCP alone
                 # decides whether netlink is usable, so try it without UDP before giving up.
                 self._udp_netlink = False
-        tables = _netlink_tables(False, port, listening)
+        tables = _netlink_tables(False, port, listening, time_wait, give_way)
         udp = proc_net.read_tables(f"{self._proc_root}/net", with_tcp=False)
         tables.rows.extend(udp.rows)
         tables.notes.extend(udp.notes)
         return tables
 
 
-def _netlink_tables(with_udp: bool, port: int | None, listening: bool = False) -> Tables:
+def _netlink_tables(
+    with_udp: bool, port: int | None, listening: bool = False, time_wait: bool = True,
+    give_way: Callable[[], int] | None = None,
+) -> Tables:
     """A whole read, the listeners and `port`'s other sockets, or the listeners alone
     (sock_diag.read_tables)."""
-    return sock_diag.read_tables(with_udp=with_udp, port=port, listening=listening)
+    return sock_diag.read_tables(
+        with_udp=with_udp, port=port, listening=listening, time_wait=time_wait,
+        give_way=give_way,
+    )

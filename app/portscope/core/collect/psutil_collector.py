@@ -48,10 +48,13 @@ class PsutilCollector:
         self._processes = ProcessTable()
         self.name = platform_path.source_name(PsutilCollector.name)
 
-    def collect(self, port: int | None = None, *, owners: bool | None = True) -> Snapshot:
+    def collect(
+        self, port: int | None = None, *, owners: bool | None = True, time_wait: bool = True
+    ) -> Snapshot:
         """With `port`, only that port's sockets; `owners=False`: no process described
         (psutil has read the PIDs anyway; describing them is what costs); None: described
-        if any socket on `port` other than TIME_WAIT has one."""
+        if any socket on `port` other than TIME_WAIT has one. `time_wait` is not used:
+        psutil reads every socket, so TIME_WAIT is counted anyway."""
         notes: list[str] = []
         found: Iterable[tuple[_Conn, set[int]]]
         whole = True  # the system's table was read (else: each process's own sockets)

@@ -14,17 +14,23 @@ import struct
 import sys
 from array import array
 from collections import Counter
-from collections.abc import Hashable, Iterable, Iterator
+from collections.abc import Callable, Hashable, Iterable, Iterator
 from itertools import compress
 from operator import not_
 
 from ..model import Family, Proto
+from . import TIME_WAIT_LEFT_OUT, Yielded
 from .sides import DESTINATIONS_KEPT, ClientSums, Sides
 from .system import ephemeral_range
 from .tables import CLOSE, LISTEN, SEVERAL, TIME_WAIT, SocketRow, Tables
 
 NETLINK_SOCK_DIAG = 4
 SOCK_DIAG_BY_FAMILY = 20
+# The request older than SOCK_DIAG_BY_FAMILY: it names no address family, so the kernel
+# walks its connection hash (one for IPv4 and IPv6) once for both, where one dump per
+# family walks it twice. Its records are the same, typed TCPDIAG_GETSOCK.
+TCPDIAG_GETSOCK = 18
+_RECORD_TYPES = (SOCK_DIAG_BY_FAMILY, TCPDIAG_GETSOCK)
 NLMSG_ERROR = 2
 NLMSG_DONE = 3
 _REQUEST = 0x1 | 0x300  # NLM_F_REQUEST | NLM_F_DUMP
@@ -61,7 +67,8 @@ class SockDiagError(OSError):
 
 
 def read_tables(
-    with_udp: bool = True, port: int | None = None, *, listening: bool = False
+    with_udp: bool = True, port: int | None = None, *, listening: bool = False,
+    time_wait: bool = True, give_way: Callable[[], object] | None = None,
 ) -> Tables:
     """All TCP sockets (TIME_WAIT tallied) and, if asked, all UDP sockets.
 
@@ -69,46 +76,75 @@ def read_tables(
     TIME_WAIT included, whatever states were asked for, so splitting by state would
     double that walk. With `port`, every TCP listener (a dump of LISTEN alone walks only
     the small listening hash) and the rest of the TCP sockets only on that local port (one
-    walk of the connection hash, filtered in the kernel): the walk (~3 ms for 20,000)
-    costs far less than sending and decoding every socket (~25 ms) nobody asked about,
-    and the listeners still tell a client's ephemeral port from a server's.
+    walk of the connection hash for both families, filtered in the kernel: _port_dump): the
+    walk (~3 ms for 20,000) costs far less than sending and decoding every socket (~25 ms)
+    nobody asked about, and the listeners still tell a client's ephemeral port from a
+    server's. `time_wait=False`: that port's TIME_WAIT is not sent (100,000 of them cost
+    ~30 ms to send and ~17 ms to tally; the walk stays).
 
     `listening`: the TCP listeners alone (and UDP): only the small listening hash is walked,
     and no TIME_WAIT is sent (100,000 of them: ~450 ms of a first frame's wait).
+
+    `give_way`: asked between datagrams; true raises Yielded (a whole poll of 100,000
+    TIME_WAIT reads for ~70 ms, and a question about one port need not wait for it).
     """
     tables = Tables()
     nl = _netlink()
     whole = port is None and not listening
     try:
         for af, family in _FAMILIES:
+            states = _ALL_STATES if whole else 1 << LISTEN
             # Handed over, not kept here: _split_tcp frees each datagram once joined.
-            dump = (
-                _dump(nl, af, socket.IPPROTO_TCP, 1 << LISTEN) if listening
-                else _tcp_dump(nl, af, port)
+            _split_tcp(
+                _dump(nl, af, socket.IPPROTO_TCP, states, give_way=give_way), family, tables,
+                defer=whole,
             )
-            _split_tcp(dump, family, tables, defer=whole)
             if with_udp:
                 for chunk in _dump(nl, af, socket.IPPROTO_UDP, _ALL_STATES):
-                    tables.rows.extend(_rows(chunk, "udp", family))
+                    tables.rows.extend(_rows(chunk, "udp"))
+        if port is not None and not listening:
+            _split_tcp(_port_dump(nl, port, time_wait), None, tables)
+            if not time_wait:
+                tables.notes.append(TIME_WAIT_LEFT_OUT)
     finally:
         nl.close()
+    if give_way is not None and give_way():
+        raise Yielded
     if whole:  # a one-port question keeps its port's sockets whoever's they are
         settle(tables, ephemeral_range())
     return tables
 
 
-def _tcp_dump(nl: socket.socket, af: int, port: int | None) -> list[bytes]:
-    """Every TCP socket of the family; with `port`, the listeners and that port's others."""
-    if port is None:
-        return _dump(nl, af, socket.IPPROTO_TCP, _ALL_STATES)
-    chunks = _dump(nl, af, socket.IPPROTO_TCP, 1 << LISTEN)
-    return chunks + _dump(
-        nl, af, socket.IPPROTO_TCP, _ALL_STATES & ~(1 << LISTEN), _local_port(port)
-    )
+_legacy: bool | None = None  # does this kernel answer TCPDIAG_GETSOCK? None: not asked yet
 
 
-def _split_tcp(chunks: list[bytes], family: Family, tables: Tables, defer: bool = False) -> None:
-    """TIME_WAIT into tallies, the rest into rows.
+def _port_dump(nl: socket.socket, port: int, time_wait: bool = True) -> list[bytes]:
+    """The TCP sockets on local `port` but its listeners, of both families: one walk of
+    the connection hash with the legacy request (100,000 TIME_WAIT elsewhere: ~16 ms
+    instead of ~33 ms), else one dump per family."""
+    global _legacy
+    states = _ALL_STATES & ~(1 << LISTEN)
+    if not time_wait:
+        states &= ~(1 << TIME_WAIT)
+    bytecode = _local_port(port)
+    if _legacy is not False:
+        try:
+            chunks = _dump(nl, socket.AF_UNSPEC, socket.IPPROTO_TCP, states, bytecode,
+                           legacy=True)
+        except OSError:  # a kernel that dropped the old request: one dump per family
+            _legacy = False
+        else:
+            _legacy = True
+            return chunks
+    return [chunk for af, _ in _FAMILIES
+            for chunk in _dump(nl, af, socket.IPPROTO_TCP, states, bytecode)]
+
+
+def _split_tcp(
+    chunks: list[bytes], family: Family | None, tables: Tables, defer: bool = False
+) -> None:
+    """TIME_WAIT into tallies, the rest into rows (each record's family is its own;
+    `family`, the dump's, is needed only to defer: None for a legacy dump of both).
 
     Datagrams holding nothing but same-size TIME_WAIT records (nearly all of them under
     load) are tallied in bulk, joined in batches of about _BATCH records; the few that hold
@@ -129,6 +165,7 @@ def _split_tcp(chunks: list[bytes], family: Family, tables: Tables, defer: bool 
             mixed.append(chunk)
     del chunks  # see above: `bulk` and `mixed` hold the datagrams now
     af = socket.AF_INET if family == "ipv4" else socket.AF_INET6
+    assert family is not None or not defer, "settle needs each group's family"
     for stride, group in bulk.items():
         group.reverse()  # popped from the end: each datagram freed once joined
         while group:
@@ -143,19 +180,19 @@ def _split_tcp(chunks: list[bytes], family: Family, tables: Tables, defer: bool 
                 tables.bulk.append((buf, stride, af))
             else:
                 _tally_uniform(buf, stride, tables)
-    size = 4 if af == socket.AF_INET else 16
     for chunk in mixed:
         for rec in _records(chunk):
             if rec[1] == TIME_WAIT:
                 sport, dport = int.from_bytes(rec[4:6], "big"), int.from_bytes(rec[6:8], "big")
                 expires = int.from_bytes(rec[52:56], sys.byteorder) / 1000
                 if defer:
-                    remote = socket.inet_ntop(af, bytes(rec[_DST : _DST + size]))
+                    size = 4 if rec[0] == socket.AF_INET else 16
+                    remote = socket.inet_ntop(rec[0], bytes(rec[_DST : _DST + size]))
                     tables.loose.append((sport, remote, dport, expires))
                 else:
                     tables.tally(sport).add(1, dport, expires, expires)
             else:
-                tables.rows.append(_row(rec, "tcp", family, af))
+                tables.rows.append(_row(rec, "tcp"))
 
 
 def udp_available() -> bool:
@@ -178,17 +215,25 @@ def _netlink() -> socket.socket:
     return socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, NETLINK_SOCK_DIAG)
 
 
-def _dump(nl: socket.socket, af: int, proto: int, states: int, bytecode: bytes = b"") -> list[
-    bytes
-]:
+def _dump(
+    nl: socket.socket, af: int, proto: int, states: int, bytecode: bytes = b"",
+    legacy: bool = False, give_way: Callable[[], object] | None = None,
+) -> list[bytes]:
     """Run one dump (sockets the `bytecode` filter accepts, if given); return the received
-    datagrams, each a run of whole messages."""
-    req = struct.pack("=BBBBI", af, proto, 0, 0, states) + bytes(48)
+    datagrams, each a run of whole messages. `legacy`: TCP of both families, asked with
+    TCPDIAG_GETSOCK (struct inet_diag_req: no protocol field, states after the id).
+    `give_way`: see read_tables (the dump left unread goes with the socket)."""
+    if legacy:
+        kind, req = TCPDIAG_GETSOCK, bytes(52) + struct.pack("=II", states, 0)
+    else:
+        kind, req = SOCK_DIAG_BY_FAMILY, struct.pack("=BBBBI", af, proto, 0, 0, states) + bytes(48)
     if bytecode:  # INET_DIAG_REQ_BYTECODE, an attribute after the request
         req += _ATTR.pack(_ATTR.size + len(bytecode), INET_DIAG_REQ_BYTECODE) + bytecode
-    nl.send(_HEADER.pack(_HEADER.size + len(req), SOCK_DIAG_BY_FAMILY, _REQUEST, 1, 0) + req)
+    nl.send(_HEADER.pack(_HEADER.size + len(req), kind, _REQUEST, 1, 0) + req)
     chunks: list[bytes] = []
     while True:
+        if give_way is not None and give_way():
+            raise Yielded
         chunk = nl.recv(_RECV)
         # The kernel ends a dump with NLMSG_DONE, alone or after the last records.
         end = _end_of_records(chunk)
@@ -242,10 +287,11 @@ def _uniform(chunk: bytes, stride: int) -> bool:
     words = memoryview(chunk).cast("I")
     count = len(chunk) // stride
     lengths = words[0 :: stride // 4]
-    kinds = memoryview(chunk).cast("H")[2 :: stride // 2]
-    return lengths.tolist().count(stride) == count and kinds.tolist().count(
-        SOCK_DIAG_BY_FAMILY
-    ) == count
+    kinds = memoryview(chunk).cast("H")[2 :: stride // 2].tolist()
+    return (
+        lengths.tolist().count(stride) == count
+        and kinds[0] in _RECORD_TYPES and kinds.count(kinds[0]) == count
+    )
 
 
 def _records(chunk: bytes) -> Iterator[bytes | memoryview]:
@@ -259,14 +305,14 @@ def _records(chunk: bytes) -> Iterator[bytes | memoryview]:
         off += (length + 3) & ~3
 
 
-def _rows(chunk: bytes, proto: Proto, family: Family) -> Iterator[SocketRow]:
-    af = socket.AF_INET if family == "ipv4" else socket.AF_INET6
+def _rows(chunk: bytes, proto: Proto) -> Iterator[SocketRow]:
     for rec in _records(chunk):
-        yield _row(rec, proto, family, af)
+        yield _row(rec, proto)
 
 
-def _row(rec: bytes | memoryview, proto: Proto, family: Family, af: int) -> SocketRow:
-    (_, state, _, _, sport, dport, src, dst, _, _, _, _, _, uid, inode) = _MSG.unpack_from(rec)
+def _row(rec: bytes | memoryview, proto: Proto) -> SocketRow:
+    (af, state, _, _, sport, dport, src, dst, _, _, _, _, _, uid, inode) = _MSG.unpack_from(rec)
+    family: Family = "ipv4" if af == socket.AF_INET else "ipv6"
     size = 4 if af == socket.AF_INET else 16
     address = socket.inet_ntop(af, src[:size])
     v6only = _v6only(rec) if af == socket.AF_INET6 and state in (LISTEN, CLOSE) else None

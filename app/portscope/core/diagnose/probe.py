@@ -75,26 +75,41 @@ def diagnose(
     windows: bool | None = None,
     excluded_ranges: RangeReader | None = None,
     collector: Collector | None = None,
+    count_time_wait: bool = True,
 ) -> Verdict:
     """Probe the port and explain it. Thread-safe, prints nothing; ValueError on bad input.
 
     The binds run before the snapshot is taken, so what the snapshot shows is at least as new
     as what the kernel answered. `survey`: probe the other COMMON_ADDRESSES too. `windows`
     (default: this platform) and `excluded_ranges` (default: netsh, on Windows only) name a
-    WSAEACCES inside an excluded port range.
+    WSAEACCES inside an excluded port range. `count_time_wait=False`: the port's TIME_WAIT
+    is counted only if it can be the cause (no errno, listener or live connection decides
+    every address asked), so `time_wait` is None when something else decides: the
+    monitor's `b` shows TIME_WAIT only as the cause, and 100,000 of them cost ~50 ms to
+    count.
     """
     port = parse_port(port)
     address = parse_address(address)
     if proto not in ("tcp", "udp"):
         raise ValueError(f"protocol must be tcp or udp, got {proto!r}")
     attempts = attempt_all(port, address, proto)
+    tried = survey_attempts(port, address, proto) if survey else {}
+    reserved = _excluded_range(port, address, proto, attempts[0], windows, excluded_ranges)
     # Else only this port, and its processes only if a socket on it can have one (a free
     # port needs no /proc walk); from `collector` (the TUI's warm one) if given.
+    source = collector
+    lazy = snapshot is None and not count_time_wait and proto == "tcp"
     snap = snapshot
     if snap is None:
-        snap = snapshot_for(collector or default_collector(), port, owners=None)
-    reserved = _excluded_range(port, address, proto, attempts[0], windows, excluded_ranges)
+        source = source or default_collector()
+        snap = snapshot_for(source, port, owners=None, time_wait=not lazy)
     kind, holders, sockets = classify(port, address, proto, attempts, snap, reserved)
+    others = classify_others(port, proto, tried, snap, reserved)
+    if lazy and not {kind, *(o.kind for o in others)} <= DECIDED_WITHOUT_TIME_WAIT:
+        assert source is not None
+        snap = snapshot_for(source, port, owners=None)  # TIME_WAIT may be the cause: counted
+        kind, holders, sockets = classify(port, address, proto, attempts, snap, reserved)
+        others = classify_others(port, proto, tried, snap, reserved)
     stats = snap.port_stats(port) if proto == "tcp" else None
     time_wait = None
     if stats is not None and stats.time_wait:
@@ -111,7 +126,6 @@ def diagnose(
     if suggest and kind not in ("free", "address_not_available"):
         suggested = nearest_free(port, address, proto)
     roles = cast.roles if cast else ()
-    others = survey_others(port, address, proto, snap, reserved) if survey else ()
     other_proto = snap.listeners_on(port, "udp" if proto == "tcp" else "tcp")
     hint = server_bind(kind, holders, roles, attempts)
     text = advice.compose(
@@ -132,15 +146,18 @@ def diagnose(
     )
 
 
-def survey_others(
-    port: int, asked: str, proto: Proto, snap: Snapshot, reserved: PortRange | None = None
+def survey_attempts(port: int, asked: str, proto: Proto) -> dict[str, tuple[Attempt, ...]]:
+    """The other COMMON_ADDRESSES, each probed as the asked one is."""
+    return {a: attempt_all(port, a, proto) for a in COMMON_ADDRESSES if a != asked}
+
+
+def classify_others(
+    port: int, proto: Proto, tried: dict[str, tuple[Attempt, ...]], snap: Snapshot,
+    reserved: PortRange | None = None,
 ) -> tuple[OtherAddress, ...]:
-    """The other COMMON_ADDRESSES, each probed and named the way the asked one is."""
+    """The surveyed addresses (survey_attempts), each named the way the asked one is."""
     found: list[OtherAddress] = []
-    for address in COMMON_ADDRESSES:
-        if address == asked:
-            continue
-        attempts = attempt_all(port, address, proto)
+    for address, attempts in tried.items():
         kind, holders, sockets = classify(port, address, proto, attempts, snap, reserved)
         found.append(OtherAddress(address, kind, holders, sockets))
     return tuple(found)
@@ -173,6 +190,12 @@ def _excluded_range(
 
 
 _HELD = ("listening", "udp_bound", "connections", "owner_hidden")
+# What classify decides before it looks at TIME_WAIT (the errno, a listener, a live
+# connection), and nothing said about them counts TIME_WAIT (advice, _nothing_to_stop).
+DECIDED_WITHOUT_TIME_WAIT: frozenset[VerdictKind] = frozenset({
+    "free", "listening", "udp_bound", "connections", "kernel_held", "permission_denied",
+    "address_not_available", "excluded_range",
+})
 
 
 def _earlier_copy(cast: Cast, holders: tuple[Holder, ...], cwd: str | None) -> bool:

@@ -70,6 +70,8 @@ class Verdict:
     kind: VerdictKind
     attempts: tuple[Attempt, ...]
     holders: tuple[Holder, ...] = ()
+    # None: none on the port, or not counted (diagnose's count_time_wait=False, when
+    # something other than TIME_WAIT decided the verdict)
     time_wait: TimeWaitInfo | None = None
     sentence: str = ""  # the verdict in one sentence
     explanation: tuple[str, ...] = ()  # why, one paragraph per item

@@ -71,8 +71,12 @@ class WithContainers:
         self._published = published or PublishedContainers()
         self.name = source.name
 
-    def collect(self, port: int | None = None, *, owners: bool | None = True) -> Snapshot:
-        return self._published.annotate(snapshot_for(self._source, port, owners=owners))
+    def collect(
+        self, port: int | None = None, *, owners: bool | None = True, time_wait: bool = True
+    ) -> Snapshot:
+        return self._published.annotate(
+            snapshot_for(self._source, port, owners=owners, time_wait=time_wait)
+        )
 
     def __getattr__(self, attr: str) -> object:
         return getattr(self._source, attr)
