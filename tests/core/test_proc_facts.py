@@ -23,6 +23,7 @@ import psutil
 import pytest
 
 from portscope.core import proc_facts
+from portscope.core.collect.fd_reads import read_stat
 from portscope.core.proc_facts import Facts
 from portscope.core.processes import describe, describe_psutil
 from portscope.core.roles.procs import LiveProcesses, _read, _read_psutil
@@ -195,6 +196,8 @@ def psutil_facts(pid: int) -> Facts | None:
                 _quiet(lambda: int(proc.uids().real)),
                 _quiet(proc.username),
                 _quiet(proc.exe),
+                # Not psutil's: ProcessTable's identity, the start time read_stat reads.
+                ticks=stat[0] if (stat := read_stat(pid)) is not None else None,
             )
     except psutil.NoSuchProcess:  # ZombieProcess included
         return None
@@ -302,7 +305,7 @@ def test_as_nobody_refused_fields_are_none_as_psutil_has_them(odd: Started) -> N
     # root's `sleep`: its exe and cwd links are refused to nobody; psutil then takes an
     # absolute argv[0] that nobody may execute as the exe.
     assert mine == theirs
-    assert f"cwd=None, uid=0, user='root', exe={SLEEP!r})" in mine
+    assert f"cwd=None, uid=0, user='root', exe={SLEEP!r}, ticks=" in mine
 
 
 def test_describe_and_read_match_the_psutil_paths(odd: Started) -> None:

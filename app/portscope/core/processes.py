@@ -18,6 +18,8 @@ if TYPE_CHECKING:
 
     import psutil
 
+    from . import proc_facts
+
     T = TypeVar("T")
 
 
@@ -86,6 +88,8 @@ class ProcessTable:
         return found
 
     def _lookup(self, pid: int) -> Holder | None:
+        if pid not in self._cache and platform_path.linux_proc():
+            return self._first_sight(pid)
         found = _identity(pid)
         if found is None:
             if self._cache.pop(pid, None) is not None:
@@ -109,6 +113,22 @@ class ProcessTable:
             self._cache.pop(pid, None)
         else:
             self._cache[pid] = (key, holder, self._clock(), ran)
+        return holder
+
+    def _first_sight(self, pid: int) -> Holder | None:
+        """A PID not in the cache, on Linux: described at once, its description's own read
+        of /proc/PID/stat its identity (a cold walk of 2,000 processes: 2,000 reads fewer
+        than checking the identity first)."""
+        from . import proc_facts
+
+        ran = self._ran(pid) if self._ran is not None else -1  # before: a change shows
+        facts = proc_facts.read(pid)
+        if facts is None or facts.ticks is None:
+            return None  # gone, a zombie, or its stat unreadable: as _identity says
+        holder = _holder(pid, facts)
+        self.described += 1
+        self.changed = True
+        self._cache[pid] = (facts.ticks, holder, self._clock(), ran)
         return holder
 
     def holders(self, pids: tuple[int, ...] | list[int]) -> tuple[Holder, ...]:
@@ -176,8 +196,10 @@ def describe(pid: int, proc: psutil.Process | None = None) -> Holder | None:
     if proc is not None or not platform_path.linux_proc():
         return describe_psutil(pid, proc)
     facts = proc_facts.read(pid)
-    if facts is None:
-        return None
+    return None if facts is None else _holder(pid, facts)
+
+
+def _holder(pid: int, facts: proc_facts.Facts) -> Holder:
     if not facts.readable:
         return Holder(pid=pid, name=str(pid), user=None, cmdline=(), started=None)
     return Holder(

@@ -138,6 +138,9 @@ class OwnerIndex:
         # PIDs that did not run since the last poll: the same process, so ProcessTable
         # may skip its start-time check.
         self.idle: set[int] = set()
+        # CPU time (ns) read this poll, before each table read or confirmed: ProcessTable's
+        # witness for a description, which need not be read again (2,000 reads cold).
+        self.witnessed: dict[int, int] = {}
         # Why the last poll could not list the /proc root (then no socket has owners).
         self.unlisted: OSError | None = None
         # PIDs whose fd table we may not read (another user's, as non-root) -> their CPU
@@ -154,6 +157,7 @@ class OwnerIndex:
         warm index; true, and Yielded is raised, leaving each table as it was or as it was
         just confirmed (the next call confirms the rest)."""
         self.idle = set()
+        self.witnessed = {}
         now = clock()
         self._forget_nobody(now, live if whole else None)
         pids = self._pids()
@@ -272,6 +276,7 @@ class OwnerIndex:
             else:
                 table.checked = table.ran
                 self.idle.add(pid)
+                self.witnessed[pid] = table.ran.ns
         self._inherited.clear()
 
     def _unknown(self, owners: dict[int, list[int]], live: set[int]) -> bool:
@@ -343,6 +348,7 @@ class OwnerIndex:
         now = _activity(self._proc, pid, table.checked)
         if now.ns >= 0 and now == table.checked:
             self.idle.add(pid)
+            self.witnessed[pid] = now.ns
             return True
         if self._count(pid) != table.count:
             return False
@@ -356,6 +362,7 @@ class OwnerIndex:
             except OSError:
                 return False
         table.checked = now
+        self.witnessed[pid] = now.ns
         return True
 
     def _refresh(self, pid: int, live: set[int], whole: bool = False) -> None:
@@ -379,6 +386,7 @@ class OwnerIndex:
         self._refused.pop(pid, None)
         count, activity, stat, fds, held = read
         now = _Activity(*activity)
+        self.witnessed[pid] = now.ns
         before = self._tables.get(pid)
         # Only a whole read moves `ran`: an incremental one leaves fds it kept unverified.
         ran = now if old is None else old.ran

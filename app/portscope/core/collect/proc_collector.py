@@ -53,7 +53,7 @@ class ProcNetCollector:
         full_every: float = FULL_EVERY,
     ) -> None:
         self._proc_root = proc_root
-        self._processes = ProcessTable(clock, lambda pid: cpu_time(pid, proc_root))
+        self._processes = ProcessTable(clock, self._cpu_time)
         self._owners = OwnerIndex(proc_root, full_every)
         self._full_every = full_every
         # Another /proc root is another machine's picture: it is never stored.
@@ -71,6 +71,12 @@ class ProcNetCollector:
         self._netlink = proc_root == "/proc" if netlink is None else netlink
         self._udp_netlink: bool | None = None
         self._netlink_note: str | None = None  # set once netlink is refused, kept after
+
+    def _cpu_time(self, pid: int) -> int:
+        """A process's CPU time, as the owner walk read it this poll (before its table)
+        or, if it did not, now: ProcessTable's witness for a description."""
+        ns = self._owners.witnessed.get(pid)
+        return ns if ns is not None else cpu_time(pid, self._proc_root)
 
     @property
     def full_walks(self) -> int:

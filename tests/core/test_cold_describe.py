@@ -1,0 +1,82 @@
+"""A cold poll describes each holder with as few /proc reads as the facts allow: its own
+stat read is its identity, the owner walk's CPU time its witness, and an account name is
+asked of the system once for many processes of one user."""
+
+from __future__ import annotations
+
+import os
+import pwd
+import subprocess
+import sys
+from collections.abc import Callable
+
+import pytest
+
+from portscope.core import proc_facts
+from portscope.core.collect import proc_collector
+from portscope.core.collect.fd_reads import read_stat
+from portscope.core.collect.proc_collector import ProcNetCollector
+from portscope.core.processes import ProcessTable, describe
+from support import PREFORK_SERVER
+
+pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="/proc")
+
+Spawn = Callable[..., tuple[subprocess.Popen[str], str]]
+
+
+def test_a_first_sight_is_cached_under_read_stats_identity(spawn: Spawn) -> None:
+    proc, _ = spawn("import time\nprint('ready', flush=True)\ntime.sleep(60)")
+    table = ProcessTable(ran=lambda pid: -1)
+    first = table.holder(proc.pid)
+    assert first is not None and first == describe(proc.pid)
+    table.begin_poll()
+    assert table.holder(proc.pid) == first
+    assert table.described == 1  # the next poll's identity check found it cached
+    stat = read_stat(proc.pid)
+    assert stat is not None
+    assert table.export()[proc.pid].start == stat[0]  # what another run's seed compares
+
+
+def test_a_cold_poll_takes_the_walks_cpu_times_as_witnesses(
+    spawn: Spawn, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _, line = spawn(PREFORK_SERVER.format(workers=3, port=0))
+    port, *pids = map(int, line.split())
+    asked: list[int] = []
+    real = proc_collector.cpu_time
+
+    def counted(pid: int, proc: str = "/proc") -> int:
+        asked.append(pid)
+        return real(pid, proc)
+
+    monkeypatch.setattr(proc_collector, "cpu_time", counted)
+    collector = ProcNetCollector()
+    snap = collector.collect()
+    (listener,) = snap.listeners_on(port)
+    holders = {h.pid for h in listener.holders}
+    assert set(pids) < holders  # the master and its three workers, all described here
+    assert not holders & set(asked)  # none read again: the walk had just read them
+    described = collector._processes.export()
+    for pid in holders:
+        assert described[pid].ran == collector._owners.witnessed[pid] > 0
+
+
+def test_an_account_name_is_asked_once_for_many_processes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    calls: list[int] = []
+    real = pwd.getpwuid
+
+    def counted(uid: int) -> pwd.struct_passwd:
+        calls.append(uid)
+        return real(uid)
+
+    monkeypatch.setattr(pwd, "getpwuid", counted)
+    monkeypatch.setattr(proc_facts, "_users", {})
+    me = os.getuid()
+    names = {proc_facts._user(me) for _ in range(5)}
+    assert names == {real(me).pw_name} and calls == [me]
+    monkeypatch.setattr(proc_facts, "USER_KEPT", 0.0)  # expired: asked again, each time
+    proc_facts._user(me)
+    proc_facts._user(me)
+    assert calls == [me, me, me]
