@@ -120,8 +120,8 @@ _legacy: bool | None = None  # does this kernel answer TCPDIAG_GETSOCK? None: no
 
 def _port_dump(nl: socket.socket, port: int, time_wait: bool = True) -> list[bytes]:
     """The TCP sockets on local `port` but its listeners, of both families: one walk of
-    the connection hash with the legacy request (100,000 TIME_WAIT elsewhere: ~16 ms
-    instead of ~33 ms), else one dump per family."""
+    the connection hash with the legacy request (holding 100,000 TIME_WAIT, the walk took
+    ~16 ms instead of ~33 ms), else one dump per family."""
     global _legacy
     states = _ALL_STATES & ~(1 << LISTEN)
     if not time_wait:

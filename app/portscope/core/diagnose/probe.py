@@ -85,7 +85,7 @@ def diagnose(
     WSAEACCES inside an excluded port range. `count_time_wait=False`: the port's TIME_WAIT
     is counted only if it can be the cause (no errno, listener or live connection decides
     every address asked), so `time_wait` is None when something else decides: the
-    monitor's `b` shows TIME_WAIT only as the cause, and 100,000 of them cost ~50 ms to
+    monitor's `b` shows TIME_WAIT only as the cause, and 100,000 of them cost ~45 ms to
     count.
     """
     port = parse_port(port)
