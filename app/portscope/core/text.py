@@ -84,14 +84,15 @@ def _process_cell(holders: tuple[Holder, ...]) -> str:
         label = shown(server_name(ProcInfo(head.pid, head.ppid, head.name, head.cmdline, None)))
         kind = "master" if kinds[head.pid] == "master" else "(reloader)"
         return f"{label} {kind} +{rest}"
-    names = sorted({shown(h.name) for h in holders})
+    names = sorted({shown(name) for name in {h.name for h in holders}})  # distinct, then escaped
     label = names[0] if len(names) == 1 else ", ".join(names)
     return f"{label} x{len(holders)}" if len(holders) > 1 and len(names) == 1 else label
 
 
 def user_cell(holders: tuple[Holder, ...], uid: int | None = None) -> str:
     """The holders' users; for a hidden owner, the socket's uid as the kernel reports it."""
-    users = sorted({shown(h.user) or "?" for h in holders})
+    # Each distinct user escaped once: a pre-fork server's 2,000 holders are one or two.
+    users = sorted({shown(user) or "?" for user in {h.user for h in holders}})
     if users:
         return ",".join(users)
     return "-" if uid is None else user_name(uid)
