@@ -250,27 +250,23 @@ class ProcNetCollector:
         With `port`, the listeners and that port's other sockets (the kernel filters)."""
         if self._udp_netlink is None:
             self._udp_netlink = sock_diag.udp_available()
+
+        # A whole read, the listeners and `port`'s other sockets, or the listeners alone.
+        def read(with_udp: bool) -> Tables:
+            return sock_diag.read_tables(
+                with_udp=with_udp, port=port, listening=listening, time_wait=time_wait,
+                give_way=give_way,
+            )
+
         if self._udp_netlink:
             try:
-                return _netlink_tables(True, port, listening, time_wait, give_way)
+                return read(True)
             except OSError:
                 # Maybe only the UDP dump is refused (udp_diag unloaded since): TCP alone
                 # decides whether netlink is usable, so try it without UDP before giving up.
                 self._udp_netlink = False
-        tables = _netlink_tables(False, port, listening, time_wait, give_way)
+        tables = read(False)
         udp = proc_net.read_tables(f"{self._proc_root}/net", with_tcp=False)
         tables.rows.extend(udp.rows)
         tables.notes.extend(udp.notes)
         return tables
-
-
-def _netlink_tables(
-    with_udp: bool, port: int | None, listening: bool = False, time_wait: bool = True,
-    give_way: Callable[[], int] | None = None,
-) -> Tables:
-    """A whole read, the listeners and `port`'s other sockets, or the listeners alone
-    (sock_diag.read_tables)."""
-    return sock_diag.read_tables(
-        with_udp=with_udp, port=port, listening=listening, time_wait=time_wait,
-        give_way=give_way,
-    )
