@@ -157,9 +157,10 @@ def run(argv: list[str], command: str | None) -> int:
         refusal = no_monitor_here(sys.stdin.isatty(), sys.stdout.isatty(), os.environ)
         if refusal:
             return fail(refusal)
-        from ..tui.app import run_tui  # imported late: the CLI must not pay for Textual
+        # Imported late: the CLI must not pay for Textual (launch.py imports it later still).
+        from ..tui.launch import run_monitor
 
-        return run_tui(interval=args.interval)
+        return run_monitor(interval=args.interval)
     try:
         result = int(args.func(args))
         sys.stdout.flush()

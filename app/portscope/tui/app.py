@@ -87,9 +87,6 @@ class PortscopeApp(CaptureCrash[None]):
         self.theme_changed_signal.subscribe(self, self._theme_changed)
         self.push_screen(self.main)
         self._poller.start()
-        # What `b` and `k` open (and the widgets only they use), so their first press does
-        # not pay for parsing the stylesheet again.
-        preload_css(self, BindPanel, KillModal, Input, Checkbox, RadioSet, RadioButton)
         self.set_interval(1.0, self._collect_garbage)
 
     def _load_theme(self) -> None:
@@ -135,6 +132,10 @@ class PortscopeApp(CaptureCrash[None]):
         """What would slow the first `b` down is done now, and what lives now is frozen."""
         if self._quitting:  # quit before the first refresh: nothing to speed up or freeze
             return
+        # What `b` and `k` open (and the widgets only they use), so their first press does
+        # not pay for parsing the stylesheet again. Not before: that parse (~0.1 s) would
+        # take the CPU from the first poll, whose frame names the processes.
+        preload_css(self, BindPanel, KillModal, Input, Checkbox, RadioSet, RadioButton)
         self.main.prepare_bind_panel()
         self.full_collections.start()
 
@@ -217,7 +218,10 @@ def run_app(app: PortscopeApp, *, headless: bool = False) -> int:
     return app.return_code or 0
 
 
-def run_tui(interval: float = 1.0) -> int:
-    source = WithContainers(default_collector())  # "docker web (nginx:1.27)" in the table
+def run_tui(interval: float = 1.0, collector: Collector | None = None) -> int:
+    """The monitor, polling `collector` (default_collector() if None; launch.py passes one
+    whose first poll is already under way)."""
+    # "docker web (nginx:1.27)" in the table
+    source = WithContainers(collector if collector is not None else default_collector())
     app = PortscopeApp(source, interval=interval, settings=Settings(config_file()), sketch=True)
     return run_app(app)

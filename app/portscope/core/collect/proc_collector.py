@@ -38,6 +38,14 @@ SKETCH_TIME_WAIT = 50_000
 # description too (2,000 took ~0.4 s with a store that knew them, while Textual starts).
 SKETCH_PROCESSES = 1_000
 
+TYPE_CHECKING = False  # typing's own flag would import typing (~3 ms) at run time
+if TYPE_CHECKING:
+    from .ahead import Ahead  # the monitor's alone: a one-shot command never imports it
+# Seconds a poll waits for the child taking the first whole poll ahead (poll_ahead) to
+# answer, then to exit, before it kills the child and polls itself: a /proc read never
+# takes this long unless something is stuck, and then this process's own would be too.
+AHEAD_WAIT = 10.0
+
 
 class ProcNetCollector:
     """Reads the kernel's socket tables directly; owners are every holder of a socket."""
@@ -71,6 +79,7 @@ class ProcNetCollector:
         self._netlink = proc_root == "/proc" if netlink is None else netlink
         self._udp_netlink: bool | None = None
         self._netlink_note: str | None = None  # set once netlink is refused, kept after
+        self._ahead: Ahead | None = None  # the child taking the first whole poll (poll_ahead)
 
     def _cpu_time(self, pid: int) -> int:
         """A process's CPU time, as the owner walk read it this poll (before its table)
@@ -103,18 +112,54 @@ class ProcNetCollector:
         up only if a socket on `port` can have one (collect.snapshot_for). `time_wait=False`
         (with `port`): its TIME_WAIT is left out (a note says so; collect.snapshot_for).
 
-        A whole poll raises Yielded when a question about one port came meanwhile."""
+        A whole poll raises Yielded when a question about one port came meanwhile. The first
+        whole poll after poll_ahead is the child's."""
         if port is None:
             with self._lock:
+                if self._ahead is not None and owners:
+                    early = self._ahead.answer(AHEAD_WAIT)
+                    if isinstance(early, Snapshot):
+                        return early
+                self._finish_ahead()
                 return self._collect(None, owners, give_way=self._asking.__len__)
         token = object()
         self._asking.add(token)
         try:
             with self._lock:
                 self._asking.discard(token)  # answered now: no poll gives way to it
+                self._finish_ahead()
                 return self._collect(port, owners, time_wait=time_wait)
         finally:
             self._asking.discard(token)
+
+    def poll_ahead(self) -> bool:
+        """Have a forked child take the first whole poll now (ahead.py), and the next
+        collect() of a whole poll with owners hand over its Snapshot: the monitor calls this
+        before importing Textual, so the walk of every fd table and the descriptions run on
+        the other core meanwhile. The child then saves the owner store, and this collector's
+        own first poll restores what it learned (owner_store.py: checked, as any run's).
+        False if no child was started: none is needed again (called already, or a poll
+        ran), no owner store could hand over what the child learns, or forking is unsafe."""
+        if self._ahead is not None or self._restored or self._store is None:
+            return False
+        if self._store.path is None:
+            return False
+        from .ahead import Ahead
+
+        self._ahead = Ahead.start(
+            lambda: self._collect(None, True, keep=False), self._keep
+        )
+        return self._ahead is not None
+
+    def _finish_ahead(self) -> None:
+        """Before this collector reads anything itself: the child ahead has exited, so the
+        owner store holds what it learned (its answer, if not handed over yet, stays for the
+        first whole poll)."""
+        if self._ahead is None:
+            return
+        self._ahead.finish(AHEAD_WAIT)
+        if self._ahead.given:
+            self._ahead = None
 
     def sketch(self) -> Snapshot | None:
         """What the monitor shows first: the listening sockets alone (no process looked
@@ -128,6 +173,11 @@ class ProcNetCollector:
         processes the store is not read here: the whole poll restores it, after this
         frame."""
         with self._lock:
+            if self._ahead is not None:  # a child takes the first whole poll
+                # Not in by now (the monitor asks once Textual has drawn): a slow poll.
+                if self._ahead.ready():
+                    return None
+                return self._collect(None, False, listeners_only=True)
             slow = (
                 time_wait_count(self._proc_root) >= SKETCH_TIME_WAIT
                 or self._owners.population() >= SKETCH_PROCESSES
@@ -139,9 +189,10 @@ class ProcNetCollector:
 
     def _collect(
         self, port: int | None, want: bool | None, listeners_only: bool = False,
-        give_way: Callable[[], int] | None = None, time_wait: bool = True,
+        give_way: Callable[[], int] | None = None, time_wait: bool = True, keep: bool = True,
     ) -> Snapshot:
-        """`give_way`: true while a question about one port waits (then Yielded)."""
+        """`give_way`: true while a question about one port waits (then Yielded). `keep`:
+        False leaves the owner store to the caller (poll_ahead's child: the answer first)."""
         tables = self._read_tables(port, listeners_only, time_wait, give_way)
         if give_way is not None and give_way():
             raise Yielded
@@ -197,7 +248,7 @@ class ProcNetCollector:
         snapshot = builder.build(notes, left_out)
         if whole:
             self._listeners = {s.inode: s for s in snapshot.sockets if s.inode}
-        if owners:
+        if owners and keep:
             self._keep()
         return snapshot
 
