@@ -75,6 +75,19 @@ def test_started_it_freezes_and_cpython_runs_no_full_collection(
     assert _full_passes_while(_churn) > 0
 
 
+def test_what_lives_after_the_second_poll_is_frozen_too(
+    pacing: tuple[FullCollections, Clock],
+) -> None:
+    paced, _ = pacing
+    paced.freeze_more()  # not started: nothing frozen
+    assert gc.get_freeze_count() == 0
+    paced.start()
+    frozen = gc.get_freeze_count()
+    built = [[i] for i in range(10_000)]  # a collector's state, made after the first poll
+    paced.freeze_more()
+    assert gc.get_freeze_count() >= frozen + len(built)
+
+
 def test_a_full_collection_waits_for_its_period_and_a_quiet_keyboard(
     pacing: tuple[FullCollections, Clock],
 ) -> None:

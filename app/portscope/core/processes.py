@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from . import platform_path
 from .collect.fd_reads import read_stat
@@ -134,6 +134,15 @@ class ProcessTable:
     def holders(self, pids: tuple[int, ...] | list[int]) -> tuple[Holder, ...]:
         found = (self.holder(pid) for pid in sorted(set(pids)))
         return tuple(h for h in found if h is not None)
+
+    def adopt(self, holders: Mapping[int, Holder]) -> None:
+        """Hand out these objects for the cached descriptions they equal (copies made by
+        another process: a forked child's poll, ProcNetCollector.poll_ahead), so that a
+        poll's holders are the very objects that poll showed."""
+        for pid, holder in holders.items():
+            cached = self._cache.get(pid)
+            if cached is not None and cached[1] is not holder and cached[1] == holder:
+                self._cache[pid] = (cached[0], holder, cached[2], cached[3])
 
     def export(self) -> dict[int, Described]:
         """The descriptions this table holds, for the next run; clears `changed`."""

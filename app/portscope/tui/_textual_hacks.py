@@ -1,7 +1,8 @@
 """Where portscope leans on Textual internals; kept in one place (memray does the same).
 
 - CaptureCrash: one line and a log file instead of Textual's traceback.
-- preload_css: the dialogs' CSS parsed at start-up, not on the key that opens one.
+- preload_css: the dialogs' CSS parsed once the first poll is shown, not on the key that
+  opens one.
 - mount_screen: the bind panel composed and mounted at start-up, shown only on `b`.
 
 Textual has no public hook for an unhandled exception: `App._handle_exception` sets
@@ -42,9 +43,10 @@ def preload_css(app: App[R], *classes: type[DOMNode]) -> None:
     """Add these classes' DEFAULT_CSS to the app's stylesheet now, as Textual does when the
     first one mounts (Widget._post_register). That first mount has the whole stylesheet
     parsed again, ~100 ms on a busy machine, and it would land on the key that opens the
-    bind panel or the kill dialog; done at start-up it lands on the first repaint instead.
+    bind panel or the kill dialog; done once the first poll is on screen (PortscopeApp) it
+    lands on a repaint nobody waits for instead.
     Adding a source twice is a no-op, so the later mount changes nothing. Tested by
-    tests/tui/test_probe_head_start.py."""
+    tests/tui/test_dialog_css_after_first_poll.py."""
     for cls in classes:
         bare = cls.__new__(cls)  # no __init__: only the class's CSS is read
         for read_from, css, tie_breaker, scope in DOMNode._get_default_css(bare):

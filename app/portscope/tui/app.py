@@ -79,6 +79,7 @@ class PortscopeApp(CaptureCrash[None]):
         )
         self.full_collections = FullCollections()
         self._quitting = False
+        self._whole_polls = 0  # shown so far (a sketch is not one)
         self._settings = settings or Settings(None)
         self._saved_theme: str | None = None  # the theme the settings file holds
 
@@ -139,6 +140,14 @@ class PortscopeApp(CaptureCrash[None]):
         self.main.prepare_bind_panel()
         self.full_collections.start()
 
+    def _freeze_more(self) -> None:
+        """What the second poll built is frozen too. The first may be a forked child's
+        (ProcNetCollector.poll_ahead): then the collector's own state (2,000 processes'
+        fd tables: ~100,000 objects) is made by the second, and every full collection
+        would walk it again."""
+        if not self._quitting:
+            self.full_collections.freeze_more()
+
     def _collect_garbage(self) -> None:
         self.full_collections.tick(busy=self.main.opening)
 
@@ -155,8 +164,11 @@ class PortscopeApp(CaptureCrash[None]):
         if ready.sketch:  # sockets only: nothing for trends, events or `b` and `k` yet
             self.main.receive(ready.snapshot, ready)
             return
-        if self.latest_snapshot is None:  # the first poll: once it is on screen
+        self._whole_polls += 1
+        if self._whole_polls == 1:  # the first poll: once it is on screen
             self.call_after_refresh(self._after_first_poll)
+        elif self._whole_polls == 2:  # the first the collector took itself (launch.py)
+            self.call_after_refresh(self._freeze_more)
         self.latest_snapshot = ready.snapshot
         self.history.update(ready.snapshot)
         self.main.receive(ready.snapshot, ready)

@@ -7,7 +7,8 @@ landing on `b` or `k` doubled the time to the answer (tests/benchmarks/probe_key
 
 So, once the first poll is on screen:
 - everything alive then (modules, classes, the stylesheet, the main screen's widgets) is
-  frozen: a full collection never walks it again;
+  frozen: a full collection never walks it again; and once more after the second poll,
+  whose collector state is the first of its own when a forked child took the first;
 - CPython's own full collections are off; young collections run as before, and they free
   most garbage;
 - the app ticks every second and runs a full collection itself when PERIOD has passed and
@@ -52,6 +53,14 @@ class FullCollections:
         young, middle, _ = self._saved = gc.get_threshold()
         gc.set_threshold(young, middle, NEVER)
         self._last_full = self._clock()
+
+    def freeze_more(self) -> None:
+        """Freeze what is alive now too (once started): state built after the first poll
+        that stays for the app's life."""
+        if self._saved is None:
+            return
+        gc.collect()
+        gc.freeze()
 
     def stop(self) -> None:
         """CPython's own settings back; the frozen objects are ordinary ones again."""
