@@ -28,7 +28,7 @@ from portscope.core.collect.ahead import NICER, Ahead
 from portscope.core.collect.owner_store import OwnerStore
 from portscope.core.collect.proc_collector import ProcNetCollector
 from portscope.core.model import Snapshot
-from support import ROOT_LISTENER, reap, spawn_python, wait_for
+from support import ROOT_LISTENER, reap, spawn_python, tcp_listener, wait_for
 
 
 def _reaped(pid: int) -> bool:
@@ -81,6 +81,19 @@ def test_the_first_whole_poll_is_the_childs_and_the_next_starts_from_what_it_lea
     # Restored from the store the child left: no walk of every fd table here either.
     assert collector.full_walks == 0
     assert collector.poll_ahead() is False  # once only
+
+
+def test_the_child_is_not_found_holding_what_it_inherited(tmp_path: Path) -> None:
+    """A socket of the monitor's (or its launcher's) is copied into the forked child: the
+    child closes it first, so its poll names the monitor alone."""
+    with tcp_listener() as mine:
+        port = mine.getsockname()[1]
+        collector = ProcNetCollector(store=OwnerStore(str(tmp_path / "owners")))
+        assert collector.poll_ahead()
+        child = collector._ahead._pid  # type: ignore[union-attr]
+        assert _holders(collector.collect(), port) == {os.getpid()}
+        collector.collect()
+        assert _reaped(child)
 
 
 def test_a_question_before_the_first_poll_waits_for_the_child_and_leaves_it_its_answer(

@@ -10,11 +10,13 @@ collector saves its owner store, so the parent's next poll starts from what the 
 learned) and exits.
 
 Forked only while this process runs one thread: a fork copies every lock as it is, and
-another thread's held lock would never be released in the child. The child ignores SIGINT
-(a Ctrl+C at start-up is the parent's to answer; the child ends when its answer cannot be
-delivered) and leaves through os._exit, so nothing of the parent's (buffered output, atexit
-handlers) runs twice. A child that fails, or has not answered within the caller's timeout,
-costs that time only: it is killed, and the caller polls itself.
+another thread's held lock would never be released in the child. The child runs niced (the
+parent's screen comes first), closes the sockets the fork copied (its poll must not find
+itself holding them), ignores SIGINT (a Ctrl+C at start-up is the parent's to answer; the
+child ends when its answer cannot be delivered) and leaves through os._exit, so nothing of
+the parent's (buffered output, atexit handlers) runs twice. A child that fails, or has not
+answered within the caller's timeout, costs that time only: it is killed, and the caller
+polls itself.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import os
 import pickle
 import select
 import signal
+import stat
 import sys
 import time
 from collections.abc import Callable
@@ -42,8 +45,9 @@ NICER = 10
 
 
 def fork_safe() -> bool:
-    """Whether a fork now copies no other thread's state (threading imported, a thread
-    started; a module that starts one without `threading` is not used here)."""
+    """True while this process runs one thread, as far as `threading` knows (nothing this
+    program imports starts one without it): a fork then copies no lock another thread
+    holds."""
     threading = sys.modules.get("threading")
     return hasattr(os, "fork") and (threading is None or threading.active_count() == 1)
 
@@ -157,10 +161,7 @@ class Ahead:
             return True
         poller = select.poll()
         poller.register(self._pipe, select.POLLIN)
-        try:
-            return bool(poller.poll(timeout * 1000))
-        except InterruptedError:  # pragma: no cover - retried by PEP 475 since 3.5
-            return False
+        return bool(poller.poll(timeout * 1000))
 
     def _end(self) -> None:
         """Kill the child if it still runs (ours: forked by start), close, reap."""
@@ -176,11 +177,24 @@ class Ahead:
         os.close(self._pipe)
 
 
+def _close_sockets() -> None:
+    """Close the sockets the fork copied (the parent's own, or its launcher's): a poll must
+    not find this short-lived child among their holders."""
+    for name in os.listdir("/proc/self/fd"):
+        fd = int(name)
+        try:
+            if stat.S_ISSOCK(os.fstat(fd).st_mode):
+                os.close(fd)
+        except OSError:  # the listing's own descriptor, closed since
+            pass
+
+
 def _child(work: Callable[[], object], then: Callable[[], object], pipe: int) -> None:
     code = 1
     try:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         os.nice(NICER)
+        _close_sockets()
         data = pickle.dumps(work(), protocol=pickle.HIGHEST_PROTOCOL)
         view = memoryview(len(data).to_bytes(HEADER, "big") + data)
         while view:
