@@ -51,6 +51,9 @@ def test_a_cold_poll_takes_the_walks_cpu_times_as_witnesses(
 
     monkeypatch.setattr(proc_collector, "cpu_time", counted)
     collector = ProcNetCollector()
+    # Walked here: with helper processes walking (a busy machine), the descriptions are
+    # made while they do, before any CPU time was read (the test below).
+    collector._owners._helped_from = 10**9
     snap = collector.collect()
     (listener,) = snap.listeners_on(port)
     holders = {h.pid for h in listener.holders}
@@ -80,3 +83,53 @@ def test_an_account_name_is_asked_once_for_many_processes(
     proc_facts._user(me)
     proc_facts._user(me)
     assert calls == [me, me, me]
+
+
+def test_while_helpers_walk_the_holders_are_described_and_only_they_kept(
+    spawn: Spawn, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A cold whole poll whose fd tables helper processes read: the wait is spent
+    describing the processes they walk, so the holders' descriptions are ready when the
+    walk ends and none is made again; a process that holds no live socket is not kept."""
+    _, line = spawn(PREFORK_SERVER.format(workers=3, port=0))
+    port, *pids = map(int, line.split())
+    idle, _ = spawn("import time\nprint('ready', flush=True)\ntime.sleep(60)")
+    reads: list[int] = []
+    real = proc_facts.read
+
+    def counted(pid: int, **kwargs: bool) -> proc_facts.Facts | None:
+        reads.append(pid)
+        return real(pid, **kwargs)
+
+    monkeypatch.setattr(proc_facts, "read", counted)
+    steps: list[object] = []
+    real_meanwhile = ProcessTable.describe_meanwhile
+
+    def watched(self: ProcessTable, walked: set[int]) -> Callable[[], bool]:
+        step = real_meanwhile(self, walked)
+
+        def counting() -> bool:
+            did = step()
+            steps.append(did)
+            return did
+
+        return counting
+
+    monkeypatch.setattr(ProcessTable, "describe_meanwhile", watched)
+    collector = ProcNetCollector()
+    collector._owners._helped_from = 1  # helpers walk, whatever this machine holds
+    snap = collector.collect()
+    assert collector._owners.helped > 0 and True in steps  # described while they walked
+    (listener,) = snap.listeners_on(port)
+    holders = {h.pid for h in listener.holders}
+    assert set(pids) < holders
+    for pid in holders:  # each described once, and as a first sight describes it
+        assert reads.count(pid) == 1
+        assert collector._processes.holder(pid) == describe(pid)
+    # Walked (described meanwhile if the wait was long enough), but it holds no socket:
+    # not kept, and not described again by the next poll.
+    kept = collector._processes.export()
+    assert holders <= kept.keys() and idle.pid not in kept
+    described = reads.count(idle.pid)
+    collector.collect()
+    assert reads.count(idle.pid) == described <= 1

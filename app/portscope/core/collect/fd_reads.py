@@ -16,6 +16,10 @@ import os
 import sys
 import time
 
+TYPE_CHECKING = False  # typing's own flag would import typing at run time (in helpers too)
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
 # (fd count, (CPU time in ns, single-threaded), (start time, parent) or None, fd number ->
 # socket inode or 0, socket inode -> one fd number holding it)
 Table = tuple[int, tuple[int, bool], "tuple[int, int] | None", dict[str, int], dict[int, str]]
@@ -161,7 +165,9 @@ def read_stat(pid: int, proc: str = "/proc") -> tuple[int, int] | None:
 Answer = tuple[dict[int, Table], dict[int, tuple[int, bool]]]
 
 
-def read_many(proc: str, pids: list[int], helpers: int) -> Answer:
+def read_many(
+    proc: str, pids: list[int], helpers: int, meanwhile: Callable[[], bool] | None = None
+) -> Answer:
     """Whole tables of `pids` read by `helpers` processes at once, while this one waits
     (asleep, the GIL released). A PID in neither part of the answer was gone, or its
     helper failed or did not answer within HELPER_TIMEOUT (it is killed): the caller reads
@@ -180,7 +186,7 @@ def read_many(proc: str, pids: list[int], helpers: int) -> Answer:
         except OSError:  # no interpreter there, too many processes: read here instead
             break
         answers[pipe] = (child, [])
-    late = _read_all(answers)
+    late = _read_all(answers, meanwhile)
     for pipe, (child, chunks) in answers.items():
         os.close(pipe)
         if pipe in late:
@@ -242,7 +248,9 @@ def _inheritable() -> list[int]:
     return found
 
 
-def _read_all(answers: dict[int, tuple[int, list[bytes]]]) -> set[int]:
+def _read_all(
+    answers: dict[int, tuple[int, list[bytes]]], meanwhile: Callable[[], bool] | None = None
+) -> set[int]:
     """Read every pipe to its end, taking what each has as it comes (a helper blocked on a
     full pipe would wait for us); the pipes still open at HELPER_TIMEOUT. A short sleep
     between rounds rather than select(): a C module outside the interpreter itself, which
@@ -261,7 +269,8 @@ def _read_all(answers: dict[int, tuple[int, list[bytes]]]) -> set[int]:
                 pass  # nothing more yet
             except OSError:  # the pipe failed: its answer is taken only if whole
                 open_pipes.discard(pipe)
-        if open_pipes:
+        if open_pipes and (meanwhile is None or not meanwhile()):
+            meanwhile = None
             time.sleep(0.001)
     return open_pipes
 

@@ -149,7 +149,8 @@ class OwnerIndex:
         self._refused: dict[int, _Activity] = {}
 
     def holders(
-        self, live: set[int], whole: bool = True, give_way: Callable[[], int] | None = None
+        self, live: set[int], whole: bool = True, give_way: Callable[[], int] | None = None,
+        meanwhile: Callable[[set[int]], Callable[[], bool]] | None = None,
     ) -> dict[int, list[int]]:
         """Map each live socket inode to every PID holding it (absent if none seen).
         `whole`: `live` is every live socket, not one port's (only then may sockets that
@@ -166,7 +167,7 @@ class OwnerIndex:
         for gone in self._refused.keys() - pids:
             del self._refused[gone]
         if not self._known:
-            return self._full(pids, live, whole)
+            return self._full(pids, live, meanwhile)
         new = self._new(pids)
         self._read_whole(new, live)  # many only after a restore whose processes are gone
         self._rota.extend(pid for pid in new if pid in self._tables)
@@ -282,12 +283,15 @@ class OwnerIndex:
     def _unknown(self, owners: dict[int, list[int]], live: set[int]) -> bool:
         return bool(live - owners.keys() - self._nobody.keys())
 
-    def _full(self, pids: set[int], live: set[int], whole: bool) -> dict[int, list[int]]:
+    def _full(
+        self, pids: set[int], live: set[int],
+        meanwhile: Callable[[set[int]], Callable[[], bool]] | None = None,
+    ) -> dict[int, list[int]]:
         """The first poll of an index that knows nothing: every table, read whole."""
         self._tables.clear()
         self._groups.clear()
         self._inherited.clear()
-        self._read_whole(pids, live)
+        self._read_whole(pids, live, meanwhile)
         now = clock()
         self._known = True
         self.changed = True  # every table: what spares the next run this walk
@@ -299,13 +303,19 @@ class OwnerIndex:
             self._nobody[inode] = now
         return owners
 
-    def _read_whole(self, pids: set[int], live: set[int]) -> None:
+    def _read_whole(
+        self, pids: set[int], live: set[int],
+        meanwhile: Callable[[set[int]], Callable[[], bool]] | None = None,
+    ) -> None:
         """Read these tables whole: many at once by helper processes on every core (the
         cold walk; PIDs new to a warm index are few but after a stale restore), the rest
         here."""
         helped: fd_reads.Answer = ({}, {})
         if self._many_fds(pids):
-            helped = fd_reads.read_many(self._proc, list(pids), os.cpu_count() or 1)
+            helped = fd_reads.read_many(
+                self._proc, list(pids), os.cpu_count() or 1,
+                meanwhile(pids) if meanwhile is not None else None,
+            )
         tables, refused = helped
         for pid in pids:
             read = tables.get(pid)

@@ -223,7 +223,9 @@ class ProcNetCollector:
             self._adopt()
             asked = tables.rows if port is None else [r for r in tables.rows if r.port == port]
             found = self._owners.holders(
-                {r.inode for r in asked if r.inode}, port is None, give_way=give_way
+                {r.inode for r in asked if r.inode}, port is None, give_way=give_way,
+                # A whole poll describes every holder: while helpers walk, it starts.
+                meanwhile=self._processes.describe_meanwhile if whole else None,
             )
             # Idle since the last poll means the same process: no start-time check needed.
             self._processes.trust(self._owners.idle)
