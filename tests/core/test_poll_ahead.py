@@ -44,6 +44,15 @@ def _holders(snapshot: Snapshot, port: int) -> set[int]:
     return {h.pid for s in snapshot.sockets if s.port == port for h in s.holders}
 
 
+def _polling_ahead(tmp_path: Path) -> tuple[ProcNetCollector, int]:
+    """A collector with a store of its own whose first whole poll a child takes, and the
+    child's PID."""
+    collector = ProcNetCollector(store=OwnerStore(str(tmp_path / "owners")))
+    assert collector.poll_ahead()
+    assert collector._ahead is not None
+    return collector, collector._ahead._pid
+
+
 @pytest.fixture
 def listener() -> Iterator[tuple[int, int]]:
     """(port, PID) of a listener held by a process of this test."""
@@ -58,9 +67,7 @@ def test_the_first_whole_poll_is_the_childs_and_the_next_starts_from_what_it_lea
     tmp_path: Path, listener: tuple[int, int]
 ) -> None:
     port, pid = listener
-    collector = ProcNetCollector(store=OwnerStore(str(tmp_path / "owners")))
-    assert collector.poll_ahead()
-    child = collector._ahead._pid  # type: ignore[union-attr]
+    collector, child = _polling_ahead(tmp_path)
     first = collector.collect()
     # The child's poll: this process read no fd table and described nobody for it.
     assert (collector.fd_reads, collector.described, collector.full_walks) == (0, 0, 0)
@@ -88,9 +95,7 @@ def test_the_child_is_not_found_holding_what_it_inherited(tmp_path: Path) -> Non
     child closes it first, so its poll names the monitor alone."""
     with tcp_listener() as mine:
         port = mine.getsockname()[1]
-        collector = ProcNetCollector(store=OwnerStore(str(tmp_path / "owners")))
-        assert collector.poll_ahead()
-        child = collector._ahead._pid  # type: ignore[union-attr]
+        collector, child = _polling_ahead(tmp_path)
         assert _holders(collector.collect(), port) == {os.getpid()}
         collector.collect()
         assert _reaped(child)
@@ -100,9 +105,7 @@ def test_a_question_before_the_first_poll_waits_for_the_child_and_leaves_it_its_
     tmp_path: Path, listener: tuple[int, int]
 ) -> None:
     port, pid = listener
-    collector = ProcNetCollector(store=OwnerStore(str(tmp_path / "owners")))
-    assert collector.poll_ahead()
-    child = collector._ahead._pid  # type: ignore[union-attr]
+    collector, child = _polling_ahead(tmp_path)
     asked = collector.collect(port)
     assert _reaped(child)  # the store it saves is complete before this collector reads it
     assert _holders(asked, port) == {pid}
@@ -116,9 +119,9 @@ def test_the_sketch_waits_for_nothing_once_the_childs_answer_is_in(
     tmp_path: Path, listener: tuple[int, int]
 ) -> None:
     port, _ = listener
-    collector = ProcNetCollector(store=OwnerStore(str(tmp_path / "owners")))
-    assert collector.poll_ahead()
+    collector, child = _polling_ahead(tmp_path)
     collector.collect(port)  # the child has answered and exited
+    assert _reaped(child)
     assert collector.sketch() is None  # the first whole poll is at hand: no sketch
     assert collector.collect().sockets
 

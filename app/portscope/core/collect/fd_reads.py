@@ -169,7 +169,8 @@ def read_many(
     proc: str, pids: list[int], helpers: int, meanwhile: Callable[[], bool] | None = None
 ) -> Answer:
     """Whole tables of `pids` read by `helpers` processes at once, while this one waits
-    (asleep, the GIL released). A PID in neither part of the answer was gone, or its
+    (asleep, the GIL released), or calls `meanwhile` (one small step of other work a call,
+    False once it has none left). A PID in neither part of the answer was gone, or its
     helper failed or did not answer within HELPER_TIMEOUT (it is killed): the caller reads
     it itself. Spawned with os.posix_spawn, not subprocess, which a one-shot command would
     import for this alone (~5 ms)."""
@@ -252,9 +253,10 @@ def _read_all(
     answers: dict[int, tuple[int, list[bytes]]], meanwhile: Callable[[], bool] | None = None
 ) -> set[int]:
     """Read every pipe to its end, taking what each has as it comes (a helper blocked on a
-    full pipe would wait for us); the pipes still open at HELPER_TIMEOUT. A short sleep
-    between rounds rather than select(): a C module outside the interpreter itself, which
-    a process that dropped privileges, or outlived an upgrade, may no longer import."""
+    full pipe would wait for us); the pipes still open at HELPER_TIMEOUT. Between rounds,
+    a step of `meanwhile` while it has work, else a short sleep rather than select(): a C
+    module outside the interpreter itself, which a process that dropped privileges, or
+    outlived an upgrade, may no longer import."""
     open_pipes = set(answers)
     for pipe in open_pipes:
         os.set_blocking(pipe, False)

@@ -156,7 +156,9 @@ class OwnerIndex:
         `whole`: `live` is every live socket, not one port's (only then may sockets that
         are gone be forgotten). `give_way`: asked every GIVE_WAY_EVERY confirmations of a
         warm index; true, and Yielded is raised, leaving each table as it was or as it was
-        just confirmed (the next call confirms the rest)."""
+        just confirmed (the next call confirms the rest). `meanwhile`: given the PIDs whose
+        tables helper processes walk (a cold index's first call), the work to do step by
+        step while they do (fd_reads.read_many)."""
         self.idle = set()
         self.witnessed = {}
         now = clock()
