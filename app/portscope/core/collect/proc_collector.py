@@ -277,7 +277,8 @@ class ProcNetCollector:
         unchanged are the child's very objects (as its listeners are: collect), as a poll
         of this collector's would have left them. Everything after a poll (the builder, rows,
         listener events) tells an unchanged socket or process by identity; equal copies
-        would be compared field by field on every poll (at 2,000 holders: ~7 % of a core)."""
+        would be compared field by field on every poll (the monitor at 2,000 holders took
+        16.8 % of a core so, 6.5 % with these objects)."""
         if self._handed is None:
             return
         handed, self._handed = self._handed, None
