@@ -155,14 +155,14 @@ class ProcessTable:
         not, as a first sight would, and says whether there was one. The walk then names
         the holders, and their descriptions are ready; one that holds no socket is not
         kept. Linux only (first sights); elsewhere there is nothing to do."""
-        todo = sorted(pid for pid in pids if pid not in self._cache)
-        if not platform_path.linux_proc():
-            todo = []
+        todo: list[int] = []
+        if platform_path.linux_proc():
+            todo = sorted(pid for pid in pids if pid not in self._cache)
 
         def step() -> bool:
             while todo:
                 pid = todo.pop()
-                if pid in self._early or pid in self._this_poll:
+                if pid in self._this_poll:  # asked and answered already
                     continue
                 entry = self._describe_first(pid)
                 if entry is not None:
