@@ -156,7 +156,8 @@ def run(args: argparse.Namespace) -> int:
         except (OSError, ssl.SSLError) as exc:
             return fail(f"--tls-cert/--tls-key: {getattr(exc, 'strerror', None) or exc}")
     exporter = Exporter(
-        WithContainers(default_collector()), Limits(args.max_ports, args.top_destinations)
+        WithContainers(default_collector(polling=True)),
+        Limits(args.max_ports, args.top_destinations),
     )
     said: set[str] = set()
     stopped = _stop_on_sigterm()  # from here: a stop during the first poll is heard too

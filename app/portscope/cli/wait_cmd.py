@@ -124,7 +124,8 @@ def wait_free(
     progress = Progress(out)
     verdict: Verdict | None = None
     described = -math.inf
-    collector = default_collector()  # one for the whole wait: warm from the second look on
+    # One for the whole wait: warm from the second look on.
+    collector = default_collector(polling=True)
     while True:
         now = time.monotonic()
         blocked = first_blocked(port, addresses, proto, bind)

@@ -45,7 +45,7 @@ def add_parser(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     out = sys.stdout
-    collector = default_collector()
+    collector = default_collector(polling=True)
     watch = ListenerWatch(port=args.port)
     if out.isatty() and not args.json:
         only = f"port {args.port}" if args.port is not None else "every port"

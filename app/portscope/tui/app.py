@@ -234,6 +234,6 @@ def run_tui(interval: float = 1.0, collector: Collector | None = None) -> int:
     """The monitor, polling `collector` (default_collector() if None; launch.py passes one
     whose first poll is already under way)."""
     # "docker web (nginx:1.27)" in the table
-    source = WithContainers(collector if collector is not None else default_collector())
+    source = WithContainers(collector if collector is not None else default_collector(polling=True))
     app = PortscopeApp(source, interval=interval, settings=Settings(config_file()), sketch=True)
     return run_app(app)

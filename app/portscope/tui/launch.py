@@ -9,7 +9,7 @@ from ..core.collect import default_collector
 
 
 def run_monitor(interval: float = 1.0) -> int:
-    collector = default_collector()
+    collector = default_collector(polling=True)
     poll_ahead = getattr(collector, "poll_ahead", None)
     if callable(poll_ahead):
         poll_ahead()

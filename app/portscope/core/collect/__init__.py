@@ -57,8 +57,10 @@ def snapshot_for(
     return collector.collect()
 
 
-def default_collector() -> Collector:
-    """The fastest collector this platform has; psutil everywhere else.
+def default_collector(polling: bool = False) -> Collector:
+    """The fastest collector this platform has; psutil everywhere else. `polling`: the
+    caller polls it for as long as it runs (the monitor, watch, export, wait), which
+    keeps files open between polls where that makes a poll cheaper (kept_files.py).
 
     Never raises, and reads nothing: a collector says what it could not read in each
     Snapshot's notes. On Linux the /proc one copes with netlink or /proc/net refused, and
@@ -73,7 +75,7 @@ def default_collector() -> Collector:
         from .owner_store import OwnerStore
         from .proc_collector import ProcNetCollector
 
-        return ProcNetCollector(store=OwnerStore())
+        return ProcNetCollector(store=OwnerStore(), keep_files=polling)
     from .psutil_collector import PsutilCollector
 
     return PsutilCollector()

@@ -97,17 +97,20 @@ def socket_inode(name: str, dir_fd: int) -> int:
     return 0
 
 
-def activity(proc: str, pid: int, last: tuple[int, bool] | None) -> tuple[int, bool]:
+def activity(
+    proc: str, pid: int, last: tuple[int, bool] | None,
+    main: Callable[[int], int] | None = None,
+) -> tuple[int, bool]:
     """(CPU time of all threads of `pid` in ns, single-threaded); `last` back, the very
     object, if it has not moved; UNKNOWN if unreadable.
 
     A process that was single-threaded at `last` is checked by its main thread alone (one
-    read): it cannot have started a thread without running. Otherwise every thread's
-    /proc/PID/task/TID/schedstat is summed.
+    read, by `main` if given: kept_files.py): it cannot have started a thread without
+    running. Otherwise every thread's /proc/PID/task/TID/schedstat is summed.
     """
     if last is not None and last[1] and last[0] >= 0:
-        main = schedstat(f"{proc}/{pid}/schedstat")
-        if main == last[0]:
+        ns = main(pid) if main is not None else schedstat(f"{proc}/{pid}/schedstat")
+        if ns == last[0]:
             return last
     task_dir = f"{proc}/{pid}/task"
     try:

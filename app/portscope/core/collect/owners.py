@@ -7,10 +7,11 @@ anything else), with two cheap witnesses of change:
 
 - its CPU time in ns (/proc/PID/schedstat): any syscall that could touch the fd table
   (close, socket, accept, recvmsg of an fd, exit) makes a thread run, so an unchanged value
-  proves the table is as we read it (and that the PID still names the same process);
+  proves the table is as we read it (and that the PID still names the same process); the
+  file is kept open between polls, so reading it again is one pread (kept_files.py);
 - its fd count (`stat` of /proc/PID/fd gives it as st_size on Linux >= 6.2, else 0).
 
-Per poll, each ~5 us per process touched:
+Per poll, a few us per process touched (an idle holder: one pread, ~2 us):
 
 - new PIDs (a forked child inherits its parent's sockets): read in full; one whose table
   we may not read (another user's, as non-root) is tried again only once it has run;
@@ -49,6 +50,7 @@ from collections.abc import Callable
 from ..hints import NamedTuple
 from ..record import mutable_record
 from . import Yielded, fd_reads
+from .kept_files import KeptSchedstat
 
 # Confirmations between two looks at whether a question waits (holders' give_way): ~1 ms.
 GIVE_WAY_EVERY = 64
@@ -111,8 +113,12 @@ class IndexState(NamedTuple):
 
 class OwnerIndex:
     def __init__(
-        self, proc: str = "/proc", full_every: float = 30.0, helped_from: int = HELPED_FROM
+        self, proc: str = "/proc", full_every: float = 30.0, helped_from: int = HELPED_FROM,
+        keep_files: bool = False,
     ) -> None:
+        """`keep_files`: for an index polled for as long as its process runs (the monitor,
+        watch, export, wait): the witnesses' files stay open between polls (kept_files.py).
+        A one-shot command's would only stay open until it exits."""
         self._proc = proc
         self._full_every = full_every
         self._helped_from = helped_from
@@ -147,6 +153,8 @@ class OwnerIndex:
         # time when refused. Tried again once they have run (a setuid to us, an exec), not
         # every poll as if new: 2,000 such cost ~40 ms a poll, their CPU times ~10 ms.
         self._refused: dict[int, _Activity] = {}
+        # The witnesses' files, kept open between polls (each confirmation one pread).
+        self._schedstat = KeptSchedstat(proc, None if keep_files else 0)
 
     def holders(
         self, live: set[int], whole: bool = True, give_way: Callable[[], int] | None = None,
@@ -168,6 +176,7 @@ class OwnerIndex:
             self._drop(gone)
         for gone in self._refused.keys() - pids:
             del self._refused[gone]
+        self._schedstat.forget(self._schedstat.kept - pids)
         if not self._known:
             return self._full(pids, live, meanwhile)
         new = self._new(pids)
@@ -354,11 +363,22 @@ class OwnerIndex:
         return fd_reads.fd_count(self._proc, pid)
 
     def _ran_since(self, pid: int, then: _Activity) -> bool:
-        return then.ns < 0 or _activity(self._proc, pid, then) != then
+        return then.ns < 0 or self._activity(pid, then) != then
+
+    def _activity(self, pid: int, last: _Activity) -> _Activity:
+        """_activity, reading a single-threaded process's CPU time from its kept file."""
+        return _activity(self._proc, pid, last, self._schedstat)
 
     def _confirmed(self, pid: int, table: _FdTable, live: set[int]) -> bool:
-        now = _activity(self._proc, pid, table.checked)
-        if now.ns >= 0 and now == table.checked:
+        checked = table.checked
+        # An idle single-threaded process (nearly all of 2,000 workers, every poll): one
+        # pread, without the calls of _activity.
+        if checked.single and checked.ns >= 0 and self._schedstat(pid) == checked.ns:
+            self.idle.add(pid)
+            self.witnessed[pid] = checked.ns
+            return True
+        now = self._activity(pid, checked)
+        if now.ns >= 0 and now == checked:
             self.idle.add(pid)
             self.witnessed[pid] = now.ns
             return True
@@ -509,9 +529,11 @@ class OwnerIndex:
         return owners
 
 
-def _activity(proc: str, pid: int, last: _Activity | None) -> _Activity:
+def _activity(
+    proc: str, pid: int, last: _Activity | None, main: Callable[[int], int] | None = None
+) -> _Activity:
     """fd_reads.activity as an _Activity: `last` itself if it has not moved."""
-    now = fd_reads.activity(proc, pid, last)
+    now = fd_reads.activity(proc, pid, last, main)
     return now if now is last else _Activity(*now)
 
 

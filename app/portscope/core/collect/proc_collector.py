@@ -59,10 +59,12 @@ class ProcNetCollector:
         netlink: bool | None = None,
         store: OwnerStore | None = None,
         full_every: float = FULL_EVERY,
+        keep_files: bool = False,
     ) -> None:
+        """`keep_files`: polled for as long as the process runs (OwnerIndex)."""
         self._proc_root = proc_root
         self._processes = ProcessTable(clock, self._cpu_time)
-        self._owners = OwnerIndex(proc_root, full_every)
+        self._owners = OwnerIndex(proc_root, full_every, keep_files=keep_files)
         self._full_every = full_every
         # Another /proc root is another machine's picture: it is never stored.
         self._store = store if proc_root == "/proc" else None
