@@ -28,6 +28,7 @@ import psutil
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from loads import TimeWaitMaker, count_time_wait, prefork_servers
+from polling import proc_collector
 
 from portscope.core import platform_path
 from portscope.core.collect.proc_collector import ProcNetCollector
@@ -58,7 +59,7 @@ def _ss(*args: str) -> Callable[[], object]:
 
 def measure(runs: int) -> tuple[dict[str, float], ProcNetCollector, float]:
     """Median ms per tool, tools interleaved run by run so they see the same load."""
-    collector = ProcNetCollector()
+    collector = proc_collector()
     cold_started = time.perf_counter()
     collector.collect()  # the first poll fills the owner cache; a monitor polls warm
     cold = (time.perf_counter() - cold_started) * 1000

@@ -41,8 +41,8 @@ sys.path.insert(0, str(HERE))
 
 from collect import machine  # noqa: E402
 from loads import TimeWaitMaker, count_time_wait, prefork_servers  # noqa: E402
+from polling import monitor_collector  # noqa: E402
 
-from portscope.core.collect import default_collector  # noqa: E402
 from portscope.core.export.exporter import Exporter  # noqa: E402
 from portscope.core.roles.published import WithContainers  # noqa: E402
 
@@ -146,7 +146,7 @@ def cost_table(runs: int) -> list[str]:
             notes.append(f"20,000 TIME_WAIT built in {built:.1f} s; "
                          f"{count_time_wait():,} TIME_WAIT on the machine")
             low = high = machine_time_wait()
-            collector = WithContainers(default_collector())
+            collector = WithContainers(monitor_collector())
             exporter = Exporter(collector)
             exporter.poll()  # cold: fills the owner cache, as the exporter's first poll does
             collector.collect()

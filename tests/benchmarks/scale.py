@@ -73,6 +73,7 @@ from loads import (
     named_listeners,
     prefork_servers,
 )
+from polling import monitor_collector
 
 CHECKOUT = Path(__file__).resolve().parents[2]
 SIZE = (160, 48)
@@ -223,11 +224,10 @@ def frame_of(t: float, screen: Any, main: Any) -> Frame:
 def instrumented_app(stamps: Stamps) -> Any:
     """What run_tui builds (the monitor's source, docker containers named), with its polls,
     their application to the screen and its frames stamped."""
-    from portscope.core.collect import default_collector
     from portscope.core.roles.published import WithContainers
     from portscope.tui.app import PortscopeApp
 
-    source = WithContainers(default_collector())
+    source = WithContainers(monitor_collector())
     collect = source.collect
 
     def timed_collect(*args: Any, **kwargs: Any) -> Any:

@@ -28,8 +28,8 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))  # tests/: support.PREFORK_SERVER
 
 from loads import TimeWaitMaker  # noqa: E402
+from polling import proc_collector  # noqa: E402
 
-from portscope.core.collect.proc_collector import ProcNetCollector  # noqa: E402
 from portscope.core.model import Snapshot  # noqa: E402
 from support import PREFORK_SERVER  # noqa: E402
 
@@ -131,7 +131,7 @@ def _tui_in_tmux() -> tuple[str, psutil.Process] | None:
 
 def soak(seconds: float) -> int:
     random.seed(5)
-    collector = ProcNetCollector()
+    collector = proc_collector()
     me = psutil.Process()
     socks: list[tuple[socket.socket, Key]] = []
     closed: set[Key] = set()

@@ -24,6 +24,7 @@ import psutil
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from loads import TimeWaitMaker, count_time_wait
+from polling import proc_collector
 
 VENV_BIN = Path(sys.executable).parent
 LOAD = 20_000
@@ -97,12 +98,11 @@ async def _key_latencies(presses: int) -> list[float]:
     """
     from textual import events
 
-    from portscope.core.collect.proc_collector import ProcNetCollector
     from portscope.tui.app import PortscopeApp
 
     # A few rows of our own to move the cursor over, whatever else the machine has open.
     rows = [socket.create_server(("127.0.0.1", 0)) for _ in range(5)]
-    app = PortscopeApp(ProcNetCollector(), interval=1.0)
+    app = PortscopeApp(proc_collector(), interval=1.0)
     frames: list[float] = []
     display = app._display
 
