@@ -22,7 +22,7 @@ import pytest
 from portscope.core.collect import default_collector, fd_reads
 from portscope.core.collect.kept_files import KeptSchedstat
 from portscope.core.collect.owners import OwnerIndex
-from support import reap, wait_for
+from support import reap, tcp_listener, wait_for
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
 
@@ -160,3 +160,34 @@ def test_only_a_polling_collector_keeps_files(worker: Worker, polling: bool) -> 
         [listener] = [s for s in snapshot.sockets if s.inode == worker.inode]
         assert [h.pid for h in listener.holders] == [worker.pid]
     assert _open_files(worker.pid) == (1 if polling else 0)
+
+
+def test_a_whole_read_of_its_own_table_leaves_its_kept_files_out(
+    worker: Worker, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The index's own process holds the files it keeps (2,000 of them at 2,000 holders):
+    a whole read of its own table, the rolling walk's once a period, reads none of them,
+    and still finds the sockets it holds."""
+    me = os.getpid()
+    for pid in (worker.pid, me):
+        (tmp_path / str(pid)).symlink_to(f"/proc/{pid}")
+    with tcp_listener() as mine:
+        inode = os.fstat(mine.fileno()).st_ino
+        index = OwnerIndex(str(tmp_path), keep_files=True)
+        live = {worker.inode, inode}
+        for _ in range(2):
+            assert index.holders(live) == {worker.inode: [worker.pid], inode: [me]}
+        kept = {str(fd) for fd in index._schedstat.descriptors()}
+        assert kept  # the worker's file at least
+        read: list[str] = []
+        real = fd_reads.socket_inode
+
+        def counted(name: str, dir_fd: int) -> int:
+            read.append(name)
+            return real(name, dir_fd)
+
+        monkeypatch.setattr(fd_reads, "socket_inode", counted)
+        index._refresh(me, live, whole=True)
+        assert read  # its other descriptors were read
+        assert not kept & set(read)
+        assert index.holders(live) == {worker.inode: [worker.pid], inode: [me]}

@@ -6,6 +6,7 @@ tests start are signalled."""
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import pty
@@ -219,7 +220,9 @@ def test_the_real_monitor_names_a_listener_and_reaps_the_child_that_polled_first
 ) -> None:
     """`portscope` in a pseudo-terminal, launched as installed (the child forked before
     Textual loads): it names a listener of this test, the store the child saved is in the
-    monitor's directory, the monitor is left with no child process, and ctrl+c quits it.
+    monitor's directory, the monitor is left with no child process, it keeps the
+    listener's holder's /proc/PID/schedstat open between polls (kept_files.py), and ctrl+c
+    quits it.
     The `/` filter on the listener's port keeps its row on screen however many listeners
     other people's servers add."""
     name = f"ahead{uuid.uuid4().hex[:8]}"
@@ -263,6 +266,8 @@ def test_the_real_monitor_names_a_listener_and_reaps_the_child_that_polled_first
         wait_for(lambda: shows(name.encode()), timeout=30)
         wait_for(lambda: shows(b"") and not psutil.Process(app.pid).children(), timeout=30)
         assert list((runtime / "portscope").iterdir())  # the owner store the child saved
+        kept = f"/proc/{proc.pid}/schedstat"
+        wait_for(lambda: shows(b"") and kept in _open_files(app.pid), timeout=30)
         os.write(main, b"\x03")  # ctrl+c: quits from the filter's input too
         wait_for(lambda: shows(b"") and app.poll() is not None, timeout=30)
         assert app.returncode == 0
@@ -272,3 +277,12 @@ def test_the_real_monitor_names_a_listener_and_reaps_the_child_that_polled_first
             app.wait()
         os.close(main)
         reap(proc)
+
+
+def _open_files(pid: int) -> set[str]:
+    """What `pid`'s descriptors point at (those that close meanwhile left out)."""
+    found = set()
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        with contextlib.suppress(OSError):
+            found.add(os.readlink(f"/proc/{pid}/fd/{fd}"))
+    return found

@@ -155,6 +155,7 @@ class OwnerIndex:
         self._refused: dict[int, _Activity] = {}
         # The witnesses' files, kept open between polls (each confirmation one pread).
         self._schedstat = KeptSchedstat(proc, None if keep_files else 0)
+        self._me = os.getpid()  # whose table holds those files
 
     def holders(
         self, live: set[int], whole: bool = True, give_way: Callable[[], int] | None = None,
@@ -401,7 +402,12 @@ class OwnerIndex:
         before = self._tables.get(pid)
         old = None if whole else before
         self.reads += 1
-        read = fd_reads.read_table(self._proc, pid, old.fds if old is not None else None, live)
+        cached = old.fds if old is not None else None
+        if pid == self._me:  # our kept files: known to be no sockets, so not read
+            kept = self._schedstat.descriptors()
+            if kept:
+                cached = {**(cached or {}), **dict.fromkeys(map(str, kept), 0)}
+        read = fd_reads.read_table(self._proc, pid, cached, live)
         if read is None and (refused := fd_reads.refused_at(self._proc, pid)) is not None:
             # New to the store, not a new CPU time: that costs the next run one read.
             self.changed = self.changed or pid not in self._refused
