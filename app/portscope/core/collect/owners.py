@@ -155,7 +155,6 @@ class OwnerIndex:
         self._refused: dict[int, _Activity] = {}
         # The witnesses' files, kept open between polls (each confirmation one pread).
         self._schedstat = KeptSchedstat(proc, None if keep_files else 0)
-        self._me = os.getpid()  # whose table holds those files
 
     def holders(
         self, live: set[int], whole: bool = True, give_way: Callable[[], int] | None = None,
@@ -403,10 +402,9 @@ class OwnerIndex:
         old = None if whole else before
         self.reads += 1
         cached = old.fds if old is not None else None
-        if pid == self._me:  # our kept files: known to be no sockets, so not read
+        if pid == os.getpid():  # our kept files: known to be no sockets, so not read
             kept = self._schedstat.descriptors()
-            if kept:
-                cached = {**(cached or {}), **dict.fromkeys(map(str, kept), 0)}
+            cached = {**(cached or {}), **dict.fromkeys(map(str, kept), 0)} if kept else cached
         read = fd_reads.read_table(self._proc, pid, cached, live)
         if read is None and (refused := fd_reads.refused_at(self._proc, pid)) is not None:
             # New to the store, not a new CPU time: that costs the next run one read.
