@@ -349,12 +349,14 @@ def _tally_uniform(buf: bytes, stride: int, tables: Tables) -> None:
     sports = view.cast("H")[ports_at // 2 :: stride // 2].tolist()
     dports = view.cast("H")[ports_at // 2 + 1 :: stride // 2].tolist()
     expiries = view.cast("I")[expires_at // 4 :: stride // 4].tolist()
-    counts = Counter(sports)
-    if len(counts) == 1:  # the usual pile-up, one server port: no grouping at all
-        [(sport, count)] = counts.items()
+    count = len(sports)
+    if count and sports.count(sports[0]) == count:
+        # The usual pile-up, one server port: no grouping at all (list.count, a C loop,
+        # not a Counter: 0.3 ms of a 4,096-record batch).
         remote = _port(dports[0]) if dports.count(dports[0]) == count else SEVERAL
-        _add(tables, sport, count, remote, min(expiries), max(expiries))
+        _add(tables, sports[0], count, remote, min(expiries), max(expiries))
         return
+    counts = Counter(sports)
     # A port with one socket needs no grouping: its last (only) values are the answer.
     last_dport = dict(zip(sports, dports, strict=True))
     last_expiry = dict(zip(sports, expiries, strict=True))
