@@ -48,12 +48,19 @@ class Worker:
         assert self.proc.stdout is not None
         self.inode = int(self.proc.stdout.readline())
         self.pid = self.proc.pid
+        self.settle()
 
     def run(self) -> None:
         assert self.proc.stdin is not None and self.proc.stdout is not None
         self.proc.stdin.write("go\n")
         self.proc.stdin.flush()
         assert self.proc.stdout.readline().strip() == "ran"
+        self.settle()
+
+    def settle(self) -> None:
+        """Until it is blocked on stdin again: its answer comes before it gets there."""
+        seen: list[int] = []
+        wait_for(lambda: seen.append(_by_name(self.pid)) or seen[-2:-1] == seen[-1:], step=0.05)
 
 
 @pytest.fixture
