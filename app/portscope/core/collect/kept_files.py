@@ -19,6 +19,8 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable
 
+from .fd_reads import schedstat
+
 
 class KeptSchedstat:
     """Called with a PID: the CPU time in ns of its main thread, -1 if it cannot be read."""
@@ -35,20 +37,19 @@ class KeptSchedstat:
     def __call__(self, pid: int) -> int:
         fd = self._fds.get(pid)
         if fd is not None:
-            try:
-                return _ns(os.pread(fd, 128, 0))
-            except (OSError, ValueError):  # gone (ESRCH): the PID's file anew
-                self.forget((pid,))
+            ns = _read(fd)
+            if ns >= 0:
+                return ns
+            self.forget((pid,))  # gone (ESRCH): the PID's file anew
+        path = f"{self._proc}/{pid}/schedstat"
+        if len(self._fds) >= self._budget:
+            return schedstat(path)  # by name, as without kept files
         try:
-            fd = os.open(f"{self._proc}/{pid}/schedstat", os.O_RDONLY)
+            fd = os.open(path, os.O_RDONLY)
         except OSError:
             return -1
-        try:
-            ns = _ns(os.read(fd, 128))
-        except (OSError, ValueError):
-            os.close(fd)
-            return -1
-        if len(self._fds) < self._budget:
+        ns = _read(fd)
+        if ns >= 0:
             self._fds[pid] = fd
         else:
             os.close(fd)
@@ -80,9 +81,13 @@ def half_the_soft_limit() -> int:
     return 1 << 20 if soft == resource.RLIM_INFINITY else soft // 2
 
 
-def _ns(text: bytes) -> int:
-    """The first field of a schedstat line: time on the CPU in ns (ValueError if none)."""
-    return int(text[: text.index(b" ")])
+def _read(fd: int) -> int:
+    """The file's first field, time on the CPU in ns, written afresh; -1 if unreadable."""
+    try:
+        text = os.pread(fd, 128, 0)
+        return int(text[: text.index(b" ")])
+    except (OSError, ValueError):
+        return -1
 
 
 def _close_all(fds: dict[int, int]) -> None:
