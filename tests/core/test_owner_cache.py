@@ -352,6 +352,9 @@ def test_a_cold_walk_shared_with_helper_processes_reads_what_one_thread_reads(
     for pid in (server.proc.pid, *kids):
         _show(proc_view, pid)
     (proc_view / "2147483647").symlink_to("/proc/2147483647")  # no such process
+    # The helpers' own /proc: they read the forked children against the server's table
+    # (fd_reads.Inherited), which must give what readlink gives.
+    (proc_view / "self").symlink_to("/proc/self")
     live = {server.inode}
     alone = OwnerIndex(str(proc_view), helped_from=10**9)
     helped = OwnerIndex(str(proc_view), helped_from=1)
