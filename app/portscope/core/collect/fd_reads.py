@@ -124,7 +124,7 @@ class Inherited:
             number = int(name)
             if self._kcmp(ppid, pid, _KCMP_FILE, number, number) != 0:
                 return None
-        if _pread_ns(kept) != ns:  # the parent ran: its table may be another now
+        if schedstat_at(kept) != ns:  # the parent ran: its table may be another now
             self._templates[ppid] = None
             os.close(kept)
             return None
@@ -146,18 +146,11 @@ class Inherited:
         except OSError:
             return None
         read = read_table(self._proc, ppid)
-        if read is None or not read[1][1] or read[1][0] < 0 or _pread_ns(kept) != read[1][0]:
+        if read is None or not read[1][1] or read[1][0] < 0 or schedstat_at(kept) != read[1][0]:
             os.close(kept)  # gone, threaded, or ran while read
             return None
         self._templates[ppid] = read[3], read[1][0], kept
         return self._templates[ppid]
-
-
-def _pread_ns(fd: int) -> int:
-    try:
-        return int(os.pread(fd, 128, 0).split(maxsplit=1)[0])
-    except (OSError, ValueError, IndexError):
-        return -1
 
 
 def _kcmp(proc: str) -> Callable[[int, int, int, int, int], int] | None:
@@ -257,11 +250,18 @@ def schedstat(path: str) -> int:
     except OSError:
         return -1
     try:
-        return int(os.read(fd, 128).split(maxsplit=1)[0])
-    except (OSError, ValueError, IndexError):
-        return -1
+        return schedstat_at(fd)
     finally:
         os.close(fd)
+
+
+def schedstat_at(fd: int) -> int:
+    """An open schedstat file's first field, time on the CPU in ns, written afresh by each
+    read from offset 0 (so a file kept open reads as new); -1 if unreadable."""
+    try:
+        return int(os.pread(fd, 128, 0).split(maxsplit=1)[0])
+    except (OSError, ValueError, IndexError):
+        return -1
 
 
 def read_stat(pid: int, proc: str = "/proc") -> tuple[int, int] | None:

@@ -19,7 +19,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable
 
-from .fd_reads import schedstat
+from .fd_reads import schedstat, schedstat_at
 
 
 class KeptSchedstat:
@@ -37,7 +37,7 @@ class KeptSchedstat:
     def __call__(self, pid: int) -> int:
         fd = self._fds.get(pid)
         if fd is not None:
-            ns = _read(fd)
+            ns = schedstat_at(fd)
             if ns >= 0:
                 return ns
             self.forget((pid,))  # gone (ESRCH): the PID's file anew
@@ -48,7 +48,7 @@ class KeptSchedstat:
             fd = os.open(path, os.O_RDONLY)
         except OSError:
             return -1
-        ns = _read(fd)
+        ns = schedstat_at(fd)
         if ns >= 0:
             self._fds[pid] = fd
         else:
@@ -79,15 +79,6 @@ def half_the_soft_limit() -> int:
 
     soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
     return 1 << 20 if soft == resource.RLIM_INFINITY else soft // 2
-
-
-def _read(fd: int) -> int:
-    """The file's first field, time on the CPU in ns, written afresh; -1 if unreadable."""
-    try:
-        text = os.pread(fd, 128, 0)
-        return int(text[: text.index(b" ")])
-    except (OSError, ValueError):
-        return -1
 
 
 def _close_all(fds: dict[int, int]) -> None:
