@@ -4,6 +4,7 @@ cleaned up by the fixtures in conftest.py, and nothing else is ever signalled.""
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import random
 import signal
@@ -14,8 +15,10 @@ import sys
 import textwrap
 import time
 from collections.abc import Callable, Iterator
+from typing import TypeVar
 
 LOOPBACK = "127.0.0.1"
+T = TypeVar("T")
 
 
 def tcp_listener(
@@ -102,6 +105,39 @@ def neighbouring_listeners(
         except (OSError, OverflowError):
             first.close()
     raise AssertionError(f"no two neighbouring ports free in {tries} tries")
+
+
+def retried(setup: Callable[[], T], tries: int = 50) -> T:
+    """`setup()` again while a bind in it fails for EADDRINUSE: a test that binds a second
+    socket on a port it chose by binding a first one races every other program on the
+    machine (another copy of the suite among them) for that second address."""
+    for _ in range(tries - 1):
+        try:
+            return setup()
+        except OSError as exc:
+            if exc.errno != errno.EADDRINUSE:
+                raise
+    return setup()
+
+
+def listeners_on_one_port(*specs: tuple[str, bool | None]) -> list[socket.socket]:
+    """Listeners on one port, one per (host, v6only), the port chosen by the kernel for the
+    first; retried while another program holds the port on a later address."""
+
+    def bind_all() -> list[socket.socket]:
+        (host, v6only), *rest = specs
+        socks = [tcp_listener(host, v6only=v6only)]
+        port = socks[0].getsockname()[1]
+        try:
+            for host, v6only in rest:
+                socks.append(tcp_listener(host, port, v6only=v6only))
+        except OSError:
+            for sock in socks:
+                sock.close()
+            raise
+        return socks
+
+    return retried(bind_all)
 
 
 def make_server_time_wait(listener: socket.socket, count: int) -> None:

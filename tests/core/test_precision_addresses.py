@@ -16,7 +16,7 @@ from portscope.core.collect.proc_collector import ProcNetCollector
 from portscope.core.diagnose.probe import COMMON_ADDRESSES, diagnose, overlaps
 from portscope.core.model import Socket
 from portscope.core.serialize import socket_json, verdict_json
-from support import make_server_time_wait, tcp_listener
+from support import listeners_on_one_port, make_server_time_wait, retried, tcp_listener
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux bind rules")
 
@@ -80,10 +80,10 @@ def test_overlap_rule_uses_v6only() -> None:
 def test_v6only_listener_is_not_blamed_for_an_ipv4_conflict() -> None:
     """A v6only `[::]` beside 127.0.0.1 on one port: a bind on 0.0.0.0 fails because of
     127.0.0.1 only, and the words must not say `[::]` overlaps 0.0.0.0."""
-    with tcp_listener("::", v6only=True) as v6:
-        port = v6.getsockname()[1]
-        with tcp_listener("127.0.0.1", port):
-            verdict = diagnose(port, "0.0.0.0", suggest=False)
+    v6, v4 = listeners_on_one_port(("::", True), ("127.0.0.1", None))
+    port = v6.getsockname()[1]
+    with v6, v4:
+        verdict = diagnose(port, "0.0.0.0", suggest=False)
     assert verdict.kind == "listening"
     clash = verdict.explanation[0]
     assert f"127.0.0.1:{port} overlaps 0.0.0.0:{port}" in clash
@@ -93,11 +93,15 @@ def test_v6only_listener_is_not_blamed_for_an_ipv4_conflict() -> None:
 def test_v6only_listener_does_not_hide_the_time_wait_that_blocks() -> None:
     """TIME_WAIT on 127.0.0.1:P blocks 0.0.0.0:P; a v6only `[::]:P` listener beside it must
     not be named instead (it was, when every `[::]` was taken for dual-stack)."""
-    listener = tcp_listener("127.0.0.1")
-    port = listener.getsockname()[1]
-    make_server_time_wait(listener, 2)
-    listener.close()
-    with tcp_listener("::", port, v6only=True):
+
+    def time_wait_then_v6only() -> tuple[int, socket.socket]:
+        with tcp_listener("127.0.0.1") as listener:
+            port = listener.getsockname()[1]
+            make_server_time_wait(listener, 2)
+        return port, tcp_listener("::", port, v6only=True)
+
+    port, v6 = retried(time_wait_then_v6only)
+    with v6:
         verdict = diagnose(port, "0.0.0.0", suggest=False)
     assert verdict.kind == "time_wait", verdict.sentence
     assert verdict.holders == ()

@@ -18,6 +18,7 @@ from support import (
     free_in_both,
     make_server_time_wait,
     neighbouring_listeners,
+    retried,
     tcp_listener,
     udp_socket,
     wait_for,
@@ -76,9 +77,14 @@ def test_dual_stack_listener_blocks_ipv4_wildcard() -> None:
 def test_v6only_listener_leaves_ipv4_free() -> None:
     # A port the kernel chose clear of IPv4 TIME_WAIT (an IPv6 listener's port is chosen
     # clear of IPv6 sockets only, and an earlier test's IPv4 TIME_WAIT would answer first).
-    with tcp_listener("0.0.0.0") as probe:
-        port = probe.getsockname()[1]
-    with tcp_listener("::", port, v6only=True):
+
+    def v6only_on_a_v4_chosen_port() -> socket.socket:
+        with tcp_listener("0.0.0.0") as probe:
+            port = probe.getsockname()[1]
+        return tcp_listener("::", port, v6only=True)
+
+    with retried(v6only_on_a_v4_chosen_port) as v6:
+        port = v6.getsockname()[1]
         assert diagnose(port, "0.0.0.0").kind == "free"
         assert diagnose(port, "::").kind == "listening"
 
