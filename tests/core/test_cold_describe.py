@@ -133,3 +133,18 @@ def test_while_helpers_walk_the_holders_are_described_and_only_they_kept(
     described = reads.count(idle.pid)
     collector.collect()
     assert reads.count(idle.pid) == described <= 1
+
+
+def test_the_workers_described_by_one_poll_share_one_command_line(spawn: Spawn) -> None:
+    """Each /proc read makes its own copy of a command line; one poll's descriptions share
+    equal ones, so a pre-fork server's Snapshot carries (and the child that takes the first
+    poll pickles, ahead.py) its command line once, not once per worker."""
+    _, line = spawn(PREFORK_SERVER.format(workers=3, port=0))
+    port, *workers = map(int, line.split())
+    snap = ProcNetCollector().collect()
+    (listener,) = snap.listeners_on(port)
+    mine = [h for h in listener.holders if h.pid in workers]
+    assert len(mine) == 3
+    first = mine[0]
+    assert all(h.cmdline is first.cmdline and h.cwd is first.cwd for h in mine)
+    assert all(h == describe(h.pid) for h in mine)  # the same values a lone read gives
