@@ -14,6 +14,7 @@ import pytest
 from textual.widgets import Checkbox, Input, Static
 
 import portscope.core.diagnose.probe as probe
+import portscope.tui.bind_panel as bind_panel
 import portscope.tui.main_screen as main_screen
 from portscope.core.collect import default_collector
 from portscope.core.roles.published import WithContainers
@@ -109,14 +110,14 @@ def test_a_just_restarted_servers_details_do_not_change_every_second() -> None:
 def slow_probes(monkeypatch: pytest.MonkeyPatch, ports: set[int] | None = None) -> threading.Event:
     """`b`'s probe of these ports (all, if None) waits until the returned event is set."""
     release = threading.Event()
-    real = main_screen.real_diagnose
+    real = bind_panel.real_diagnose
 
     def slow(port: int, *args: Any, **kwargs: Any) -> Any:
         if ports is None or port in ports:
             release.wait(10)
         return real(port, *args, **kwargs)
 
-    monkeypatch.setattr(main_screen, "real_diagnose", slow)
+    monkeypatch.setattr(bind_panel, "real_diagnose", slow)  # main_screen imports it at `b`
     return release
 
 

@@ -22,10 +22,8 @@ from ..core.roles.published import WithContainers
 from ..core.untrusted import shown
 from . import crash
 from ._textual_hacks import CaptureCrash, preload_css
-from .bind_panel import BindPanel
 from .gc_pacing import FullCollections
 from .keys import ACTION_HELP
-from .kill_modal import KillModal
 from .main_screen import MainScreen, PauseChanged, PollRequested
 from .poller import Poller, PollFailed, SnapshotReady
 from .relatives import RelativesLookup, lookup_relatives
@@ -136,6 +134,9 @@ class PortscopeApp(CaptureCrash[None]):
         # What `b` and `k` open (and the widgets only they use), so their first press does
         # not pay for parsing the stylesheet again. Not before: that parse (~0.1 s) would
         # take the CPU from the first poll, whose frame names the processes.
+        from .bind_panel import BindPanel
+        from .kill_modal import KillModal
+
         preload_css(self, BindPanel, KillModal, Input, Checkbox, RadioSet, RadioButton)
         self.main.prepare_bind_panel()
         self.full_collections.start()

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from datetime import tzinfo
 from functools import partial
-from typing import Any, ClassVar, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from textual import events, on
 from textual.app import ComposeResult
@@ -22,20 +22,17 @@ from textual.screen import Screen
 
 from ..core.collect import Collector, snapshot_for
 from ..core.history.recorder import History
-from ..core.kill.after import settle_after
 from ..core.kill.targets import plan_kill
 from ..core.model import Snapshot
 from ..core.record import replace
 from ..core.roles.model import Cast
 from ..core.roles.port import hidden_owner
 from ._textual_hacks import mount_screen
-from .bind_panel import BindPanel, real_diagnose
 from .copying import Copy, command_copy, pids_copy
 from .details import DetailsPane
 from .filter_bar import FilterBar
 from .footer import FittingFooter
 from .keys import ACTION_HELP, FOOTER_RANKS, MAIN_BINDINGS
-from .kill_modal import KillModal, KillOutcome
 from .port_table import COLUMN_SORT, PortTable
 from .relatives import Relatives, RelativesLookup
 from .rows import (
@@ -52,6 +49,12 @@ from .rows import (
 )
 from .status_bar import TINY_HEIGHT, Status, StatusBar
 from .stops import StopLookup, from_holders
+
+# The dialogs `b` and `k` open are imported when first needed (~35 ms of the monitor's
+# start-up, before its first poll is on screen; app.py loads them right after it).
+if TYPE_CHECKING:
+    from .bind_panel import BindPanel
+    from .kill_modal import KillOutcome
 
 T = TypeVar("T")
 # A dialog waits this long for its answer before it opens without it (then it shows
@@ -358,6 +361,8 @@ class MainScreen(Screen[None]):
 
     def action_bind_test(self) -> None:
         """Probe the selected row's port (or an empty form when no row is selected)."""
+        from .bind_panel import BindPanel, real_diagnose
+
         row = self.selected_row()
         if row is None:
             self.app.push_screen(BindPanel(None))
@@ -384,6 +389,8 @@ class MainScreen(Screen[None]):
 
     def prepare_bind_panel(self) -> None:
         """Mount the bind panel now, closed, so that `b` only reopens it (bind_panel.py)."""
+        from .bind_panel import BindPanel
+
         if self._bind_panel is None:
             self._bind_panel = BindPanel(None, standby=True)
             mount_screen(self.app, BIND_PANEL, self._bind_panel)
@@ -486,6 +493,9 @@ class MainScreen(Screen[None]):
             plan_kill, targets, row.port, row.proto,
             all_holders=False, owner_hidden=hidden, snapshot=shown,
         )
+
+        from ..core.kill.after import settle_after
+        from .kill_modal import KillModal
 
         def open_dialog() -> None:
             plan = _answer(early)  # the dialog opens on its confirmation when it is in
