@@ -13,7 +13,7 @@ from collections.abc import Callable
 import pytest
 
 from portscope.core import proc_facts
-from portscope.core.collect import proc_collector
+from portscope.core.collect import fd_reads, proc_collector
 from portscope.core.collect.fd_reads import read_stat
 from portscope.core.collect.proc_collector import ProcNetCollector
 from portscope.core.processes import ProcessTable, describe
@@ -85,12 +85,13 @@ def test_an_account_name_is_asked_once_for_many_processes(
     assert calls == [me, me, me]
 
 
-def test_while_helpers_walk_the_holders_are_described_and_only_they_kept(
+def test_helpers_that_walk_describe_the_holders_and_only_they_are_kept(
     spawn: Spawn, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A cold whole poll whose fd tables helper processes read: the wait is spent
-    describing the processes they walk, so the holders' descriptions are ready when the
-    walk ends and none is made again; a process that holds no live socket is not kept."""
+    """A cold whole poll whose fd tables helper processes read: they describe the processes
+    they walk too (the same proc_facts.read, on every core), so this process reads no
+    description of a holder itself; each is what a read here gives, its witness the CPU
+    time its helper read before it; a process that holds no live socket is not kept."""
     _, line = spawn(PREFORK_SERVER.format(workers=3, port=0))
     port, *pids = map(int, line.split())
     idle, _ = spawn("import time\nprint('ready', flush=True)\ntime.sleep(60)")
@@ -101,38 +102,24 @@ def test_while_helpers_walk_the_holders_are_described_and_only_they_kept(
         reads.append(pid)
         return real(pid, **kwargs)
 
-    monkeypatch.setattr(proc_facts, "read", counted)
-    steps: list[object] = []
-    real_meanwhile = ProcessTable.describe_meanwhile
-
-    def watched(self: ProcessTable, walked: set[int]) -> Callable[[], bool]:
-        step = real_meanwhile(self, walked)
-
-        def counting() -> bool:
-            did = step()
-            steps.append(did)
-            return did
-
-        return counting
-
-    monkeypatch.setattr(ProcessTable, "describe_meanwhile", watched)
+    monkeypatch.setattr(proc_facts, "read", counted)  # this process's reads only
     collector = ProcNetCollector()
     collector._owners._helped_from = 1  # helpers walk, whatever this machine holds
     snap = collector.collect()
-    assert collector._owners.helped > 0 and True in steps  # described while they walked
+    assert collector._owners.helped > 0
     (listener,) = snap.listeners_on(port)
     holders = {h.pid for h in listener.holders}
     assert set(pids) < holders
-    for pid in holders:  # each described once, and as a first sight describes it
-        assert reads.count(pid) == 1
+    described = collector._processes.export()
+    for pid in holders:
+        assert pid not in reads  # described by a helper, not here
         assert collector._processes.holder(pid) == describe(pid)
-    # Walked (described meanwhile if the wait was long enough), but it holds no socket:
-    # not kept, and not described again by the next poll.
-    kept = collector._processes.export()
-    assert holders <= kept.keys() and idle.pid not in kept
-    described = reads.count(idle.pid)
+        assert described[pid].ran == collector._owners.witnessed[pid] > 0
+    # Described by a helper, but it holds no socket: not kept, nor described by the next
+    # poll.
+    assert idle.pid in collector._owners.described and idle.pid not in described
     collector.collect()
-    assert reads.count(idle.pid) == described <= 1
+    assert idle.pid not in reads
 
 
 def test_the_workers_described_by_one_poll_share_one_command_line(spawn: Spawn) -> None:
@@ -148,3 +135,19 @@ def test_the_workers_described_by_one_poll_share_one_command_line(spawn: Spawn) 
     first = mine[0]
     assert all(h.cmdline is first.cmdline and h.cwd is first.cwd for h in mine)
     assert all(h == describe(h.pid) for h in mine)  # the same values a lone read gives
+
+
+def test_helpers_describe_as_this_process_would_and_only_in_its_fields(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A helper's description is proc_facts.read's, field for field. One from a helper
+    started from another copy of the package (installed while the monitor ran) whose Facts
+    has other fields is not taken; its tables are."""
+    me = os.getpid()
+    tables, _, described = fd_reads.read_many("/proc", [me], 1, describe=True)
+    assert me in tables and set(described) == {me}
+    assert proc_facts.Facts(*described[me]) == proc_facts.read(me)
+    assert fd_reads.read_many("/proc", [me], 1)[2] == {}  # not asked: not described
+    monkeypatch.setattr(fd_reads, "_facts_fields", lambda: ("pid", "name"))
+    tables, _, described = fd_reads.read_many("/proc", [me], 1, describe=True)
+    assert me in tables and described == {}

@@ -433,7 +433,7 @@ def test_helpers_hold_none_of_our_descriptors(
     monkeypatch.setattr(sys, "executable", str(stand_in))
     with socket.socket() as passed:
         passed.set_inheritable(True)
-        assert owners.fd_reads.read_many("/proc", [os.getpid()], 1) == ({}, {})  # no answer
+        assert owners.fd_reads.read_many("/proc", [os.getpid()], 1) == ({}, {}, {})  # no answer
     # 3 is the directory ls lists, not one of ours.
     assert sorted(int(fd) for fd in seen.read_text().split()) == [0, 1, 2, 3]
 
@@ -584,7 +584,7 @@ def test_helpers_say_which_tables_they_may_not_read(tmp_path: Path) -> None:
     (entry / "task" / "4242").mkdir(parents=True)
     (entry / "task" / "4242" / "schedstat").write_text("777 0 0\n")
     (entry / "fd").write_text("")
-    assert owners.fd_reads.read_many(str(tmp_path), [4242], 1) == ({}, {4242: (777, True)})
+    assert owners.fd_reads.read_many(str(tmp_path), [4242], 1) == ({}, {4242: (777, True)}, {})
     index = OwnerIndex(str(tmp_path), helped_from=1)
     assert index.holders(set()) == {}
     assert (index.reads, index.helped) == (0, 0)  # refused by the helper: not tried here

@@ -14,7 +14,7 @@ from .record import replace
 
 TYPE_CHECKING = False  # typing's own flag would import typing (~3 ms) at run time
 if TYPE_CHECKING:
-    from typing import TypeVar
+    from typing import Any, TypeVar
 
     import psutil
 
@@ -71,7 +71,7 @@ class ProcessTable:
         self._ran = ran
         self._this_poll: dict[int, Holder | None] = {}
         self._asked: set[int] = set()  # PIDs asked about since the last whole poll began
-        # First sights described ahead this poll (describe_meanwhile), entries as _cache's:
+        # First sights described ahead this poll (take_described), entries as _cache's:
         # cached once a socket names their PID, dropped with the poll if none does.
         self._early: dict[int, tuple[object, Holder, float, int]] = {}
         self._clock = clock
@@ -168,28 +168,24 @@ class ProcessTable:
         self.described += 1
         self.changed = True
 
-    def describe_meanwhile(self, pids: set[int]) -> Callable[[], bool]:
-        """Work for the wait while helper processes walk these PIDs' fd tables (a cold
-        whole poll, fd_reads.read_many): each call describes one of them this table has
-        not, as a first sight would, and says whether there was one. The walk then names
-        the holders, and their descriptions are ready; one that holds no socket is not
-        kept. Linux only (first sights); elsewhere there is nothing to do."""
-        todo: list[int] = []
-        if platform_path.linux_proc():
-            todo = sorted(pid for pid in pids if pid not in self._cache)
+    def take_described(
+        self, described: Mapping[int, tuple[Any, ...]], ran: Mapping[int, int], at: float
+    ) -> None:
+        """Descriptions the helper processes that walked the fd tables made (a cold whole
+        poll, fd_reads.read_many: proc_facts.Facts' fields, each read after its process's
+        CPU time in `ran`, and after `at`): kept as first sights once a socket names their
+        PID; one that holds no socket is dropped with the poll. Linux only (first sights)."""
+        if not platform_path.linux_proc():
+            return
+        from . import proc_facts
 
-        def step() -> bool:
-            while todo:
-                pid = todo.pop()
-                if pid in self._this_poll:  # asked and answered already
-                    continue
-                entry = self._describe_first(pid)
-                if entry is not None:
-                    self._early[pid] = entry
-                return True
-            return False
-
-        return step
+        for pid, fields in described.items():
+            if pid in self._cache or pid in self._this_poll:
+                continue
+            facts = proc_facts.Facts(*fields)
+            if facts.ticks is not None:
+                self._early[pid] = (facts.ticks, _holder(pid, facts, self._shared), at,
+                                    ran.get(pid, -1))
 
     def holders(self, pids: tuple[int, ...] | list[int]) -> tuple[Holder, ...]:
         found = (self.holder(pid) for pid in sorted(set(pids)))

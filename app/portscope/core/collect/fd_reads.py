@@ -4,9 +4,11 @@ A cold walk (an owner index that knows nothing) reads every process's table: at 
 processes ~90,000 readlinks, ~0.5 s, nearly all of it in the kernel, in a thread that shares
 the GIL with the monitor's screen. `read_many` hands such a walk to helper processes, one per
 core, running this very file as a script (`python -I -S fd_reads.py PROC PID,PID,...`, the
-tables marshalled back on stdout), so it imports the standard library only.
-A helper that fails or is late costs nothing but time: the caller reads what it did not
-give, itself.
+tables marshalled back on stdout), so it imports the standard library only, and
+proc_facts when it also describes the processes it walks (a cold whole poll describes every
+holder: read by the helpers, those reads run on every core instead of taking the CPU from
+them). A helper that fails or is late costs nothing but time: the caller reads what it did
+not give, itself.
 
 A helper reads a forked worker's table against its parent's (Inherited): kcmp(2) says in one
 call that the worker's fd N is its parent's fd N, one open file, where readlink costs twice
@@ -23,6 +25,7 @@ import time
 TYPE_CHECKING = False  # typing's own flag would import typing at run time (in helpers too)
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
+    from typing import Any
 
 # (fd count, (CPU time in ns, single-threaded), (start time, parent) or None, fd number ->
 # socket inode or 0, socket inode -> one fd number holding it)
@@ -315,34 +318,36 @@ def read_stat(pid: int, proc: str = "/proc") -> tuple[int, int] | None:
         return None
 
 
-# What helpers answer: tables by PID, and the PIDs whose table we may not read, with their
-# CPU time then (activity).
-Answer = tuple[dict[int, Table], dict[int, tuple[int, bool]]]
+# What helpers answer: tables by PID; the PIDs whose table we may not read, with their CPU
+# time then (activity); and, if asked, each process's description (proc_facts.Facts' fields),
+# read after its table and so after the CPU time that table carries.
+Answer = tuple[dict[int, Table], dict[int, tuple[int, bool]], dict[int, "tuple[Any, ...]"]]
 
 
-def read_many(
-    proc: str, pids: list[int], helpers: int, meanwhile: Callable[[], bool] | None = None
-) -> Answer:
+def read_many(proc: str, pids: list[int], helpers: int, describe: bool = False) -> Answer:
     """Whole tables of `pids` read by `helpers` processes at once, while this one waits
-    (asleep, the GIL released), or calls `meanwhile` (one small step of other work a call,
-    False once it has none left). A PID in neither part of the answer was gone, or its
-    helper failed or did not answer within HELPER_TIMEOUT (it is killed): the caller reads
-    it itself. Spawned with os.posix_spawn, not subprocess, which a one-shot command would
-    import for this alone (~5 ms)."""
-    answer: Answer = ({}, {})
+    (asleep, the GIL released). `describe`: each helper also describes the processes whose
+    tables it read (proc_facts.read, the reads this process would make, on every core and
+    not on this one, where it would take the CPU from the helpers). A PID in no part of the
+    answer was gone, or its helper failed or did not answer within HELPER_TIMEOUT (it is
+    killed): the caller reads it itself. Spawned with os.posix_spawn, not subprocess, which
+    a one-shot command would import for this alone (~5 ms)."""
+    answer: Answer = ({}, {}, {})
     if helpers < 1 or not pids or not sys.executable or not hasattr(os, "posix_spawn"):
         return answer
     answers: dict[int, tuple[int, list[bytes]]] = {}  # pipe -> (helper's PID, what it sent)
     ours = [fd for fd in _inheritable() if fd > 2]  # our pipes are close-on-exec: not here
+    asked = ["describe"] if describe else []
     for share in (sorted(pids)[i::helpers] for i in range(min(helpers, len(pids)))):
         try:
             child, pipe = _spawn(
-                [sys.executable, "-I", "-S", __file__, proc, ",".join(map(str, share))], ours
+                [sys.executable, "-I", "-S", __file__, proc, ",".join(map(str, share)), *asked],
+                ours,
             )
         except OSError:  # no interpreter there, too many processes: read here instead
             break
         answers[pipe] = (child, [])
-    late = _read_all(answers, meanwhile)
+    late = _read_all(answers)
     for pipe, (child, chunks) in answers.items():
         os.close(pipe)
         if pipe in late:
@@ -357,7 +362,9 @@ def read_many(
             sent = marshal.loads(b"".join(chunks))
         except (EOFError, ValueError, TypeError):
             continue
-        if type(sent) is not tuple or len(sent) != 2 or not all(type(x) is dict for x in sent):
+        if type(sent) is not tuple or len(sent) not in (2, 4) or not all(
+            type(x) is dict for x in (sent[0], sent[1], *sent[3:])
+        ):
             continue  # not ours (a stand-in interpreter): nothing taken
         answer[0].update(
             (pid, table) for pid, table in sent[0].items()
@@ -367,7 +374,21 @@ def read_many(
             (pid, ran) for pid, ran in sent[1].items()
             if type(pid) is int and type(ran) is tuple and len(ran) == 2
         )
+        # Descriptions in our Facts' very fields (a helper started from a newer copy of this
+        # package, installed while we ran, may have others).
+        if describe and len(sent) == 4 and sent[2] == _facts_fields():
+            answer[2].update(
+                (pid, facts) for pid, facts in sent[3].items()
+                if type(pid) is int and type(facts) is tuple and len(facts) == len(sent[2])
+            )
     return answer
+
+
+def _facts_fields() -> tuple[str, ...]:
+    from ..proc_facts import Facts
+
+    fields: tuple[str, ...] = Facts.__record_fields__  # type: ignore[attr-defined]
+    return fields
 
 
 def _spawn(argv: list[str], ours: list[int]) -> tuple[int, int]:
@@ -404,14 +425,11 @@ def _inheritable() -> list[int]:
     return found
 
 
-def _read_all(
-    answers: dict[int, tuple[int, list[bytes]]], meanwhile: Callable[[], bool] | None = None
-) -> set[int]:
+def _read_all(answers: dict[int, tuple[int, list[bytes]]]) -> set[int]:
     """Read every pipe to its end, taking what each has as it comes (a helper blocked on a
-    full pipe would wait for us); the pipes still open at HELPER_TIMEOUT. Between rounds,
-    a step of `meanwhile` while it has work, else a short sleep rather than select(): a C
-    module outside the interpreter itself, which a process that dropped privileges, or
-    outlived an upgrade, may no longer import."""
+    full pipe would wait for us); the pipes still open at HELPER_TIMEOUT. Between rounds, a
+    short sleep rather than select(): a C module outside the interpreter itself, which a
+    process that dropped privileges, or outlived an upgrade, may no longer import."""
     open_pipes = set(answers)
     for pipe in open_pipes:
         os.set_blocking(pipe, False)
@@ -426,26 +444,56 @@ def _read_all(
                 pass  # nothing more yet
             except OSError:  # the pipe failed: its answer is taken only if whole
                 open_pipes.discard(pipe)
-        if open_pipes and (meanwhile is None or not meanwhile()):
-            meanwhile = None
+        if open_pipes:
             time.sleep(0.001)
     return open_pipes
 
 
-def _serve(proc: str, pids: str) -> None:
+def _serve(proc: str, pids: str, describe: bool) -> None:
     """The helper: the tables of these PIDs (comma-separated), and those refused, to
-    stdout (marshal)."""
+    stdout (marshal); with `describe`, proc_facts' fields and each process's Facts."""
     tables: dict[int, Table] = {}
     refusals: dict[int, tuple[int, bool]] = {}
+    described: dict[int, tuple[Any, ...]] = {}
     inherited = Inherited(proc)
+    describer = _describer() if describe else None
     for pid in map(int, pids.split(",")):
         table = read_table(proc, pid, inherited=inherited)
         if table is not None:
             tables[pid] = table
+            if describer is not None and (facts := describer[1](pid)) is not None:
+                described[pid] = facts
         elif (ran := refused_at(proc, pid)) is not None:
             refusals[pid] = ran
-    sys.stdout.buffer.write(marshal.dumps((tables, refusals)))
+    answer: tuple[Any, ...] = (tables, refusals)
+    if describer is not None:
+        answer = (tables, refusals, describer[0], described)
+    sys.stdout.buffer.write(marshal.dumps(answer))
+
+
+def _describer() -> tuple[tuple[str, ...], Callable[[int], tuple[Any, ...] | None]] | None:
+    """In a helper: Facts' field names, and proc_facts.read giving their values, with equal
+    strings and command lines one object (marshal writes each once: a pre-fork server's
+    2,000 workers share one command line). This file runs as a script there, outside its
+    package: the package is imported from the directory this file is installed in."""
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(
+        os.path.abspath(__file__))))))
+    try:
+        from portscope.core import proc_facts
+    except ImportError:
+        return None
+    fields: tuple[str, ...] = proc_facts.Facts.__record_fields__  # type: ignore[attr-defined]
+    same: dict[object, object] = {}
+
+    def describe(pid: int) -> tuple[Any, ...] | None:
+        facts = proc_facts.read(pid)
+        if facts is None:
+            return None
+        values = (getattr(facts, name) for name in fields)
+        return tuple(same.setdefault(v, v) if type(v) in (str, tuple) else v for v in values)
+
+    return fields, describe
 
 
 if __name__ == "__main__":
-    _serve(sys.argv[1], sys.argv[2])
+    _serve(sys.argv[1], sys.argv[2], sys.argv[3:] == ["describe"])

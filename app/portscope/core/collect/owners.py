@@ -52,6 +52,10 @@ from ..record import mutable_record
 from . import Yielded, fd_reads
 from .kept_files import KeptSchedstat
 
+TYPE_CHECKING = False  # typing's own flag would import typing (~3 ms) at run time
+if TYPE_CHECKING:
+    from typing import Any
+
 # Confirmations between two looks at whether a question waits (holders' give_way): ~1 ms.
 GIVE_WAY_EVERY = 64
 # Open fds from which a cold walk is shared with helper processes (fd_reads.read_many):
@@ -147,6 +151,8 @@ class OwnerIndex:
         # CPU time (ns) read this poll, before each table read or confirmed: ProcessTable's
         # witness for a description, which need not be read again (2,000 reads cold).
         self.witnessed: dict[int, int] = {}
+        # PID -> proc_facts.Facts' fields, as helpers read them this call (holders(describe=)).
+        self.described: dict[int, tuple[Any, ...]] = {}
         # Why the last poll could not list the /proc root (then no socket has owners).
         self.unlisted: OSError | None = None
         # PIDs whose fd table we may not read (another user's, as non-root) -> their CPU
@@ -158,17 +164,18 @@ class OwnerIndex:
 
     def holders(
         self, live: set[int], whole: bool = True, give_way: Callable[[], int] | None = None,
-        meanwhile: Callable[[set[int]], Callable[[], bool]] | None = None,
+        describe: bool = False,
     ) -> dict[int, list[int]]:
         """Map each live socket inode to every PID holding it (absent if none seen).
         `whole`: `live` is every live socket, not one port's (only then may sockets that
         are gone be forgotten). `give_way`: asked every GIVE_WAY_EVERY confirmations of a
         warm index; true, and Yielded is raised, leaving each table as it was or as it was
-        just confirmed (the next call confirms the rest). `meanwhile`: given the PIDs whose
-        tables helper processes walk (a cold index's first call), the work to do step by
-        step while they do (fd_reads.read_many)."""
+        just confirmed (the next call confirms the rest). `describe`: helper processes that
+        walk tables (a cold index's first call) describe those processes too, into
+        `described` (fd_reads.read_many)."""
         self.idle = set()
         self.witnessed = {}
+        self.described = {}
         now = clock()
         self._forget_nobody(now, live if whole else None)
         pids = self._pids()
@@ -178,9 +185,10 @@ class OwnerIndex:
             del self._refused[gone]
         self._schedstat.forget(self._schedstat.kept - pids)
         if not self._known:
-            return self._full(pids, live, meanwhile)
+            return self._full(pids, live, describe)
         new = self._new(pids)
-        self._read_whole(new, live)  # many only after a restore whose processes are gone
+        # Many only after a restore whose processes are gone.
+        self._read_whole(new, live, describe)
         self._rota.extend(pid for pid in new if pid in self._tables)
         self._settle_inherited(live)
         for n, (pid, table) in enumerate(list(self._tables.items())):
@@ -294,15 +302,12 @@ class OwnerIndex:
     def _unknown(self, owners: dict[int, list[int]], live: set[int]) -> bool:
         return bool(live - owners.keys() - self._nobody.keys())
 
-    def _full(
-        self, pids: set[int], live: set[int],
-        meanwhile: Callable[[set[int]], Callable[[], bool]] | None = None,
-    ) -> dict[int, list[int]]:
+    def _full(self, pids: set[int], live: set[int], describe: bool) -> dict[int, list[int]]:
         """The first poll of an index that knows nothing: every table, read whole."""
         self._tables.clear()
         self._groups.clear()
         self._inherited.clear()
-        self._read_whole(pids, live, meanwhile)
+        self._read_whole(pids, live, describe)
         now = clock()
         self._known = True
         self.changed = True  # every table: what spares the next run this walk
@@ -314,20 +319,19 @@ class OwnerIndex:
             self._nobody[inode] = now
         return owners
 
-    def _read_whole(
-        self, pids: set[int], live: set[int],
-        meanwhile: Callable[[set[int]], Callable[[], bool]] | None = None,
-    ) -> None:
+    def _read_whole(self, pids: set[int], live: set[int], describe: bool = False) -> None:
         """Read these tables whole: many at once by helper processes on every core (the
         cold walk; PIDs new to a warm index are few but after a stale restore), the rest
-        here."""
-        helped: fd_reads.Answer = ({}, {})
+        here. `describe`: the helpers' descriptions of these processes into `described`
+        (the real /proc's processes only: descriptions are read there)."""
+        helped: fd_reads.Answer = ({}, {}, {})
         if self._many_fds(pids):
             helped = fd_reads.read_many(
                 self._proc, list(pids), os.cpu_count() or 1,
-                meanwhile(pids) if meanwhile is not None else None,
+                describe=describe and self._proc == "/proc",
             )
-        tables, refused = helped
+        tables, refused, described = helped
+        self.described.update(described)
         for pid in pids:
             read = tables.get(pid)
             if read is not None:

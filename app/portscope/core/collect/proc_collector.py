@@ -224,11 +224,13 @@ class ProcNetCollector:
             self._restore()
             self._adopt()
             asked = tables.rows if port is None else [r for r in tables.rows if r.port == port]
+            began = clock()
             found = self._owners.holders(
                 {r.inode for r in asked if r.inode}, port is None, give_way=give_way,
-                # A whole poll describes every holder: while helpers walk, it starts.
-                meanwhile=self._processes.describe_meanwhile if whole else None,
+                # A whole poll describes every holder: helpers that walk describe too.
+                describe=whole,
             )
+            self._processes.take_described(self._owners.described, self._owners.witnessed, began)
             # Idle since the last poll means the same process: no start-time check needed.
             self._processes.trust(self._owners.idle)
         left_out: set[int] = set()
