@@ -841,30 +841,34 @@ class Tmux:
 
 @contextlib.contextmanager
 def portscope_in_tmux(
-    tree: Tree, home: Path, scratch: Path
+    tree: Tree, home: Path, scratch: Path,
+    quiet: Callable[[], contextlib.AbstractContextManager[None]] = contextlib.nullcontext,
 ) -> Iterator[tuple[Tmux, float, float]]:
     """The real `portscope` in a tmux pane; yields (tmux, ms to the first frame with the
     MARK rows, ms to the first naming their process; inf when none came within
     PANE_TIMEOUT). The first frame may show the listeners before their processes (the
-    monitor's sketch). Killed on exit, and waited for."""
+    monitor's sketch). `quiet`: held until those frames came (the load's TIME_WAIT refills
+    held off, as while a one-shot command is timed). Killed on exit, and waited for."""
     tmux = Tmux(scratch)
-    started = time.perf_counter()
-    tmux.start(f"exec {shlex.quote(str(tree.portscope))}", home)
     app: psutil.Process | None = None
     try:
-        app = tmux.app()
-        rows = named = math.inf
-        while time.perf_counter() - started < PANE_TIMEOUT:
-            pane = tmux.capture()
-            now = (time.perf_counter() - started) * 1000
-            if math.isinf(rows) and any(
-                line.split()[:2] == [str(MARK_PORTS[0]), "tcp"] for line in pane.splitlines()
-            ):
-                rows = now
-            if MARK in pane:
-                named, rows = now, min(rows, now)
-                break
-            time.sleep(0.02)
+        with quiet():
+            started = time.perf_counter()
+            tmux.start(f"exec {shlex.quote(str(tree.portscope))}", home)
+            app = tmux.app()
+            rows = named = math.inf
+            while time.perf_counter() - started < PANE_TIMEOUT:
+                pane = tmux.capture()
+                now = (time.perf_counter() - started) * 1000
+                if math.isinf(rows) and any(
+                    line.split()[:2] == [str(MARK_PORTS[0]), "tcp"]
+                    for line in pane.splitlines()
+                ):
+                    rows = now
+                if MARK in pane:
+                    named, rows = now, min(rows, now)
+                    break
+                time.sleep(0.02)
         yield tmux, rows, named
     finally:
         tmux.kill()
@@ -880,12 +884,14 @@ def _header(pane: str) -> str:
     return "".join(c for c in line.strip() if c.isprintable())[:150]
 
 
-def tmux_phase(tree: Tree, seconds: float, scratch: Path) -> dict[str, Any]:
+def tmux_phase(tree: Tree, load: Load, seconds: float, scratch: Path) -> dict[str, Any]:
     """First frame with an empty owner store, CPU and peak RSS over `seconds`, then the
-    first frame again with the store the first run left."""
+    first frame again with the store the first run left (TIME_WAIT refills held off while
+    a first frame is awaited)."""
     home = private_home(scratch)
     result: dict[str, Any] = {}
-    with portscope_in_tmux(tree, home, scratch) as (tmux, first, named):
+    quiet = load.keeper.paused
+    with portscope_in_tmux(tree, home, scratch, quiet) as (tmux, first, named):
         result["first_ms"], result["named_ms"] = first, named
         proc = tmux.app()
         time.sleep(3)  # start-up is not the steady state
@@ -897,7 +903,7 @@ def tmux_phase(tree: Tree, seconds: float, scratch: Path) -> dict[str, Any]:
         result["cpu"] = (sum(proc.cpu_times()[:2]) - cpu0) / (time.monotonic() - began) * 100
         result["rss_mb"] = peak / 2**20
         result["header"] = _header(tmux.capture())
-    with portscope_in_tmux(tree, home, scratch) as (_, again, named):
+    with portscope_in_tmux(tree, home, scratch, quiet) as (_, again, named):
         result["warm_ms"], result["warm_named_ms"] = again, named
     return result
 
@@ -1080,7 +1086,7 @@ def run_scenario(scenario: Scenario, tree: Tree, opts: argparse.Namespace,
 
     survivors = _alive(load.processes)
     tmux = guarded("tmux" in phases, "portscope in tmux",
-                   lambda: tmux_phase(tree, opts.tui_seconds, scratch))
+                   lambda: tmux_phase(tree, load, opts.tui_seconds, scratch))
     shots = guarded("oneshot" in phases, "one-shots",
                     lambda: oneshot_phase(tree, load, opts.runs, opts.pause, scratch))
     samples = load.keeper.samples or [0]
