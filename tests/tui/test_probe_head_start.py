@@ -234,6 +234,9 @@ async def test_a_poll_that_comes_while_a_dialog_opens_waits_for_it(
         port = listener.getsockname()[1]
         async with app.run_test(size=(140, 40)) as pilot:
             await select_key(app, pilot, row_key(port))
+            # What follows the first poll (the dialogs loaded, the bind panel mounted) is
+            # done: under load it could keep the UI thread past the hold timed below.
+            await until(pilot, lambda: app.main._bind_panel is not None, timeout=10)
             shown = app.latest_snapshot
             await pilot.press("b")
             assert app.main.opening
