@@ -327,11 +327,11 @@ Answer = tuple[dict[int, Table], dict[int, tuple[int, bool]], dict[int, "tuple[A
 def read_many(proc: str, pids: list[int], helpers: int, describe: bool = False) -> Answer:
     """Whole tables of `pids` read by `helpers` processes at once, while this one waits
     (asleep, the GIL released). `describe`: each helper also describes the processes whose
-    tables it read (proc_facts.read, the reads this process would make, on every core and
-    not on this one, where it would take the CPU from the helpers). A PID in no part of the
-    answer was gone, or its helper failed or did not answer within HELPER_TIMEOUT (it is
-    killed): the caller reads it itself. Spawned with os.posix_spawn, not subprocess, which
-    a one-shot command would import for this alone (~5 ms)."""
+    tables it read and that hold a socket (proc_facts.read, the reads this process would
+    make, on every core and not on this one, where it would take the CPU from the helpers).
+    A PID in no part of the answer was gone, or its helper failed or did not answer within
+    HELPER_TIMEOUT (it is killed): the caller reads it itself. Spawned with os.posix_spawn,
+    not subprocess, which a one-shot command would import for this alone (~5 ms)."""
     answer: Answer = ({}, {}, {})
     if helpers < 1 or not pids or not sys.executable or not hasattr(os, "posix_spawn"):
         return answer
@@ -451,7 +451,8 @@ def _read_all(answers: dict[int, tuple[int, list[bytes]]]) -> set[int]:
 
 def _serve(proc: str, pids: str, describe: bool) -> None:
     """The helper: the tables of these PIDs (comma-separated), and those refused, to
-    stdout (marshal); with `describe`, proc_facts' fields and each process's Facts."""
+    stdout (marshal); with `describe`, proc_facts' fields and the Facts of each process
+    that holds a socket."""
     tables: dict[int, Table] = {}
     refusals: dict[int, tuple[int, bool]] = {}
     described: dict[int, tuple[Any, ...]] = {}
@@ -461,7 +462,8 @@ def _serve(proc: str, pids: str, describe: bool) -> None:
         table = read_table(proc, pid, inherited=inherited)
         if table is not None:
             tables[pid] = table
-            if describer is not None and (facts := describer[1](pid)) is not None:
+            # Only a process that holds a socket can be a holder worth describing.
+            if describer is not None and table[4] and (facts := describer[1](pid)) is not None:
                 described[pid] = facts
         elif (ran := refused_at(proc, pid)) is not None:
             refusals[pid] = ran
