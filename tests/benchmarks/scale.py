@@ -1124,8 +1124,9 @@ def run_scenario(scenario: Scenario, tree: Tree, opts: argparse.Namespace,
     if tmux.get("header"):
         notes.append(
             f"tmux: first frame = from `tmux new-session` to the first capture-pane (every "
-            f"20 ms) showing the `{MARK}` rows; CPU and peak RSS over {opts.tui_seconds:g} s "
-            f"from 3 s after it; the header then: {tmux['header']!r}")
+            f"20 ms) showing the `{MARK}` rows (TIME_WAIT refills held off until then); CPU "
+            f"and peak RSS over {opts.tui_seconds:g} s from 3 s after it; the header then: "
+            f"{tmux['header']!r}")
     if "first" in shots:
         firsts = ", ".join(f"{k} {ms_text(v)}" for k, v in dict(shots["first"]).items())
         notes.append(f"one-shots' first runs (the store empty before): {firsts}; "

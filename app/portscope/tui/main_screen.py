@@ -50,8 +50,8 @@ from .rows import (
 from .status_bar import TINY_HEIGHT, Status, StatusBar
 from .stops import StopLookup, from_holders
 
-# The dialogs `b` and `k` open are imported when first needed (~35 ms of the monitor's
-# start-up, before its first poll is on screen; app.py loads them right after it).
+# The dialogs `b` and `k` open are imported when first needed (~7 % of the monitor's
+# import, before its first poll is on screen; app.py loads them right after it).
 if TYPE_CHECKING:
     from .bind_panel import BindPanel
     from .kill_modal import KillOutcome
