@@ -42,9 +42,15 @@ def field(*, default_factory: Callable[[], T]) -> T:
     return _Factory(default_factory)  # type: ignore[return-value]  # swapped out by _build
 
 
+def fields(cls: type) -> tuple[str, ...]:
+    """A record class's field names, in order (dataclasses.fields, names only)."""
+    names: tuple[str, ...] = cls.__record_fields__  # type: ignore[attr-defined]
+    return names
+
+
 def replace(obj: T, /, **changes: Any) -> T:
     """A copy of `obj` with some fields changed (dataclasses.replace)."""
-    names: tuple[str, ...] = obj.__record_fields__  # type: ignore[attr-defined]
+    names = fields(type(obj))
     unknown = set(changes).difference(names)
     if unknown:
         raise TypeError(f"{type(obj).__name__} has no field {sorted(unknown)[0]!r}")

@@ -386,9 +386,9 @@ def read_many(proc: str, pids: list[int], helpers: int, describe: bool = False) 
 
 def _facts_fields() -> tuple[str, ...]:
     from ..proc_facts import Facts
+    from ..record import fields
 
-    fields: tuple[str, ...] = Facts.__record_fields__  # type: ignore[attr-defined]
-    return fields
+    return fields(Facts)
 
 
 def _spawn(argv: list[str], ours: list[int]) -> tuple[int, int]:
@@ -482,19 +482,20 @@ def _describer() -> tuple[tuple[str, ...], Callable[[int], tuple[Any, ...] | Non
         os.path.abspath(__file__))))))
     try:
         from portscope.core import proc_facts
+        from portscope.core.record import fields
     except ImportError:
         return None
-    fields: tuple[str, ...] = proc_facts.Facts.__record_fields__  # type: ignore[attr-defined]
+    names = fields(proc_facts.Facts)
     same: dict[object, object] = {}
 
     def describe(pid: int) -> tuple[Any, ...] | None:
         facts = proc_facts.read(pid)
         if facts is None:
             return None
-        values = (getattr(facts, name) for name in fields)
+        values = (getattr(facts, name) for name in names)
         return tuple(same.setdefault(v, v) if type(v) in (str, tuple) else v for v in values)
 
-    return fields, describe
+    return names, describe
 
 
 if __name__ == "__main__":
