@@ -421,6 +421,40 @@ def test_helpers_that_fail_or_are_late_leave_the_walk_to_this_process(
     assert index.helped == 0 and index.reads == 1
 
 
+def test_a_helper_that_takes_no_share_leaves_every_table_to_the_others(
+    server: Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The walk's PIDs go to whichever helper asks next, a share at a time: one that never
+    asks (it failed, or its core was busy) leaves every table to the other, none to this
+    process (fixed halves gave it half the walk)."""
+    kids = [int(server.ask("fork")[0]) for _ in range(3 * owners.fd_reads.SHARE)]
+    failed = tmp_path / "failed"
+    stand_in = tmp_path / "python"
+    stand_in.write_text(
+        f"#!/bin/sh\nmkdir {failed} 2>/dev/null && exec /bin/false\nexec {sys.executable} \"$@\"\n"
+    )
+    stand_in.chmod(0o700)
+    monkeypatch.setattr(sys, "executable", str(stand_in))
+    pids = [server.proc.pid, *kids]
+    tables, refused, _ = owners.fd_reads.read_many("/proc", pids, 2)
+    assert failed.is_dir()  # one of the two helpers was /bin/false
+    assert sorted(tables) == sorted(pids) and refused == {}
+    assert all(server.inode in table[4] for table in tables.values())
+
+
+def test_a_walk_longer_than_a_pipe_holds_still_reaches_the_helpers(
+    server: Server, tmp_path: Path
+) -> None:
+    """The PIDs are written as the helpers take them: a walk of more than a pipe's 64 KiB
+    (8,192 PIDs) is fed in rounds, its last share too. A stand-in /proc names the server
+    with the largest PID (the last share); the others are not there."""
+    (tmp_path / "4000000").symlink_to(f"/proc/{server.proc.pid}")
+    pids = [*range(1, 10_001), 4_000_000]
+    tables, refused, _ = owners.fd_reads.read_many(str(tmp_path), pids, 2)
+    assert list(tables) == [4_000_000] and refused == {}
+    assert server.inode in tables[4_000_000][4]
+
+
 def test_helpers_hold_none_of_our_descriptors(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

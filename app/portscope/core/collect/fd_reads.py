@@ -3,12 +3,12 @@
 A cold walk (an owner index that knows nothing) reads every process's table: at 2,000
 processes ~90,000 readlinks, ~0.5 s, nearly all of it in the kernel, in a thread that shares
 the GIL with the monitor's screen. `read_many` hands such a walk to helper processes, one per
-core, running this very file as a script (`python -I -S fd_reads.py PROC PID,PID,...`, the
-tables marshalled back on stdout), so it imports the standard library only, and
-proc_facts when it also describes the processes it walks (a cold whole poll describes every
-holder: read by the helpers, those reads run on every core instead of taking the CPU from
-them). A helper that fails or is late costs nothing but time: the caller reads what it did
-not give, itself.
+core, running this very file as a script (`python -I -S fd_reads.py PROC`, the PIDs taken
+from stdin a share at a time, the tables marshalled back on stdout), so it imports the
+standard library only, and proc_facts when it also describes the processes it walks (a
+cold whole poll describes every holder: read by the helpers, those reads run on every core
+instead of taking the CPU from them). A helper that fails or is late costs nothing but
+time: the caller reads what it did not give, itself.
 
 A helper reads a forked worker's table against its parent's (Inherited): kcmp(2) says in one
 call that the worker's fd N is its parent's fd N, one open file, where readlink costs twice
@@ -49,7 +49,7 @@ def read_table(
     if inherited is not None and stat is not None:
         same = inherited.table(pid, stat[1], count)
         if same is not None:
-            return count, ran, stat, same, _held(same)
+            return count, ran, stat, *same
     try:
         # Names relative to the open directory: the kernel resolves one component per
         # readlink instead of four.
@@ -76,12 +76,9 @@ def read_table(
     return count, ran, stat, fds, held
 
 
-def _held(fds: dict[str, int]) -> dict[int, str]:
-    held: dict[int, str] = {}
-    for name, inode in fds.items():
-        if inode:
-            held.setdefault(inode, name)
-    return held
+# A parent's table as a template: (fds, held, the fd numbers as kcmp takes them, its CPU
+# time when read, its schedstat kept open)
+_Template = tuple[dict[str, int], dict[int, str], list[object], int, int]
 
 
 class Inherited:
@@ -100,14 +97,17 @@ class Inherited:
         self._proc = proc
         self._kcmp = _Kcmp.open(proc)
         self._counts: dict[int, int] = {}  # parent PID -> its fd count when first asked
-        # parent PID -> (its fds, their numbers as kcmp takes them, its CPU time then, its
-        # schedstat kept open); None: no use
-        self._templates: dict[int, tuple[dict[str, int], list[object], int, int] | None] = {}
+        # parent PID -> (its fds, the socket held at each, their numbers as kcmp takes them,
+        # its CPU time then, its schedstat kept open); None: no use
+        self._templates: dict[int, _Template | None] = {}
         self.compared = 0  # tables taken from a parent's
 
-    def table(self, pid: int, ppid: int, count: int) -> dict[str, int] | None:
-        """`pid`'s fds if they are all its parent's (`count`: its fd count, just read);
-        None: read it by readlink."""
+    def table(
+        self, pid: int, ppid: int, count: int
+    ) -> tuple[dict[str, int], dict[int, str]] | None:
+        """`pid`'s (fds, held) if its fds are all its parent's (`count`: its fd count, just
+        read); None: read it by readlink. The parent's very dicts, shared by every worker
+        taken from it (read, never changed): marshal then sends them once, not per worker."""
         if self._kcmp is None or count <= 0:
             return None
         if ppid not in self._counts:  # one stat, so that unlike parents are never read
@@ -117,7 +117,7 @@ class Inherited:
         template = self._template(ppid)
         if template is None or len(template[0]) != count:
             return None
-        fds, numbers, ns, kept = template
+        fds, held, numbers, ns, kept = template
         if not self._kcmp.same_files(ppid, pid, numbers):
             return None
         if schedstat_at(kept) != ns:  # the parent ran: its table may be another now
@@ -125,15 +125,15 @@ class Inherited:
             os.close(kept)
             return None
         self.compared += 1
-        return dict(fds)
+        return fds, held
 
     def close(self) -> None:
         for ppid, template in self._templates.items():
             if template is not None:
-                os.close(template[3])
+                os.close(template[4])
                 self._templates[ppid] = None
 
-    def _template(self, ppid: int) -> tuple[dict[str, int], list[object], int, int] | None:
+    def _template(self, ppid: int) -> _Template | None:
         if ppid in self._templates:
             return self._templates[ppid]
         self._templates[ppid] = None
@@ -147,7 +147,7 @@ class Inherited:
             return None
         assert self._kcmp is not None  # table() asks only then
         numbers = self._kcmp.indices(int(name) for name in read[3])
-        self._templates[ppid] = read[3], numbers, read[1][0], kept
+        self._templates[ppid] = read[3], read[4], numbers, read[1][0], kept
         return self._templates[ppid]
 
 
@@ -333,21 +333,27 @@ def read_many(proc: str, pids: list[int], helpers: int, describe: bool = False) 
     HELPER_TIMEOUT (it is killed): the caller reads it itself. Spawned with os.posix_spawn,
     not subprocess, which a one-shot command would import for this alone (~5 ms)."""
     answer: Answer = ({}, {}, {})
-    if helpers < 1 or not pids or not sys.executable or not hasattr(os, "posix_spawn"):
+    blocks = _blocks(sorted(pid for pid in pids if 0 < pid < _MAX_PID))
+    if helpers < 1 or not blocks or not sys.executable or not hasattr(os, "posix_spawn"):
         return answer
     answers: dict[int, tuple[int, list[bytes]]] = {}  # pipe -> (helper's PID, what it sent)
     ours = [fd for fd in _inheritable() if fd > 2]  # our pipes are close-on-exec: not here
     asked = ["describe"] if describe else []
-    for share in (sorted(pids)[i::helpers] for i in range(min(helpers, len(pids)))):
-        try:
-            child, pipe = _spawn(
-                [sys.executable, "-I", "-S", __file__, proc, ",".join(map(str, share)), *asked],
-                ours,
-            )
-        except OSError:  # no interpreter there, too many processes: read here instead
-            break
-        answers[pipe] = (child, [])
-    late = _read_all(answers)
+    queue, feed = os.pipe()  # both close-on-exec
+    os.set_blocking(feed, False)
+    shares = sum(len(block) for block in blocks) // SHARE_BYTES
+    try:
+        for _ in range(min(helpers, shares)):
+            try:
+                child, pipe = _spawn(
+                    [sys.executable, "-I", "-S", __file__, proc, *asked], ours, queue
+                )
+            except OSError:  # no interpreter there, too many processes: read here instead
+                break
+            answers[pipe] = (child, [])
+    finally:
+        os.close(queue)
+    late = _read_all(answers, feed, blocks)
     for pipe, (child, chunks) in answers.items():
         os.close(pipe)
         if pipe in late:
@@ -384,6 +390,39 @@ def read_many(proc: str, pids: list[int], helpers: int, describe: bool = False) 
     return answer
 
 
+# The PIDs go to the helpers through one pipe, their stdin, SHARE at a time as each asks
+# for more: a helper that started late, or shares its core with the monitor, takes fewer,
+# and both finish together (fixed halves left a core idle for the last 100-150 ms of a
+# 2,000-process walk). A share is SHARE PIDs as fixed-width text, written in blocks of
+# whole shares no longer than PIPE_BUF (POSIX's least, 512 bytes), which a pipe writes
+# whole or not at all: the pipe always holds whole shares, and each read takes one.
+SHARE = 16
+_WIDTH = 8  # "%7d ": Linux's PIDs stop at 4,194,304 (PID_MAX_LIMIT)
+_MAX_PID = 10**7
+SHARE_BYTES = SHARE * _WIDTH
+_BLOCK = 512 // SHARE_BYTES * SHARE_BYTES
+
+
+def _blocks(pids: list[int]) -> list[bytes]:
+    text = b"".join(b"%7d " % pid for pid in pids)
+    text += b" " * (-len(text) % SHARE_BYTES)
+    return [text[at : at + _BLOCK] for at in range(0, len(text), _BLOCK)]
+
+
+def _feed(feed: int, blocks: list[bytes], sent: int) -> int:
+    """Write blocks[sent:] while the pipe has room; how many are written. All of them if
+    no helper reads any more (EPIPE): there is no one left to give them to."""
+    try:
+        while sent < len(blocks):
+            os.write(feed, blocks[sent])  # at most PIPE_BUF: all of it, or EAGAIN
+            sent += 1
+    except BlockingIOError:
+        pass
+    except OSError:
+        return len(blocks)
+    return sent
+
+
 def _facts_fields() -> tuple[str, ...]:
     from ..proc_facts import Facts
     from ..record import fields
@@ -391,13 +430,13 @@ def _facts_fields() -> tuple[str, ...]:
     return fields(Facts)
 
 
-def _spawn(argv: list[str], ours: list[int]) -> tuple[int, int]:
-    """Start `argv` with stdout into a pipe (returned with its PID), stdin and stderr on
+def _spawn(argv: list[str], ours: list[int], stdin: int) -> tuple[int, int]:
+    """Start `argv` with stdout into a pipe (returned with its PID), `stdin`, stderr on
     /dev/null, and `ours` closed (our other inheritable descriptors): it would hold our
     sockets while it runs."""
     readable, writable = os.pipe()  # both close-on-exec
     actions: list[tuple[object, ...]] = [
-        (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
+        (os.POSIX_SPAWN_DUP2, stdin, 0),
         (os.POSIX_SPAWN_DUP2, writable, 1),
         (os.POSIX_SPAWN_OPEN, 2, os.devnull, os.O_WRONLY, 0),
     ]
@@ -425,40 +464,54 @@ def _inheritable() -> list[int]:
     return found
 
 
-def _read_all(answers: dict[int, tuple[int, list[bytes]]]) -> set[int]:
-    """Read every pipe to its end, taking what each has as it comes (a helper blocked on a
-    full pipe would wait for us); the pipes still open at HELPER_TIMEOUT. Between rounds, a
-    short sleep rather than select(): a C module outside the interpreter itself, which a
-    process that dropped privileges, or outlived an upgrade, may no longer import."""
+def _read_all(
+    answers: dict[int, tuple[int, list[bytes]]], feed: int, blocks: list[bytes]
+) -> set[int]:
+    """Feed the helpers `blocks` of PIDs (closing `feed` once all are written, which is
+    their end of the walk), and read every pipe to its end, taking what each has as it
+    comes (a helper blocked on a full pipe would wait for us); the pipes still open at
+    HELPER_TIMEOUT. Between rounds, a short sleep rather than select(): a C module outside
+    the interpreter itself, which a process that dropped privileges, or outlived an
+    upgrade, may no longer import."""
     open_pipes = set(answers)
     for pipe in open_pipes:
         os.set_blocking(pipe, False)
     deadline = time.monotonic() + HELPER_TIMEOUT
-    while open_pipes and time.monotonic() < deadline:
-        for pipe in list(open_pipes):
-            try:
-                while data := os.read(pipe, 65536):  # a pipe's whole buffer, at most
-                    answers[pipe][1].append(data)
-                open_pipes.discard(pipe)  # the end
-            except BlockingIOError:
-                pass  # nothing more yet
-            except OSError:  # the pipe failed: its answer is taken only if whole
-                open_pipes.discard(pipe)
-        if open_pipes:
-            time.sleep(0.001)
+    sent = 0
+    try:
+        while open_pipes and time.monotonic() < deadline:
+            if feed >= 0:
+                sent = _feed(feed, blocks, sent)
+                if sent == len(blocks):
+                    os.close(feed)
+                    feed = -1
+            for pipe in list(open_pipes):
+                try:
+                    while data := os.read(pipe, 65536):  # a pipe's whole buffer, at most
+                        answers[pipe][1].append(data)
+                    open_pipes.discard(pipe)  # the end
+                except BlockingIOError:
+                    pass  # nothing more yet
+                except OSError:  # the pipe failed: its answer is taken only if whole
+                    open_pipes.discard(pipe)
+            if open_pipes:
+                time.sleep(0.001)
+    finally:
+        if feed >= 0:
+            os.close(feed)
     return open_pipes
 
 
-def _serve(proc: str, pids: str, describe: bool) -> None:
-    """The helper: the tables of these PIDs (comma-separated), and those refused, to
-    stdout (marshal); with `describe`, proc_facts' fields and the Facts of each process
-    that holds a socket."""
+def _serve(proc: str, describe: bool) -> None:
+    """The helper: the tables of the PIDs read from stdin (a share at a time, until its
+    end), and those refused, to stdout (marshal); with `describe`, proc_facts' fields and
+    the Facts of each process that holds a socket."""
     tables: dict[int, Table] = {}
     refusals: dict[int, tuple[int, bool]] = {}
     described: dict[int, tuple[Any, ...]] = {}
     inherited = Inherited(proc)
     describer = _describer() if describe else None
-    for pid in map(int, pids.split(",")):
+    for pid in (int(pid) for share in iter(_share, b"") for pid in share.split()):
         table = read_table(proc, pid, inherited=inherited)
         if table is not None:
             tables[pid] = table
@@ -498,5 +551,9 @@ def _describer() -> tuple[tuple[str, ...], Callable[[int], tuple[Any, ...] | Non
     return names, describe
 
 
+def _share() -> bytes:
+    return os.read(0, SHARE_BYTES)
+
+
 if __name__ == "__main__":
-    _serve(sys.argv[1], sys.argv[2], sys.argv[3:] == ["describe"])
+    _serve(sys.argv[1], sys.argv[2:] == ["describe"])
