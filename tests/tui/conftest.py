@@ -14,6 +14,9 @@ def collector_given_back() -> Iterator[None]:
     before = gc.get_threshold()
     yield
     after, frozen = gc.get_threshold(), gc.get_freeze_count()
+    if not gc.isenabled():
+        gc.enable()
+        pytest.fail("the app left the garbage collector off")
     if after != before or frozen:
         gc.set_threshold(*before)
         gc.unfreeze()

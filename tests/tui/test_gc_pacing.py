@@ -1,5 +1,6 @@
-"""Full garbage collections on the app's schedule, not CPython's: frozen start-up objects,
-no automatic generation-2 pass, and one only when no key waits on it (tui/gc_pacing.py)."""
+"""Full garbage collections on the app's schedule, not CPython's: none before the first
+poll, frozen start-up objects, no automatic generation-2 pass, and one only when no key
+waits on it (tui/gc_pacing.py)."""
 
 from __future__ import annotations
 
@@ -31,6 +32,7 @@ def pacing() -> Iterator[tuple[FullCollections, Clock]]:
         yield paced, clock
     finally:
         paced.stop()
+        gc_pacing._back_on()  # a test that turned it off and never on
         assert gc.get_threshold() == before and gc.get_freeze_count() == 0
 
 
@@ -130,3 +132,43 @@ async def test_the_app_takes_over_after_its_first_poll_and_gives_back_on_exit() 
         await pilot.press("s")  # any key: the app hears it before its bindings do
         assert app.full_collections.last_key > heard
     assert gc.get_threshold() == before and gc.get_freeze_count() == 0
+
+
+def test_off_until_the_first_poll_then_on_and_frozen(
+    pacing: tuple[FullCollections, Clock],
+) -> None:
+    """The monitor's start (launch.py) runs no collection at all; start() turns them on."""
+    paced, _ = pacing
+    gc_pacing.off_until_started()
+    assert not gc.isenabled()
+    assert _full_passes_while(_churn) == 0 and gc.get_count()[0] > 0  # not even young ones
+    paced.start()
+    assert gc.isenabled() and gc.get_freeze_count() > 0
+    assert gc.get_count()[0] < 100  # start() collected what had piled up
+
+
+def test_no_first_poll_within_a_minute_gives_cpython_its_collections_back(
+    pacing: tuple[FullCollections, Clock],
+) -> None:
+    paced, clock = pacing
+    gc_pacing.off_until_started()
+    clock.now += LONGEST - 1
+    assert not paced.tick() and not gc.isenabled()
+    clock.now += 1
+    assert not paced.tick()  # not started: no full collection of its own
+    assert gc.isenabled() and not paced.started
+    paced.start()  # a first poll, late: the schedule as usual
+    assert gc.isenabled() and gc.get_threshold()[2] == gc_pacing.NEVER
+
+
+async def test_the_monitor_started_with_collections_off_turns_them_on_at_its_first_poll() -> (
+    None
+):
+    gc_pacing.off_until_started()
+    try:
+        app = PortscopeApp(FakeSource([demo_snapshot()]), interval=3600)
+        async with app.run_test(size=(120, 30)) as pilot:
+            await until(pilot, lambda: app.full_collections.started)
+            assert gc.isenabled()
+    finally:
+        gc_pacing._back_on()

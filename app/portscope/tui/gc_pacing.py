@@ -1,4 +1,10 @@
-"""Full garbage collections when no key waits on them.
+"""Full garbage collections when no key waits on them, and none at all before the first poll.
+
+The monitor's start (launch.py, before Textual is imported) turns the collector off
+(off_until_started): Textual's import and the first frames make some 100,000 objects that
+all stay, and CPython's collections walked them again and again, ~50 ms of the ~0.55 s of
+CPU the monitor spends before the frame that names the processes at 2,000 of them. start()
+turns it back on, or tick() does if no first poll came within LONGEST.
 
 CPython starts a full (generation 2) collection by itself whenever enough objects have
 survived the young ones. Under load (300 holders' roles, Textual's strips and styles) the
@@ -29,6 +35,22 @@ QUIET = 1.0  # seconds since the last key before one may run
 LONGEST = 60.0  # seconds after which one runs even while keys keep coming
 NEVER = 1_000_000_000  # a generation-2 threshold no process reaches
 
+_off = False  # turned off by off_until_started(), not yet back on
+
+
+def off_until_started() -> None:
+    """No collections at all until a FullCollections starts (or gives up waiting)."""
+    global _off
+    gc.disable()
+    _off = True
+
+
+def _back_on() -> None:
+    global _off
+    if _off:
+        gc.enable()
+        _off = False
+
 
 class FullCollections:
     """Paces the full collections of one running app; see the module's docstring."""
@@ -36,6 +58,7 @@ class FullCollections:
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._clock = clock
         self._saved: tuple[int, int, int] | None = None
+        self._made = clock()
         self._last_full = 0.0
         self.last_key = float("-inf")  # time.monotonic() of the last key the app heard
         self.runs = 0  # full collections run by tick(); for tests and the benchmark
@@ -52,6 +75,7 @@ class FullCollections:
         gc.freeze()
         young, middle, _ = self._saved = gc.get_threshold()
         gc.set_threshold(young, middle, NEVER)
+        _back_on()
         self._last_full = self._clock()
 
     def freeze_more(self) -> None:
@@ -76,9 +100,11 @@ class FullCollections:
     def tick(self, busy: bool = False) -> bool:
         """Run a full collection if it is time and no key is waiting (`busy`: a dialog's
         answer is on its way). True if one ran."""
+        now = self._clock()
+        if self._saved is None and now - self._made >= LONGEST:
+            _back_on()  # no first poll yet: CPython's own collections meanwhile
         if self._saved is None or busy:
             return False
-        now = self._clock()
         since_full = now - self._last_full
         if since_full < PERIOD:
             return False

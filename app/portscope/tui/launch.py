@@ -6,9 +6,11 @@ Nothing here imports Textual."""
 from __future__ import annotations
 
 from ..core.collect import default_collector
+from .gc_pacing import off_until_started
 
 
 def run_monitor(interval: float = 1.0) -> int:
+    off_until_started()  # the forked child's poll too: it ends with its process
     collector = default_collector(polling=True)
     poll_ahead = getattr(collector, "poll_ahead", None)
     if callable(poll_ahead):
