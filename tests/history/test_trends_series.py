@@ -152,3 +152,100 @@ def test_a_clock_stepped_back_starts_a_new_sample() -> None:
     book.update(snap(50, listener, ports=(stats(8080, 2),)))  # NTP stepped the clock back
     book.update(snap(51, listener, ports=(stats(8080, 3),)))
     assert book.trend(8080).time_wait == (1, 2, 3)  # type: ignore[union-attr]
+
+
+class _Model:
+    """What a book must answer, kept the plain way: every port's every sample in lists."""
+
+    def __init__(self, book: TrendBook) -> None:
+        self.book = book
+        self.samples: dict[int, list[tuple[int, int, int]]] = {}  # (index, tw, live)
+        self.seen: dict[int, float] = {}
+        self.times: list[float] = []
+        self.sample_at: float | None = None
+
+    def update(self, now: float, counts: dict[int, tuple[int, int]]) -> None:
+        step = self.book.step
+        if self.sample_at is not None and 0 <= now - self.sample_at < step * 0.99:
+            index = len(self.times) - 1
+            for port, (tw, live) in counts.items():
+                kept = self.samples.setdefault(port, [])
+                if kept and kept[-1][0] == index:
+                    _, old_tw, old_live = kept[-1]
+                    kept[-1] = (index, max(old_tw, tw), max(old_live, live))
+                else:
+                    kept.append((index, tw, live))
+                self.seen[port] = now
+            return
+        self.sample_at = now
+        self.times.append(now)
+        index = len(self.times) - 1
+        for port in counts.keys() | self.samples.keys():
+            tw, live = counts.get(port, (0, 0))
+            self.samples.setdefault(port, []).append((index, tw, live))
+            if port in counts:
+                self.seen[port] = now
+            elif now - self.seen[port] > self.book.window:
+                del self.samples[port], self.seen[port]
+
+    def trend(self, port: int) -> tuple[tuple[int, ...], tuple[int, ...], tuple[float, ...]]:
+        kept = self.samples[port][-self.book.capacity :]
+        times = tuple(self.times[-self.book.capacity :])[-len(kept) :]
+        return tuple(s[1] for s in kept), tuple(s[2] for s in kept), times
+
+    def sparkline(self, port: int, width: int) -> str:
+        cells: list[int] = []
+        for number, (index, tw, _) in enumerate(self.samples[port]):
+            if number == 0 or index % self.book.cell_samples == 0:
+                cells.append(tw)
+            else:
+                cells[-1] = max(cells[-1], tw)
+        return sparkline(cells[-self.book.cell_count :], width, span=self.book.cell_count)
+
+
+def test_ports_that_only_had_zeros_answer_as_if_every_sample_were_kept() -> None:
+    """A zeros-only port keeps no series (trends.py), only where it began: its trend, its
+    sparkline and its cells' alignment once it leaves zero must be what they would have
+    been, through merged polls, absences, expiry and the rings' wrap."""
+    import random
+
+    rng = random.Random(21)
+    book = TrendBook(interval=1.0, window=120.0, max_samples=120)
+    assert (book.capacity, book.cell_samples) == (120, 2)
+    model = _Model(book)
+    leaves_zero = {port: rng.randrange(0, 520) for port in range(9000, 9012)}
+    now = 0.0
+    for poll in range(400):
+        now += rng.choice((0.3, 0.6, 1.0, 1.0, 1.4))
+        sockets, ports, counts = [], [], {}
+        for port, start in leaves_zero.items():
+            if (poll // 37 + port) % 5 == 0:  # absent for a stretch (some past the window)
+                continue
+            tw = rng.randrange(0, 9) if poll >= start else 0
+            if rng.random() < 0.5:
+                sockets.append(sock(port, holder(port)))
+            ports.append(stats(port, tw))
+            counts[port] = (tw, 0)
+        polled = snap(now, *sockets, ports=tuple(ports))
+        book.update(polled)
+        model.update(polled.taken_at.timestamp(), counts)
+        assert book.ports() == tuple(sorted(model.samples)) and len(book) == len(model.samples)
+        for port in leaves_zero:
+            trend = book.trend(port)
+            if port not in model.samples:
+                assert trend is None and port not in book
+                continue
+            assert trend is not None
+            assert (trend.time_wait, trend.live, trend.times) == model.trend(port)
+            assert book.sparkline(port, 30) == model.sparkline(port, 30)
+    assert 0 < len(book._zero_since) < len(book)  # both kinds, to the end
+
+
+def test_five_thousand_listeners_without_connections_keep_no_series() -> None:
+    book = TrendBook()
+    listeners = [sock(port, holder(1)) for port in range(20_000, 25_000)]
+    for second in range(3):
+        book.update(snap(second, *listeners))
+    assert len(book) == 5000 and book._ports == {}
+    trend = book.trend(20_000)
+    assert trend is not None and trend.time_wait == (0, 0, 0) and trend.growth == 0.0

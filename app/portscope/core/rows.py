@@ -105,13 +105,14 @@ def merged_sockets(sockets: Iterable[Socket]) -> list[Socket]:
     holders are all of theirs (each process once, by PID)."""
     merged: dict[str, Socket] = {}
     for s in sockets:
-        first = merged.get(s.key)
+        key = s.key  # a property that formats a string: once, not twice per socket
+        first = merged.get(key)
         if first is None:
-            merged[s.key] = s
+            merged[key] = s
             continue
         holders = {h.identity: h for h in (*first.holders, *s.holders)}
         union = tuple(sorted(holders.values(), key=lambda h: (h.pid, h.started or 0.0)))
-        merged[s.key] = replace(first, holders=union)
+        merged[key] = replace(first, holders=union)
     return list(merged.values())
 
 

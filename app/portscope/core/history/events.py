@@ -183,7 +183,7 @@ class ListenerWatch:
                     self._seen[key] = _Seen(holders, seen.since, earlier=seen.earlier)
             elif not holders and seen.holders and not seen.letting_go:
                 self._seen[key] = replace(seen, letting_go=True)
-            elif _pids(seen.holders) != _pids(holders):
+            elif not _same_pids(seen.holders, holders):
                 before = seen.holders or self._recent(seen.earlier, now)
                 event = self._arrival(now, key, holders, before, "holders")
                 events.append(event)
@@ -282,6 +282,14 @@ def _event(
 
 def _pids(holders: tuple[Holder, ...]) -> frozenset[int]:
     return frozenset(h.pid for h in holders)
+
+
+def _same_pids(before: tuple[Holder, ...], now: tuple[Holder, ...]) -> bool:
+    """The same processes hold it (in any order). Asked of every listener every poll: one
+    holder each, the common case, is two PIDs compared, not two sets made."""
+    if len(before) == 1 == len(now):
+        return before[0].pid == now[0].pid
+    return _pids(before) == _pids(now)
 
 
 def _age(now: datetime, since: datetime) -> float:
