@@ -27,6 +27,28 @@ def test_first_poll_reports_the_present_as_at_start() -> None:
     assert w.update(snap(1, sock(8080, holder(10)))) == []
 
 
+def test_without_start_events_the_present_is_silent_and_what_follows_is_not() -> None:
+    w = watch(start_events=False)
+    assert w.update(snap(0, sock(8080, holder(10)))) == []
+    [gone] = w.update(snap(1))  # it was there at the start, all the same
+    assert (gone.kind, gone.at_start) == ("unlisten", True)
+    [back] = w.update(snap(2, sock(8080, holder(11, "other"))))
+    assert back.kind == "listen" and not back.at_start
+
+
+def test_a_listener_whose_second_holder_changes_is_a_holders_change() -> None:
+    """Holders compared by PID, in any order: one of two replaced is news, a reordering not."""
+    w = watch()
+    w.update(snap(0, sock(8080, holder(10), holder(11))))
+    assert w.update(snap(1, sock(8080, holder(11), holder(10)))) == []
+    [changed] = w.update(snap(2, sock(8080, holder(10), holder(12))))
+    assert changed.kind == "holders" and changed.pids == (10, 12)
+    [single] = w.update(snap(3, sock(8080, holder(10))))
+    assert single.kind == "holders"
+    [other] = w.update(snap(4, sock(8080, holder(13))))
+    assert other.kind in ("holders", "restart") and other.pids == (13,)
+
+
 def test_listen_then_unlisten_with_its_pid_and_how_long() -> None:
     w = watch()
     w.update(snap(0))

@@ -40,7 +40,7 @@ class Tally:
         self.polls = 0
         self.seconds = 0.0
         self._last_listening: dict[RestartKey, datetime] = {}
-        self._watch = ListenerWatch(find_restarter=_no_restarter)
+        self._watch = ListenerWatch(find_restarter=_no_restarter, start_events=False)
         self._started = False
 
     def polled(self, snap: Snapshot, seconds: float, listening: Iterable[RestartKey]) -> None:

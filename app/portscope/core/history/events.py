@@ -125,7 +125,9 @@ class ListenerWatch:
     """Feed it every Snapshot in order; each `update` returns what changed since the last.
 
     `port`: watch only that port. `find_restarter`: who started a holder (its parent, read
-    live by default; tests pass their own).
+    live by default; tests pass their own). `start_events`: the first update returns a
+    "listen" event (at_start) for each listener; without, nothing (5,000 listeners' events
+    made for a caller that drops them cost ~10 ms of the monitor's first frame).
     """
 
     def __init__(
@@ -135,8 +137,10 @@ class ListenerWatch:
         restart_window: float = RESTART_WINDOW,
         hold: float = HOLD,
         find_restarter: FindRestarter | None = None,
+        start_events: bool = True,
     ) -> None:
         self._port = port
+        self._start_events = start_events
         self._window = restart_window
         self._hold = hold
         self._find_restarter = find_restarter or parent_of
@@ -151,6 +155,8 @@ class ListenerWatch:
             self._started = True
             for key, holders in current.items():
                 self._seen[key] = _Seen(holders, now, at_start=True)
+            if not self._start_events:
+                return []
             return [_event(now, "listen", key, holders, at_start=True)
                     for key, holders in current.items()]
         for key in [k for k, g in self._gone.items() if _age(now, g.at) > self._window]:

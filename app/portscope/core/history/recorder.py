@@ -22,13 +22,12 @@ class History:
     ) -> None:
         self.events = EventLog(log_capacity)
         self.trends = TrendBook(interval=interval, window=window)
-        self._watch = ListenerWatch(find_restarter=find_restarter)
+        # The listeners of the first poll are the present, not news: no events for them.
+        self._watch = ListenerWatch(find_restarter=find_restarter, start_events=False)
 
     def update(self, snap: Snapshot) -> tuple[ListenerEvent, ...]:
-        """Record one poll; the events it brought (already in `events`). The listeners of
-        the first poll are the present, not news: they are not logged."""
+        """Record one poll; the events it brought (already in `events`)."""
         self.trends.update(snap)
-        events = self._watch.update(snap)
-        new = tuple(e for e in events if not (e.kind == "listen" and e.at_start))
+        new = tuple(self._watch.update(snap))
         self.events.add(new)
         return new
