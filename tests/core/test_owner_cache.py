@@ -455,6 +455,52 @@ def test_a_walk_longer_than_a_pipe_holds_still_reaches_the_helpers(
     assert server.inode in tables[4_000_000][4]
 
 
+# Waits on stdin; on a line, starts a thread that spins a little and then sleeps.
+_THREADS = """
+import sys, threading, time
+def spin():
+    end = time.process_time() + 0.05
+    while time.process_time() < end:
+        pass
+    time.sleep(600)
+print("ready", flush=True)
+sys.stdin.readline()
+threading.Thread(target=spin, daemon=True).start()
+time.sleep(0.2)
+print("threaded", flush=True)
+sys.stdin.readline()
+"""
+
+
+def test_a_tables_cpu_time_is_the_main_threads_alone_only_while_it_has_no_other() -> None:
+    """read_table's witness, the CPU time taken before the table: one read of the main
+    thread's schedstat while the stat says one thread, every thread's sum once there are
+    two (a thread's time is not in the main thread's)."""
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _THREADS], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+        text=True, start_new_session=True,  # its own group: what reap() stops
+    )
+    try:
+        assert proc.stdout is not None and proc.stdin is not None
+        assert proc.stdout.readline() == "ready\n"
+        table = owners.fd_reads.read_table("/proc", proc.pid)
+        assert table is not None
+        assert table[1] == owners.fd_reads.activity("/proc", proc.pid, None)
+        assert table[1][1] is True
+        proc.stdin.write("go\n")
+        proc.stdin.flush()
+        assert proc.stdout.readline() == "threaded\n"
+        table = owners.fd_reads.read_table("/proc", proc.pid)
+        assert table is not None
+        ns, single = table[1]
+        assert single is False
+        main = owners.fd_reads.schedstat(f"/proc/{proc.pid}/schedstat")
+        assert (ns, single) == owners.fd_reads.activity("/proc", proc.pid, None)
+        assert ns >= main + 40_000_000  # the spinning thread's 50 ms of CPU
+    finally:
+        reap(proc)
+
+
 def test_helpers_hold_none_of_our_descriptors(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -44,8 +44,13 @@ def read_table(
     with `inherited`, those its parent holds too are compared with the parent's.
     The witnesses are taken before the table, so a change during or after the read shows."""
     count = fd_count(proc, pid)
-    ran = activity(proc, pid, None)
-    stat = read_stat(pid, proc)
+    # The main thread's CPU time, then the stat: one thread then, and that time is the
+    # process's (a thread started since needed the main thread to run, so it shows there;
+    # one that ended before did what it did before the table is read). Else every
+    # thread's, as activity() reads them.
+    main = schedstat(f"{proc}/{pid}/schedstat")
+    threads, stat = _read_stat(pid, proc)
+    ran = (main, True) if threads == 1 and main >= 0 else activity(proc, pid, None)
     if inherited is not None and stat is not None:
         same = inherited.table(pid, stat[1], count)
         if same is not None:
@@ -297,25 +302,30 @@ def schedstat_at(fd: int) -> int:
 def read_stat(pid: int, proc: str = "/proc") -> tuple[int, int] | None:
     """(start time in clock ticks after boot, parent PID) from /proc/PID/stat; None if the
     process is gone, a zombie, or the file unreadable."""
+    return _read_stat(pid, proc)[1]
+
+
+def _read_stat(pid: int, proc: str) -> tuple[int, tuple[int, int] | None]:
+    """(its thread count, or 0 if unknown; read_stat's answer)."""
     try:
         fd = os.open(f"{proc}/{pid}/stat", os.O_RDONLY)
     except OSError:
-        return None
+        return 0, None
     try:
         stat = os.read(fd, 1024)
     except OSError:
-        return None
+        return 0, None
     finally:
         os.close(fd)
-    # Fields 3 (state), 4 (ppid) and 22 (starttime), counted after the ")" that ends the
-    # command name (which may itself hold ")" and spaces).
+    # Fields 3 (state), 4 (ppid), 20 (num_threads) and 22 (starttime), counted after the
+    # ")" that ends the command name (which may itself hold ")" and spaces).
     fields = stat.rpartition(b")")[2].split()
     if len(fields) <= 19 or fields[0] == b"Z":
-        return None
+        return 0, None
     try:
-        return int(fields[19]), int(fields[1])
+        return int(fields[17]), (int(fields[19]), int(fields[1]))
     except ValueError:
-        return None
+        return 0, None
 
 
 # What helpers answer: tables by PID; the PIDs whose table we may not read, with their CPU
