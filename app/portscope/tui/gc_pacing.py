@@ -1,10 +1,10 @@
 """Full garbage collections when no key waits on them, and none at all before the first poll.
 
 The monitor's start (launch.py, before Textual is imported) turns the collector off
-(off_until_started): Textual's import and the first frames make some 100,000 objects that
-all stay, and CPython's collections walked them again and again, ~50 ms of the ~0.55 s of
-CPU the monitor spends before the frame that names the processes at 2,000 of them. start()
-turns it back on, or tick() does if no first poll came within LONGEST.
+(off_until_started): Textual's import and the first frames make ~60,000 objects that it
+tracks and that all stay, and CPython's collections walked them again and again: ~50 ms of
+the ~0.55 s of CPU the monitor spends before the frame that names the processes at 2,000 of
+them. start() turns it back on, or tick() does if no first poll came within LONGEST.
 
 CPython starts a full (generation 2) collection by itself whenever enough objects have
 survived the young ones. Under load (300 holders' roles, Textual's strips and styles) the
