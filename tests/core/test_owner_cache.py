@@ -16,12 +16,13 @@ import sys
 import tempfile
 import textwrap
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
-from portscope.core.collect import Yielded, owners
+from portscope.core.collect import Yielded, fd_reads, owners
 from portscope.core.collect.owners import OwnerIndex
 from portscope.core.collect.proc_collector import ProcNetCollector
 from support import reap, run_as_nobody, wait_for
@@ -455,21 +456,36 @@ def test_a_walk_longer_than_a_pipe_holds_still_reaches_the_helpers(
     assert server.inode in tables[4_000_000][4]
 
 
-# Waits on stdin; on a line, starts a thread that spins a little and then sleeps.
+# Waits on stdin; on a line, starts a thread that spins 50 ms of CPU and then sleeps, and
+# says so once it has spun.
 _THREADS = """
 import sys, threading, time
+spun = threading.Event()
 def spin():
     end = time.process_time() + 0.05
     while time.process_time() < end:
         pass
+    spun.set()
     time.sleep(600)
 print("ready", flush=True)
 sys.stdin.readline()
 threading.Thread(target=spin, daemon=True).start()
-time.sleep(0.2)
+spun.wait()
 print("threaded", flush=True)
 sys.stdin.readline()
 """
+
+
+def _read_while_idle(pid: int) -> tuple[fd_reads.Table, tuple[int, bool]]:
+    """read_table's answer, and every thread's CPU time read just before and just after
+    it, the same (the process did not run meanwhile: it is asleep, or about to be)."""
+    for _ in range(100):
+        before = fd_reads.activity("/proc", pid, None)
+        table = fd_reads.read_table("/proc", pid)
+        if table is not None and fd_reads.activity("/proc", pid, None) == before:
+            return table, before
+        time.sleep(0.01)
+    raise AssertionError(f"{pid} kept running")
 
 
 def test_a_tables_cpu_time_is_the_main_threads_alone_only_while_it_has_no_other() -> None:
@@ -483,20 +499,15 @@ def test_a_tables_cpu_time_is_the_main_threads_alone_only_while_it_has_no_other(
     try:
         assert proc.stdout is not None and proc.stdin is not None
         assert proc.stdout.readline() == "ready\n"
-        table = owners.fd_reads.read_table("/proc", proc.pid)
-        assert table is not None
-        assert table[1] == owners.fd_reads.activity("/proc", proc.pid, None)
-        assert table[1][1] is True
+        table, every = _read_while_idle(proc.pid)
+        assert table[1] == every and every[1] is True
         proc.stdin.write("go\n")
         proc.stdin.flush()
         assert proc.stdout.readline() == "threaded\n"
-        table = owners.fd_reads.read_table("/proc", proc.pid)
-        assert table is not None
-        ns, single = table[1]
-        assert single is False
-        main = owners.fd_reads.schedstat(f"/proc/{proc.pid}/schedstat")
-        assert (ns, single) == owners.fd_reads.activity("/proc", proc.pid, None)
-        assert ns >= main + 40_000_000  # the spinning thread's 50 ms of CPU
+        table, every = _read_while_idle(proc.pid)
+        assert table[1] == every and every[1] is False
+        main = fd_reads.schedstat(f"/proc/{proc.pid}/schedstat")
+        assert every[0] >= main + 40_000_000  # the spinning thread's 50 ms of CPU
     finally:
         reap(proc)
 
