@@ -37,7 +37,8 @@ def test_without_start_events_the_present_is_silent_and_what_follows_is_not() ->
 
 
 def test_a_listener_whose_second_holder_changes_is_a_holders_change() -> None:
-    """Holders compared by PID, in any order: one of two replaced is news, a reordering not."""
+    """Holders compared by PID, in any order: one of two replaced is news, a reordering is
+    not; one holder replaced by another running its command is a restart."""
     w = watch()
     w.update(snap(0, sock(8080, holder(10), holder(11))))
     assert w.update(snap(1, sock(8080, holder(11), holder(10)))) == []
@@ -46,7 +47,7 @@ def test_a_listener_whose_second_holder_changes_is_a_holders_change() -> None:
     [single] = w.update(snap(3, sock(8080, holder(10))))
     assert single.kind == "holders"
     [other] = w.update(snap(4, sock(8080, holder(13))))
-    assert other.kind in ("holders", "restart") and other.pids == (13,)
+    assert other.kind == "restart" and other.pids == (13,)  # the same command, a new PID
 
 
 def test_listen_then_unlisten_with_its_pid_and_how_long() -> None:
