@@ -40,21 +40,18 @@ class Tally:
         self.polls = 0
         self.seconds = 0.0
         self._last_listening: dict[RestartKey, datetime] = {}
+        # The first poll's listeners are the present, not news: no events for them.
         self._watch = ListenerWatch(find_restarter=_no_restarter, start_events=False)
-        self._started = False
 
     def polled(self, snap: Snapshot, seconds: float, listening: Iterable[RestartKey]) -> None:
         """One poll that took `seconds`; `listening`: the (proto, port) of the listeners
         exported, whose restart counters start at 0."""
         self._observe(seconds)
-        events = self._watch.update(snap)
-        if self._started:  # the first poll's listeners are the present, not news
-            for event in events:
-                if event.kind in self.events:
-                    self.events[event.kind] += 1
-                if event.kind == "restart":
-                    self._restarted((event.proto, event.port))
-        self._started = True
+        for event in self._watch.update(snap):
+            if event.kind in self.events:
+                self.events[event.kind] += 1
+            if event.kind == "restart":
+                self._restarted((event.proto, event.port))
         now = snap.taken_at
         for key in listening:
             if key in self.restarts or len(self.restarts) < self.max_ports:
